@@ -1,0 +1,76 @@
+//! Errors shared by ports and services.
+
+use crate::model::ValidationErrors;
+use crate::ports::RateDecision;
+
+/// What any driven adapter may fail with, beyond the outcomes its port names.
+///
+/// Adapters translate their driver's errors into this; nothing above the adapter ever sees a
+/// driver error, and the message is for logs only (the HTTP layer never shows it).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    /// The backing service is down, overloaded or timed out (pool exhausted, connection
+    /// refused). Callers answer 503: retrying later may succeed.
+    #[error("backend unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else: a bug, corrupt data, an unexpected driver answer. Callers answer 500.
+    #[error("backend error: {0}")]
+    Internal(String),
+}
+
+/// Signup and login.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("validation failed")]
+    Invalid(#[from] ValidationErrors),
+    #[error("Email already in use")]
+    EmailTaken,
+    #[error("Username already in use")]
+    UsernameTaken,
+    /// Unknown email and wrong password alike: the caller must not learn which.
+    #[error("Invalid credentials")]
+    InvalidCredentials,
+    /// Too many failed logins for this account.
+    #[error("Too many failed logins")]
+    RateLimited(RateDecision),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Profiles and the follow graph.
+#[derive(Debug, thiserror::Error)]
+pub enum UserError {
+    #[error("validation failed")]
+    Invalid(#[from] ValidationErrors),
+    #[error("User not found")]
+    NotFound,
+    #[error("Cannot follow yourself")]
+    CannotFollowSelf,
+    #[error("Already following this user")]
+    AlreadyFollowing,
+    #[error("Not following this user")]
+    NotFollowing,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Posts, timelines and the feed.
+#[derive(Debug, thiserror::Error)]
+pub enum PostError {
+    #[error("validation failed")]
+    Invalid(#[from] ValidationErrors),
+    #[error("Post not found")]
+    NotFound,
+    #[error("User not found")]
+    UserNotFound,
+    #[error("You can only delete your own posts")]
+    NotAuthor,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<serde_json::Error> for StoreError {
+    fn from(e: serde_json::Error) -> Self {
+        StoreError::Internal(format!("cached value could not be decoded: {e}"))
+    }
+}

@@ -1,0 +1,20 @@
+//! Entities and value types.
+
+mod follow;
+mod ids;
+mod page;
+mod post;
+mod timestamp;
+mod user;
+mod validation;
+
+pub use follow::{Follow, FollowEdge, FollowRecord};
+pub use ids::{FollowId, PostId, UserId};
+pub use page::{Cursor, Keyset, Limit, Page, PageRequest};
+pub use post::{Post, PostContent, PostRecord};
+pub use timestamp::Timestamp;
+pub use user::{
+    Bio, Email, Name, NewUser, Password, ProfileUpdate, StoredCredentials, User, UserSummary,
+    Username,
+};
+pub use validation::{FieldError, ValidationErrors};

@@ -1,0 +1,262 @@
+//! The traits adapters implement. Each says what MUST hold, and the `testkit` suite of the
+//! port checks exactly that.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use crate::error::StoreError;
+use crate::model::{
+    Email, FollowEdge, FollowRecord, Keyset, NewUser, Password, PostId, PostRecord, ProfileUpdate,
+    StoredCredentials, Timestamp, User, UserId, UserSummary, Username,
+};
+
+/// Creating a user failed for a reason the caller can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateUserError {
+    #[error("email taken")]
+    EmailTaken,
+    #[error("username taken")]
+    UsernameTaken,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Following failed for a reason the caller can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum FollowError {
+    #[error("already following")]
+    AlreadyFollowing,
+    /// Either side of the edge does not exist (a foreign-key violation in SQL terms).
+    #[error("unknown user")]
+    UnknownUser,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Users and their counters.
+#[async_trait]
+pub trait UserRepository: Send + Sync {
+    /// Inserts a user with zeroed counters.
+    ///
+    /// # Errors
+    /// MUST return `EmailTaken` / `UsernameTaken` when another user has that email, or that
+    /// username ignoring ASCII case — decided by the store atomically, so of two racing
+    /// signups for one name exactly one succeeds. Email is checked first when both clash.
+    async fn create(&self, user: &NewUser) -> Result<User, CreateUserError>;
+
+    async fn by_id(&self, id: UserId) -> Result<Option<User>, StoreError>;
+
+    /// Looks a username up ignoring ASCII case.
+    async fn by_username(&self, username: &Username) -> Result<Option<User>, StoreError>;
+
+    /// The user owning this (already lower-cased) email, with the hash to verify against.
+    async fn credentials_by_email(
+        &self,
+        email: &Email,
+    ) -> Result<Option<StoredCredentials>, StoreError>;
+
+    /// Applies the fields the update names and returns the user as now stored; `None` when no
+    /// such user exists.
+    async fn update_profile(
+        &self,
+        id: UserId,
+        update: &ProfileUpdate,
+    ) -> Result<Option<User>, StoreError>;
+
+    /// Summaries of those of `ids` that exist, in any order.
+    async fn summaries(&self, ids: &[UserId]) -> Result<Vec<UserSummary>, StoreError>;
+}
+
+/// Posts and the lists they appear in.
+#[async_trait]
+pub trait PostRepository: Send + Sync {
+    /// Stores a post and increments its author's `posts_count` in the same transaction.
+    ///
+    /// # Errors
+    /// MUST return `Ok(false)` without writing anything when the author does not exist.
+    async fn create(&self, post: &PostRecord) -> Result<bool, StoreError>;
+
+    async fn by_id(&self, id: PostId) -> Result<Option<PostRecord>, StoreError>;
+
+    /// Deletes the post if `author` wrote it, decrementing their `posts_count` in the same
+    /// transaction. `false` when there was no such post by that author.
+    async fn delete(&self, id: PostId, author: UserId) -> Result<bool, StoreError>;
+
+    /// Every post, newest first (the global timeline).
+    async fn latest(&self, q: Keyset) -> Result<Vec<PostRecord>, StoreError>;
+
+    /// One author's posts, newest first.
+    async fn by_author(&self, author: UserId, q: Keyset) -> Result<Vec<PostRecord>, StoreError>;
+
+    /// The home feed computed on read: posts by `user` and by everyone `user` follows, newest
+    /// first.
+    async fn feed(&self, user: UserId, q: Keyset) -> Result<Vec<PostRecord>, StoreError>;
+}
+
+/// The follow graph; maintains both users' follower/following counters.
+#[async_trait]
+pub trait FollowRepository: Send + Sync {
+    /// Adds the edge and increments both counters in one transaction.
+    ///
+    /// # Errors
+    /// `AlreadyFollowing` if the edge exists (counters unchanged); `UnknownUser` if either user
+    /// does not exist.
+    async fn follow(&self, edge: &FollowRecord) -> Result<(), FollowError>;
+
+    /// Removes the edge and decrements both counters; `false` when there was no edge.
+    async fn unfollow(&self, follower: UserId, following: UserId) -> Result<bool, StoreError>;
+
+    /// Who follows `user`, newest follow first, keyed by the edge id.
+    async fn followers(&self, user: UserId, q: Keyset) -> Result<Vec<FollowEdge>, StoreError>;
+
+    /// Whom `user` follows, newest follow first, keyed by the edge id.
+    async fn following(&self, user: UserId, q: Keyset) -> Result<Vec<FollowEdge>, StoreError>;
+}
+
+/// A dependency whose state `/health` reports.
+#[async_trait]
+pub trait HealthProbe: Send + Sync {
+    /// What this is, for `/health`'s `backends` (e.g. `sqlite`, `postgres`, `local`, `redis`).
+    fn backend(&self) -> &'static str;
+
+    /// One cheap round trip. Callers cache the answer; this is not called per request.
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// The future a cache runs to fill a missing key: the encoded value, or `None` when the thing
+/// does not exist (absence is not cached).
+pub type Loader<'a> =
+    Pin<Box<dyn Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send + 'a>>;
+
+/// A key → bytes cache with TTLs. Values are encoded by the domain, so one port serves an
+/// in-process tier and a shared one alike.
+#[async_trait]
+pub trait Cache: Send + Sync {
+    /// The cached value, or the loader's. Concurrent misses for one key MUST run one loader
+    /// and share its result; a loader's error is returned to every waiter and not cached. A
+    /// value loaded while [`Cache::invalidate`] ran for its key MUST NOT stay cached.
+    async fn get_or_load(
+        &self,
+        key: &str,
+        ttl: Duration,
+        load: Loader<'_>,
+    ) -> Result<Option<Arc<[u8]>>, StoreError>;
+
+    /// Several keys at once; misses are `None`.
+    async fn get_many(&self, keys: &[String]) -> Vec<Option<Arc<[u8]>>>;
+
+    async fn set(&self, key: &str, value: Vec<u8>, ttl: Duration);
+
+    /// Removes keys so that the next read loads afresh. Returns once this instance will no
+    /// longer serve the old values.
+    async fn invalidate(&self, keys: &[String]);
+}
+
+/// Which counting rule a limit uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RateAlgorithm {
+    /// Counts per aligned window; cheapest, allows a burst of 2× at a window edge.
+    FixedWindow,
+    /// Weighs the previous window's count by how much of it still overlaps: smooth, O(1).
+    SlidingWindow,
+    /// `limit` tokens refilled evenly over `window`; allows bursts up to `limit`.
+    TokenBucket,
+}
+
+impl RateAlgorithm {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "fixed_window" => Some(Self::FixedWindow),
+            "sliding_window" => Some(Self::SlidingWindow),
+            "token_bucket" => Some(Self::TokenBucket),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::FixedWindow => "fixed_window",
+            Self::SlidingWindow => "sliding_window",
+            Self::TokenBucket => "token_bucket",
+        }
+    }
+}
+
+/// A named limit: at most `limit` hits per `window`, per key.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct RatePolicy {
+    /// Short name, part of every key (`general`, `post`, `login`, `signup`, `login_failures`).
+    pub name: &'static str,
+    pub limit: u32,
+    pub window: Duration,
+    pub algorithm: RateAlgorithm,
+}
+
+/// The answer to one rate-limit check, with what the `RateLimit-*` headers need.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateDecision {
+    pub allowed: bool,
+    pub limit: u32,
+    pub remaining: u32,
+    /// Until the budget is whole again (`RateLimit-Reset`).
+    pub reset_after: Duration,
+    /// When denied: until one more hit would be allowed (`Retry-After`).
+    pub retry_after: Option<Duration>,
+}
+
+/// Decides whether a hit is allowed.
+#[async_trait]
+pub trait RateLimiter: Send + Sync {
+    /// Records `cost` hits against `key` under `policy` if they fit and says whether they did.
+    /// `cost == 0` only looks: allowed while the budget is not exhausted, nothing recorded.
+    ///
+    /// A denied hit MUST NOT consume budget. Keys of different policies never share budget.
+    async fn check(
+        &self,
+        policy: &RatePolicy,
+        key: &str,
+        cost: u32,
+    ) -> Result<RateDecision, StoreError>;
+}
+
+/// Password hashing. Implementations keep the work off the async executor and bound how many
+/// hashes run at once.
+#[async_trait]
+pub trait PasswordHasher: Send + Sync {
+    /// A PHC string of a fresh salted hash.
+    async fn hash(&self, password: &Password) -> Result<String, StoreError>;
+
+    /// Whether `password` matches. With `hash == None` (unknown account) it MUST take as long
+    /// as a real check and answer `false`, so timing does not reveal which emails exist.
+    async fn verify(&self, password: &Password, hash: Option<&str>) -> Result<bool, StoreError>;
+}
+
+/// Why a token was not accepted. The caller learns only "unauthorized".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("token expired")]
+    Expired,
+    #[error("token invalid")]
+    Invalid,
+}
+
+/// Issues and checks bearer tokens.
+pub trait TokenIssuer: Send + Sync {
+    fn issue(&self, user: UserId) -> Result<String, StoreError>;
+    fn verify(&self, token: &str) -> Result<UserId, TokenError>;
+}
+
+/// Wall-clock time, injectable so tests control it.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Timestamp;
+}
+
+/// New time-ordered ids (UUIDv7), strictly increasing within one process.
+pub trait IdGenerator: Send + Sync {
+    fn new_id(&self) -> Uuid;
+}

@@ -1,0 +1,134 @@
+use std::sync::Arc;
+
+use crate::error::AuthError;
+use crate::model::{Email, Name, NewUser, Password, User, UserId, Username, ValidationErrors};
+use crate::ports::{
+    Clock, CreateUserError, IdGenerator, PasswordHasher, RateLimiter, RatePolicy, TokenError,
+    TokenIssuer, UserRepository,
+};
+
+use super::Ports;
+
+/// A signed-in user: who, and the bearer token that proves it.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub user: User,
+    pub token: String,
+}
+
+/// Signup, login and token checks.
+#[derive(Clone)]
+pub struct AuthService {
+    users: Arc<dyn UserRepository>,
+    hasher: Arc<dyn PasswordHasher>,
+    tokens: Arc<dyn TokenIssuer>,
+    limiter: Arc<dyn RateLimiter>,
+    clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdGenerator>,
+    login_failures: RatePolicy,
+}
+
+/// A signup request as it arrives; every field is checked and all errors reported together.
+pub struct SignupInput<'a> {
+    pub email: &'a str,
+    pub password: &'a str,
+    pub username: &'a str,
+    pub name: Option<&'a str>,
+}
+
+impl AuthService {
+    pub fn new(ports: &Ports, login_failures: RatePolicy) -> Self {
+        AuthService {
+            users: ports.users.clone(),
+            hasher: ports.hasher.clone(),
+            tokens: ports.tokens.clone(),
+            limiter: ports.limiter.clone(),
+            clock: ports.clock.clone(),
+            ids: ports.ids.clone(),
+            login_failures,
+        }
+    }
+
+    pub async fn signup(&self, input: SignupInput<'_>) -> Result<Session, AuthError> {
+        let email = Email::parse(input.email);
+        let password = Password::parse_new(input.password);
+        let username = Username::parse(input.username);
+        let name = input.name.map(Name::parse).transpose();
+        let (Ok(email), Ok(password), Ok(username), Ok(name)) = (email, password, username, name)
+        else {
+            // Re-parse only to collect every message; the common path above parses once.
+            return Err(AuthError::Invalid(collect_signup_errors(&input)));
+        };
+        let password_hash = self.hasher.hash(&password).await?;
+        let new = NewUser {
+            id: UserId::from_uuid(self.ids.new_id()),
+            email,
+            username,
+            name,
+            password_hash,
+            created_at: self.clock.now(),
+        };
+        let user = self.users.create(&new).await.map_err(|e| match e {
+            CreateUserError::EmailTaken => AuthError::EmailTaken,
+            CreateUserError::UsernameTaken => AuthError::UsernameTaken,
+            CreateUserError::Store(e) => AuthError::Store(e),
+        })?;
+        let token = self.tokens.issue(user.id)?;
+        Ok(Session { user, token })
+    }
+
+    /// Checks credentials. Unknown email and wrong password take the same path through the
+    /// hasher and give the same error; failures count against the account's email.
+    pub async fn login(&self, email: &str, password: &str) -> Result<Session, AuthError> {
+        let (email, password) = match (Email::parse(email), Password::parse_attempt(password)) {
+            (Ok(e), Ok(p)) => (e, p),
+            (e, p) => {
+                return Err(AuthError::Invalid(
+                    ValidationErrors::collect([e.err(), p.err()].into_iter().flatten())
+                        .err()
+                        .unwrap_or_else(|| ValidationErrors::new("email", "is required")),
+                ))
+            }
+        };
+        let key = email.as_str();
+        let budget = self.limiter.check(&self.login_failures, key, 0).await?;
+        if !budget.allowed {
+            return Err(AuthError::RateLimited(budget));
+        }
+        let stored = self.users.credentials_by_email(&email).await?;
+        let ok = self
+            .hasher
+            .verify(&password, stored.as_ref().map(|s| s.password_hash.as_str()))
+            .await?;
+        match stored {
+            Some(stored) if ok => {
+                let token = self.tokens.issue(stored.user.id)?;
+                Ok(Session {
+                    user: stored.user,
+                    token,
+                })
+            }
+            _ => {
+                self.limiter.check(&self.login_failures, key, 1).await?;
+                Err(AuthError::InvalidCredentials)
+            }
+        }
+    }
+
+    /// The user a bearer token names, if it is genuine and current.
+    pub fn authenticate(&self, token: &str) -> Result<UserId, TokenError> {
+        self.tokens.verify(token)
+    }
+}
+
+fn collect_signup_errors(input: &SignupInput<'_>) -> ValidationErrors {
+    let errors = [
+        Email::parse(input.email).err(),
+        Password::parse_new(input.password).err(),
+        Username::parse(input.username).err(),
+        input.name.map(Name::parse).and_then(Result::err),
+    ];
+    ValidationErrors::collect(errors.into_iter().flatten())
+        .err()
+        .unwrap_or_else(|| ValidationErrors::new("body", "is invalid"))
+}

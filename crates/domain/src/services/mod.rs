@@ -1,0 +1,56 @@
+//! Use-case services, one per capability. Each holds only the ports it needs.
+
+mod auth;
+mod cached;
+mod feed;
+mod posts;
+mod users;
+
+use std::sync::Arc;
+
+pub use auth::{AuthService, Session, SignupInput};
+pub use cached::{keys, Authors, TTL_GLOBAL_HEAD, TTL_POST, TTL_SUMMARY};
+pub use feed::FeedService;
+pub use posts::PostService;
+pub use users::UserService;
+
+use crate::ports::{
+    Cache, Clock, FollowRepository, IdGenerator, PasswordHasher, PostRepository, RateLimiter,
+    RatePolicy, TokenIssuer, UserRepository,
+};
+
+/// Every port the services use, chosen by the composition root.
+#[derive(Clone)]
+pub struct Ports {
+    pub users: Arc<dyn UserRepository>,
+    pub posts: Arc<dyn PostRepository>,
+    pub follows: Arc<dyn FollowRepository>,
+    pub cache: Arc<dyn Cache>,
+    pub hasher: Arc<dyn PasswordHasher>,
+    pub tokens: Arc<dyn TokenIssuer>,
+    pub limiter: Arc<dyn RateLimiter>,
+    pub clock: Arc<dyn Clock>,
+    pub ids: Arc<dyn IdGenerator>,
+}
+
+/// All services, cheap to clone (each is a handful of `Arc`s).
+#[derive(Clone)]
+pub struct Services {
+    pub auth: AuthService,
+    pub users: UserService,
+    pub posts: PostService,
+    pub feed: FeedService,
+}
+
+impl Services {
+    /// `login_failures` limits failed logins per account email.
+    pub fn new(ports: &Ports, login_failures: RatePolicy) -> Self {
+        let authors = Authors::new(ports.users.clone(), ports.cache.clone());
+        Services {
+            auth: AuthService::new(ports, login_failures),
+            users: UserService::new(ports),
+            posts: PostService::new(ports, authors.clone()),
+            feed: FeedService::new(ports.posts.clone(), authors),
+        }
+    }
+}

@@ -1,0 +1,111 @@
+use std::sync::Arc;
+
+use crate::error::UserError;
+use crate::model::{
+    Follow, FollowEdge, FollowId, FollowRecord, Page, PageRequest, ProfileUpdate, User, UserId,
+    UserSummary, Username,
+};
+use crate::ports::{Cache, Clock, FollowError, FollowRepository, IdGenerator, UserRepository};
+
+use super::{keys, Ports};
+
+/// Profiles and the follow graph.
+#[derive(Clone)]
+pub struct UserService {
+    users: Arc<dyn UserRepository>,
+    follows: Arc<dyn FollowRepository>,
+    cache: Arc<dyn Cache>,
+    clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdGenerator>,
+}
+
+impl UserService {
+    pub fn new(ports: &Ports) -> Self {
+        UserService {
+            users: ports.users.clone(),
+            follows: ports.follows.clone(),
+            cache: ports.cache.clone(),
+            clock: ports.clock.clone(),
+            ids: ports.ids.clone(),
+        }
+    }
+
+    /// Read from the store, never a cache: counters must be exact right after a write.
+    pub async fn get(&self, id: UserId) -> Result<User, UserError> {
+        self.users.by_id(id).await?.ok_or(UserError::NotFound)
+    }
+
+    /// Case-insensitive. A string that cannot be a username finds nobody.
+    pub async fn by_username(&self, raw: &str) -> Result<User, UserError> {
+        let username = Username::parse(raw).map_err(|_| UserError::NotFound)?;
+        self.users
+            .by_username(&username)
+            .await?
+            .ok_or(UserError::NotFound)
+    }
+
+    pub async fn update_profile(
+        &self,
+        id: UserId,
+        update: ProfileUpdate,
+    ) -> Result<User, UserError> {
+        let user = self
+            .users
+            .update_profile(id, &update)
+            .await?
+            .ok_or(UserError::NotFound)?;
+        // Posts embed the author's summary from the cache; drop it so they show the change.
+        self.cache.invalidate(&[keys::summary(id)]).await;
+        Ok(user)
+    }
+
+    pub async fn follow(&self, follower: UserId, target: UserId) -> Result<Follow, UserError> {
+        if follower == target {
+            return Err(UserError::CannotFollowSelf);
+        }
+        let edge = FollowRecord {
+            id: FollowId::from_uuid(self.ids.new_id()),
+            follower_id: follower,
+            following_id: target,
+            created_at: self.clock.now(),
+        };
+        match self.follows.follow(&edge).await {
+            Ok(()) => Ok(edge.follow()),
+            Err(FollowError::AlreadyFollowing) => Err(UserError::AlreadyFollowing),
+            Err(FollowError::UnknownUser) => Err(UserError::NotFound),
+            Err(FollowError::Store(e)) => Err(e.into()),
+        }
+    }
+
+    pub async fn unfollow(&self, follower: UserId, target: UserId) -> Result<(), UserError> {
+        if self.follows.unfollow(follower, target).await? {
+            Ok(())
+        } else {
+            Err(UserError::NotFollowing)
+        }
+    }
+
+    pub async fn followers(
+        &self,
+        user: UserId,
+        page: PageRequest,
+    ) -> Result<Page<UserSummary>, UserError> {
+        self.get(user).await?;
+        let rows = self.follows.followers(user, page.keyset()).await?;
+        Ok(edges_page(rows, page))
+    }
+
+    pub async fn following(
+        &self,
+        user: UserId,
+        page: PageRequest,
+    ) -> Result<Page<UserSummary>, UserError> {
+        self.get(user).await?;
+        let rows = self.follows.following(user, page.keyset()).await?;
+        Ok(edges_page(rows, page))
+    }
+}
+
+fn edges_page(rows: Vec<FollowEdge>, page: PageRequest) -> Page<UserSummary> {
+    Page::from_rows(rows, page.limit, |e| e.id.as_uuid()).map(|e| e.user)
+}

@@ -1,0 +1,10 @@
+//! Contract suites, one per port (feature `testkit`).
+//!
+//! Each suite is a plain async function taking a factory for a fresh adapter, so it runs on any
+//! runtime and against any backend. An adapter's tests call it; if an adapter needs the suite
+//! changed to pass, the port or the adapter is wrong, not the suite.
+
+pub mod cache;
+pub mod fakes;
+pub mod limiter;
+pub mod repos;

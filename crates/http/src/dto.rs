@@ -1,0 +1,214 @@
+//! Request and response bodies: the API's JSON shapes, separate from the domain's types so the
+//! wire format can only change here.
+
+use domain::model::{Follow, Page, Post, User, UserSummary};
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::ToSchema;
+
+/// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct SignupRequest {
+    /// A valid address, at most 254 characters; stored lower-cased; unique ignoring case.
+    #[schema(example = "ada@example.com")]
+    pub email: Option<String>,
+    /// 8 to 128 characters.
+    #[schema(example = "correct horse battery")]
+    pub password: Option<String>,
+    /// 3 to 20 characters of `[A-Za-z0-9_]`; unique ignoring case.
+    #[schema(example = "ada")]
+    pub username: Option<String>,
+    /// Trimmed, 1 to 50 characters.
+    #[schema(example = "Ada Lovelace")]
+    pub name: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct LoginRequest {
+    #[schema(example = "ada@example.com")]
+    pub email: Option<String>,
+    #[schema(example = "correct horse battery")]
+    pub password: Option<String>,
+}
+
+/// At least one field. `null` clears `name`; `null` or `""` clears `bio`.
+#[derive(Deserialize, ToSchema)]
+pub struct ProfileRequest {
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, example = "Ada L.")]
+    pub name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, example = "Analyst of engines")]
+    pub bio: Option<Option<String>>,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct CreatePostRequest {
+    /// Trimmed, 1 to 280 characters; no control characters except `\n`.
+    #[schema(example = "Hello, SocialScale!")]
+    pub content: Option<String>,
+}
+
+/// The signed-in user's own view of their account.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PrivateUser {
+    pub id: String,
+    pub email: String,
+    pub username: String,
+    pub name: Option<String>,
+    pub bio: Option<String>,
+    #[schema(example = "2026-11-23T21:54:28.123Z")]
+    pub created_at: String,
+    pub followers_count: u64,
+    pub following_count: u64,
+    pub posts_count: u64,
+}
+
+/// Anyone's view of a user: never the email.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PublicUser {
+    pub id: String,
+    pub username: String,
+    pub name: Option<String>,
+    pub bio: Option<String>,
+    #[schema(example = "2026-11-23T21:54:28.123Z")]
+    pub created_at: String,
+    pub followers_count: u64,
+    pub following_count: u64,
+    pub posts_count: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UserSummaryDto {
+    pub id: String,
+    pub username: String,
+    pub name: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PostDto {
+    pub id: String,
+    pub content: String,
+    pub author_id: String,
+    pub author: UserSummaryDto,
+    #[schema(example = "2026-11-23T21:54:28.123Z")]
+    pub created_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FollowDto {
+    pub follower_id: String,
+    pub following_id: String,
+    pub created_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AuthResponse {
+    pub user: PrivateUser,
+    /// A bearer token (HS256 JWT) for `Authorization: Bearer <token>`.
+    pub token: String,
+}
+
+/// A page of posts, newest first. `nextCursor` is `null` on the last page.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PostsPage {
+    pub posts: Vec<PostDto>,
+    pub next_cursor: Option<String>,
+}
+
+/// A page of users, newest follow first. `nextCursor` is `null` on the last page.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UsersPage {
+    pub users: Vec<UserSummaryDto>,
+    pub next_cursor: Option<String>,
+}
+
+impl From<User> for PrivateUser {
+    fn from(u: User) -> Self {
+        PrivateUser {
+            id: u.id.to_string(),
+            email: u.email,
+            username: u.username,
+            name: u.name,
+            bio: u.bio,
+            created_at: u.created_at.to_rfc3339(),
+            followers_count: u.followers_count,
+            following_count: u.following_count,
+            posts_count: u.posts_count,
+        }
+    }
+}
+
+impl From<User> for PublicUser {
+    fn from(u: User) -> Self {
+        PublicUser {
+            id: u.id.to_string(),
+            username: u.username,
+            name: u.name,
+            bio: u.bio,
+            created_at: u.created_at.to_rfc3339(),
+            followers_count: u.followers_count,
+            following_count: u.following_count,
+            posts_count: u.posts_count,
+        }
+    }
+}
+
+impl From<UserSummary> for UserSummaryDto {
+    fn from(u: UserSummary) -> Self {
+        UserSummaryDto {
+            id: u.id.to_string(),
+            username: u.username,
+            name: u.name,
+        }
+    }
+}
+
+impl From<Post> for PostDto {
+    fn from(p: Post) -> Self {
+        PostDto {
+            id: p.id.to_string(),
+            content: p.content,
+            author_id: p.author_id.to_string(),
+            author: p.author.into(),
+            created_at: p.created_at.to_rfc3339(),
+        }
+    }
+}
+
+impl From<Follow> for FollowDto {
+    fn from(f: Follow) -> Self {
+        FollowDto {
+            follower_id: f.follower_id.to_string(),
+            following_id: f.following_id.to_string(),
+            created_at: f.created_at.to_rfc3339(),
+        }
+    }
+}
+
+impl From<Page<Post>> for PostsPage {
+    fn from(p: Page<Post>) -> Self {
+        PostsPage {
+            posts: p.items.into_iter().map(PostDto::from).collect(),
+            next_cursor: p.next_cursor.map(|c| c.to_string()),
+        }
+    }
+}
+
+impl From<Page<UserSummary>> for UsersPage {
+    fn from(p: Page<UserSummary>) -> Self {
+        UsersPage {
+            users: p.items.into_iter().map(UserSummaryDto::from).collect(),
+            next_cursor: p.next_cursor.map(|c| c.to_string()),
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::dto;
+use crate::error;
+use crate::routes::{self, health};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "SocialScale API",
+        description = "Signup and login with JWT, profiles, follows, posts, a global timeline, \
+            per-user timelines and a home feed with cursor pagination. Every error is JSON: \
+            `{error, type, details?}`. Paginated lists return `nextCursor`, `null` on the last \
+            page; pass it back as `cursor` to continue."
+    ),
+    paths(
+        routes::auth::signup, routes::auth::login,
+        routes::users::me, routes::users::update_profile, routes::users::get_user,
+        routes::users::by_username, routes::users::follow, routes::users::unfollow,
+        routes::users::followers, routes::users::following, routes::users::user_posts,
+        routes::posts::create, routes::posts::timeline, routes::posts::get_post,
+        routes::posts::delete_post, routes::posts::feed,
+        health::health, health::readiness, health::liveness, health::metrics,
+    ),
+    components(schemas(
+        dto::SignupRequest, dto::LoginRequest, dto::ProfileRequest, dto::CreatePostRequest,
+        dto::PrivateUser, dto::PublicUser, dto::UserSummaryDto, dto::PostDto, dto::FollowDto,
+        dto::AuthResponse, dto::PostsPage, dto::UsersPage,
+        error::ErrorBody, error::FieldErrorBody,
+        health::HealthReport, health::Readiness, health::Liveness,
+    )),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "auth", description = "Accounts and tokens"),
+        (name = "users", description = "Profiles and the follow graph"),
+        (name = "posts", description = "Posts and timelines"),
+        (name = "health", description = "Probes and metrics (never rate limited)"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}

@@ -1,0 +1,68 @@
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use domain::services::SignupInput;
+
+use crate::dto::{AuthResponse, LoginRequest, SignupRequest};
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::AppJson;
+use crate::state::AppState;
+
+/// Create an account and sign in.
+#[utoipa::path(post, path = "/auth/signup", tag = "auth", request_body = SignupRequest,
+    responses(
+        (status = 201, description = "Account created", body = AuthResponse),
+        (status = 400, description = "A field breaks a rule", body = ErrorBody),
+        (status = 409, description = "Email or username already in use", body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 429, body = ErrorBody), (status = 503, body = ErrorBody),
+    ))]
+pub async fn signup(
+    State(state): State<AppState>,
+    AppJson(body): AppJson<SignupRequest>,
+) -> Result<(StatusCode, Json<AuthResponse>), ApiError> {
+    let session = state
+        .services
+        .auth
+        .signup(SignupInput {
+            email: body.email.as_deref().unwrap_or(""),
+            password: body.password.as_deref().unwrap_or(""),
+            username: body.username.as_deref().unwrap_or(""),
+            name: body.name.as_deref(),
+        })
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(AuthResponse {
+            user: session.user.into(),
+            token: session.token,
+        }),
+    ))
+}
+
+/// Sign in with email and password.
+#[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Signed in", body = AuthResponse),
+        (status = 400, body = ErrorBody),
+        (status = 401, description = "Invalid credentials (unknown email and wrong password alike)", body = ErrorBody),
+        (status = 429, description = "Too many requests, or too many failed logins for this account", body = ErrorBody),
+        (status = 503, body = ErrorBody),
+    ))]
+pub async fn login(
+    State(state): State<AppState>,
+    AppJson(body): AppJson<LoginRequest>,
+) -> Result<Json<AuthResponse>, ApiError> {
+    let session = state
+        .services
+        .auth
+        .login(
+            body.email.as_deref().unwrap_or(""),
+            body.password.as_deref().unwrap_or(""),
+        )
+        .await?;
+    Ok(Json(AuthResponse {
+        user: session.user.into(),
+        token: session.token,
+    }))
+}

@@ -1,0 +1,19 @@
+//! Handlers, one module per resource. Each handler parses, calls one service, maps the answer.
+
+pub mod auth;
+pub mod health;
+pub mod posts;
+pub mod users;
+
+use utoipa::IntoParams;
+
+/// `?limit&cursor` as documented (parsing is done by `extract::PageQuery`).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // Only read by the OpenAPI generator.
+pub struct PageParams {
+    /// 1 to 100, default 20.
+    limit: Option<u32>,
+    /// A `nextCursor` from a previous page of this same list.
+    cursor: Option<String>,
+}

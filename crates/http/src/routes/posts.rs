@@ -1,0 +1,76 @@
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+
+use crate::dto::{CreatePostRequest, PostDto, PostsPage};
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{post_id, AppJson, AuthUser, PageQuery};
+use crate::routes::PageParams;
+use crate::state::AppState;
+
+/// Publish a post.
+#[utoipa::path(post, path = "/posts", tag = "posts", security(("bearer" = [])),
+    request_body = CreatePostRequest,
+    responses((status = 201, body = PostDto), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn create(
+    State(state): State<AppState>,
+    AuthUser(me): AuthUser,
+    AppJson(body): AppJson<CreatePostRequest>,
+) -> Result<(StatusCode, Json<PostDto>), ApiError> {
+    let post = state
+        .services
+        .posts
+        .create(me, body.content.as_deref().unwrap_or(""))
+        .await?;
+    Ok((StatusCode::CREATED, Json(post.into())))
+}
+
+/// The global timeline, newest first.
+#[utoipa::path(get, path = "/posts", tag = "posts", params(PageParams),
+    responses((status = 200, body = PostsPage),
+        (status = 400, description = "Bad limit or cursor", body = ErrorBody)))]
+pub async fn timeline(
+    State(state): State<AppState>,
+    PageQuery(page): PageQuery,
+) -> Result<Json<PostsPage>, ApiError> {
+    Ok(Json(state.services.posts.timeline(page).await?.into()))
+}
+
+/// One post.
+#[utoipa::path(get, path = "/posts/{id}", tag = "posts", params(("id" = String, Path)),
+    responses((status = 200, body = PostDto), (status = 404, body = ErrorBody)))]
+pub async fn get_post(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<PostDto>, ApiError> {
+    Ok(Json(state.services.posts.get(post_id(&id)?).await?.into()))
+}
+
+/// Delete one of your posts.
+#[utoipa::path(delete, path = "/posts/{id}", tag = "posts", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 204, description = "Deleted"), (status = 401, body = ErrorBody),
+        (status = 403, description = "Not the author", body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub async fn delete_post(
+    State(state): State<AppState>,
+    AuthUser(me): AuthUser,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.services.posts.delete(me, post_id(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Your home timeline: your posts and those of everyone you follow, newest first.
+#[utoipa::path(get, path = "/feed", tag = "posts", security(("bearer" = [])), params(PageParams),
+    responses((status = 200, body = PostsPage), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody)))]
+pub async fn feed(
+    State(state): State<AppState>,
+    AuthUser(me): AuthUser,
+    PageQuery(page): PageQuery,
+) -> Result<Json<PostsPage>, ApiError> {
+    Ok(Json(state.services.feed.feed(me, page).await?.into()))
+}

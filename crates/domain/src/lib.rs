@@ -21,7 +21,7 @@ pub mod model;
 pub mod ports;
 pub mod services;
 
-#[cfg(feature = "testkit")]
+#[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 
 pub use error::StoreError;

@@ -45,7 +45,10 @@ pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError>
 }
 
 /// Reads `key` through the cache, filling it from `load` on a miss.
-pub(crate) async fn cached<T, F>(
+///
+/// A cached value that no longer decodes (an older encoding, a corrupt entry in a shared tier)
+/// is dropped and the store answers instead, so a bad entry costs one reload, not an error.
+pub(crate) async fn cached<T, F, Fut>(
     cache: &dyn Cache,
     key: &str,
     ttl: Duration,
@@ -53,17 +56,25 @@ pub(crate) async fn cached<T, F>(
 ) -> Result<Option<T>, StoreError>
 where
     T: Serialize + DeserializeOwned,
-    F: std::future::Future<Output = Result<Option<T>, StoreError>> + Send,
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<T>, StoreError>> + Send,
 {
+    let first = load();
     let loader: Loader<'_> = Box::pin(async move {
-        match load.await? {
+        match first.await? {
             Some(v) => Ok(Some(encode(&v)?)),
             None => Ok(None),
         }
     });
-    match cache.get_or_load(key, ttl, loader).await? {
-        Some(bytes) => Ok(Some(decode(&bytes)?)),
-        None => Ok(None),
+    let Some(bytes) = cache.get_or_load(key, ttl, loader).await? else {
+        return Ok(None);
+    };
+    match decode(&bytes) {
+        Ok(v) => Ok(Some(v)),
+        Err(_) => {
+            cache.invalidate(&[key.to_owned()]).await;
+            load().await
+        }
     }
 }
 
@@ -109,7 +120,7 @@ impl Authors {
                 self.cache.as_ref(),
                 &keys::summary(id),
                 TTL_SUMMARY,
-                async move { Ok(users.summaries(&[id]).await?.into_iter().next()) },
+                || async move { Ok(users.summaries(&[id]).await?.into_iter().next()) },
             )
             .await?;
             if let Some(summary) = summary {
@@ -131,5 +142,90 @@ impl Authors {
                 Some(Post::new(r, author))
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{PostId, User};
+    use crate::ports::{Clock, IdGenerator};
+    use crate::testkit::fakes::{block_on, signup, Fakes};
+
+    fn user(f: &Fakes, username: &str) -> User {
+        block_on(signup(&f.services(), username)).unwrap().user
+    }
+
+    #[test]
+    fn authors_are_read_through_the_cache() {
+        let f = Fakes::new();
+        let (alice, bob) = (user(&f, "alice"), user(&f, "bob"));
+        let ghost = UserId::from_uuid(f.ids.new_id());
+        let authors = Authors::new(f.store.clone(), f.cache.clone());
+
+        let got = block_on(authors.many(&[alice.id, bob.id, alice.id, ghost])).unwrap();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[&alice.id], alice.summary());
+        assert_eq!(got[&bob.id], bob.summary());
+        let loads = f.cache.loads();
+
+        // Known authors now come from the cache; the unknown one was not cached.
+        let again = block_on(authors.many(&[alice.id, bob.id])).unwrap();
+        assert_eq!(again, got);
+        assert_eq!(f.cache.loads(), loads);
+        assert!(!f.cache.contains(&keys::summary(ghost)));
+        assert_eq!(block_on(authors.get(ghost)).unwrap(), None);
+    }
+
+    #[test]
+    fn hydrate_keeps_order_and_drops_posts_without_an_author() {
+        let f = Fakes::new();
+        let (alice, bob) = (user(&f, "alice"), user(&f, "bob"));
+        let ghost = UserId::from_uuid(f.ids.new_id());
+        let record = |author: UserId| PostRecord {
+            id: PostId::from_uuid(f.ids.new_id()),
+            author_id: author,
+            content: "x".to_owned(),
+            created_at: f.clock.now(),
+        };
+        let records = vec![
+            record(bob.id),
+            record(ghost),
+            record(alice.id),
+            record(bob.id),
+        ];
+        let authors = Authors::new(f.store.clone(), f.cache.clone());
+        let posts = block_on(authors.hydrate(records.clone())).unwrap();
+        let got: Vec<(PostId, String)> = posts
+            .iter()
+            .map(|p| (p.id, p.author.username.clone()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (records[0].id, "bob".to_owned()),
+                (records[2].id, "alice".to_owned()),
+                (records[3].id, "bob".to_owned()),
+            ]
+        );
+    }
+
+    /// `Authors::many` says "a value that no longer decodes is just a miss", but the miss is
+    /// then read through `get_or_load`, which returns the same undecodable bytes, so the read
+    /// fails with `StoreError::Internal` (a 500 on every listing showing this author, until
+    /// the entry expires) instead of loading afresh.
+    #[test]
+    fn a_summary_that_no_longer_decodes_is_a_miss() {
+        let f = Fakes::new();
+        let alice = user(&f, "alice");
+        block_on(
+            f.cache
+                .set(&keys::summary(alice.id), b"not json".to_vec(), TTL_SUMMARY),
+        );
+        let authors = Authors::new(f.store.clone(), f.cache.clone());
+        assert_eq!(
+            block_on(authors.get(alice.id)).unwrap(),
+            Some(alice.summary())
+        );
     }
 }

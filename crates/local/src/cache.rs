@@ -1,0 +1,241 @@
+//! The in-process cache tier (L1), and a stand-in that caches nothing.
+
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use domain::ports::{Cache, Loader};
+use domain::StoreError;
+use moka::ops::compute::Op;
+use moka::Expiry;
+use tokio::time::Instant;
+
+/// Invalidation generations are kept per stripe of keys, not per key, so their memory is fixed;
+/// a collision only costs an extra reload, never a stale value.
+const GENERATION_STRIPES: usize = 256;
+
+/// Longer TTLs are clamped: nothing needs them, and far-future deadlines overflow clocks.
+const MAX_TTL: Duration = Duration::from_secs(86_400 * 365);
+
+#[derive(Clone)]
+struct Entry {
+    value: Arc<[u8]>,
+    ttl: Duration,
+    /// Read on the tokio clock, so paused-time tests see expiry; moka's own clock (real time)
+    /// only drives eviction, which frees the memory at about the same moment.
+    expires_at: Instant,
+}
+
+impl Entry {
+    fn new(value: Arc<[u8]>, ttl: Duration) -> Self {
+        let ttl = ttl.min(MAX_TTL);
+        Entry {
+            value,
+            ttl,
+            expires_at: Instant::now() + ttl,
+        }
+    }
+
+    fn is_expired(&self) -> bool {
+        self.expires_at <= Instant::now()
+    }
+}
+
+struct PerEntryTtl;
+
+impl Expiry<String, Entry> for PerEntryTtl {
+    fn expire_after_create(
+        &self,
+        _key: &String,
+        value: &Entry,
+        _created_at: std::time::Instant,
+    ) -> Option<Duration> {
+        Some(value.ttl)
+    }
+
+    fn expire_after_update(
+        &self,
+        _key: &String,
+        value: &Entry,
+        _updated_at: std::time::Instant,
+        _duration_until_expiry: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(value.ttl)
+    }
+}
+
+/// Why a load left nothing to cache. moka caches only `Ok`, so absence travels as an error too:
+/// that way it is shared with the waiters of the load and never stored.
+enum NotCached {
+    Absent,
+    Failed(StoreError),
+}
+
+/// A bounded in-process cache (moka, TinyLFU eviction) with a TTL per entry.
+///
+/// Cheap to share behind an `Arc`; all state is internal.
+pub struct L1Cache {
+    inner: moka::future::Cache<String, Entry>,
+    generations: Box<[AtomicU64]>,
+    stripes: RandomState,
+}
+
+impl L1Cache {
+    /// A cache holding at most `max_entries` values.
+    pub fn new(max_entries: u64) -> Self {
+        let inner = moka::future::Cache::builder()
+            .name("l1")
+            .max_capacity(max_entries)
+            .expire_after(PerEntryTtl)
+            .build();
+        L1Cache {
+            inner,
+            generations: (0..GENERATION_STRIPES).map(|_| AtomicU64::new(0)).collect(),
+            stripes: RandomState::new(),
+        }
+    }
+
+    fn generation(&self, key: &str) -> &AtomicU64 {
+        let stripe = usize::try_from(self.stripes.hash_one(key)).unwrap_or_default();
+        // `generations` is never empty, so the index is always in range.
+        &self.generations[stripe % self.generations.len()]
+    }
+
+    /// Drops `key` only if what is stored has passed its deadline, so a value a concurrent
+    /// caller just loaded is left alone.
+    async fn discard_if_expired(&self, key: &str) {
+        self.inner
+            .entry_by_ref(key)
+            .and_compute_with(|current| async move {
+                match current {
+                    Some(e) if e.value().is_expired() => Op::Remove,
+                    _ => Op::Nop,
+                }
+            })
+            .await;
+    }
+}
+
+fn record(result: &'static str) {
+    metrics::counter!("cache_requests_total", "tier" => "l1", "result" => result).increment(1);
+}
+
+#[async_trait]
+impl Cache for L1Cache {
+    async fn get_or_load(
+        &self,
+        key: &str,
+        ttl: Duration,
+        load: Loader<'_>,
+    ) -> Result<Option<Arc<[u8]>>, StoreError> {
+        // Kept outside the init future so that, when moka hands back an entry our clock says has
+        // expired (and so never polled the init), the loader is still here for a second try.
+        let mut load = Some(load);
+        // Two rounds: the second only follows an expired entry being discarded.
+        for _ in 0..2 {
+            // Read before the loader can start. If an invalidation of this key bumps it before
+            // our value is inserted, the check below sees it and removes the value; if it bumps
+            // it after that check, its own removal comes after our insert and removes it. Either
+            // way a value read before a write does not outlive the write's invalidation.
+            let before = self.generation(key).load(Ordering::SeqCst);
+            let init = async {
+                let Some(loader) = load.take() else {
+                    return Err(NotCached::Failed(StoreError::Internal(
+                        "cache loader polled twice".into(),
+                    )));
+                };
+                match loader.await {
+                    Ok(Some(bytes)) => Ok(Entry::new(bytes.into(), ttl)),
+                    Ok(None) => Err(NotCached::Absent),
+                    Err(e) => Err(NotCached::Failed(e)),
+                }
+            };
+            match self.inner.entry_by_ref(key).or_try_insert_with(init).await {
+                Ok(entry) if entry.is_fresh() => {
+                    record("miss");
+                    if self.generation(key).load(Ordering::SeqCst) != before {
+                        self.inner.invalidate(key).await;
+                    }
+                    return Ok(Some(entry.into_value().value));
+                }
+                // Either a hit or a load another caller ran while we waited.
+                Ok(entry) if !entry.value().is_expired() => {
+                    record("hit");
+                    return Ok(Some(entry.into_value().value));
+                }
+                Ok(_) => self.discard_if_expired(key).await,
+                Err(not_cached) => {
+                    record("miss");
+                    return match &*not_cached {
+                        NotCached::Absent => Ok(None),
+                        NotCached::Failed(e) => Err(e.clone()),
+                    };
+                }
+            }
+        }
+        // Only reachable when entries keep expiring as they are stored (a zero TTL): serve the
+        // loader's answer uncached rather than spin.
+        record("miss");
+        match load.take() {
+            Some(loader) => Ok(loader.await?.map(Arc::from)),
+            None => Err(StoreError::Internal("cache loader already consumed".into())),
+        }
+    }
+
+    async fn get_many(&self, keys: &[String]) -> Vec<Option<Arc<[u8]>>> {
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            let value = match self.inner.get(key).await {
+                Some(e) if !e.is_expired() => Some(e.value),
+                _ => None,
+            };
+            record(if value.is_some() { "hit" } else { "miss" });
+            out.push(value);
+        }
+        out
+    }
+
+    async fn set(&self, key: &str, value: Vec<u8>, ttl: Duration) {
+        self.inner
+            .insert(key.to_owned(), Entry::new(value.into(), ttl))
+            .await;
+    }
+
+    async fn invalidate(&self, keys: &[String]) {
+        for key in keys {
+            // Bump before removing: the order the guard in `get_or_load` relies on.
+            self.generation(key).fetch_add(1, Ordering::SeqCst);
+            self.inner.invalidate(key).await;
+            metrics::counter!("cache_invalidations_total", "tier" => "l1").increment(1);
+        }
+    }
+}
+
+/// A [`Cache`] that stores nothing: every read runs its loader. For measuring the system with
+/// the cache off; it deliberately does not coalesce concurrent loads, so it does not pass the
+/// port's single-flight contract and must not be used in production.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoCache;
+
+#[async_trait]
+impl Cache for NoCache {
+    async fn get_or_load(
+        &self,
+        _key: &str,
+        _ttl: Duration,
+        load: Loader<'_>,
+    ) -> Result<Option<Arc<[u8]>>, StoreError> {
+        Ok(load.await?.map(Arc::from))
+    }
+
+    async fn get_many(&self, keys: &[String]) -> Vec<Option<Arc<[u8]>>> {
+        vec![None; keys.len()]
+    }
+
+    async fn set(&self, _key: &str, _value: Vec<u8>, _ttl: Duration) {}
+
+    async fn invalidate(&self, _keys: &[String]) {}
+}

@@ -1,0 +1,241 @@
+//! Bearer tokens: HS256 JWTs with `sub`, `iat`, `exp`.
+
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use domain::model::UserId;
+use domain::ports::{TokenError, TokenIssuer};
+use domain::StoreError;
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    sub: String,
+    iat: u64,
+    exp: u64,
+}
+
+/// [`TokenIssuer`] signing with one shared secret, so every instance accepts every other's
+/// tokens.
+pub struct JwtIssuer {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    ttl: Duration,
+}
+
+impl JwtIssuer {
+    /// Tokens signed with `secret` (config requires 32+ bytes in production), valid for `ttl`.
+    pub fn new(secret: &[u8], ttl: Duration) -> Self {
+        // Only HS256: the algorithm named in a token's header is attacker-controlled, and
+        // accepting anything else (`none`, or RS256 "signed" with our secret as a public key)
+        // is the classic JWT forgery.
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        // Instances share NTP-synced clocks and the issuer's own clock wrote `exp`: nothing to
+        // forgive, and a leeway would quietly extend every token's life.
+        validation.leeway = 0;
+        validation.validate_aud = false;
+        JwtIssuer {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+            ttl,
+        }
+    }
+}
+
+/// The secret and keys are left out on purpose: this may end up in a log.
+impl fmt::Debug for JwtIssuer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtIssuer")
+            .field("algorithm", &"HS256")
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl TokenIssuer for JwtIssuer {
+    fn issue(&self, user: UserId) -> Result<String, StoreError> {
+        let iat = unix_now();
+        let claims = Claims {
+            sub: user.to_string(),
+            iat,
+            exp: iat.saturating_add(self.ttl.as_secs()),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|e| StoreError::Internal(format!("token signing failed: {e}")))
+    }
+
+    fn verify(&self, token: &str) -> Result<UserId, TokenError> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|e| match e.kind() {
+                ErrorKind::ExpiredSignature => TokenError::Expired,
+                _ => TokenError::Invalid,
+            })?;
+        data.claims.sub.parse().map_err(|_| TokenError::Invalid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    fn issuer() -> JwtIssuer {
+        JwtIssuer::new(SECRET, Duration::from_secs(3600))
+    }
+
+    fn user() -> UserId {
+        UserId::from_uuid(uuid::Uuid::now_v7())
+    }
+
+    fn sign(alg: Algorithm, secret: &[u8], sub: String, iat: u64, exp: u64) -> String {
+        let claims = Claims { sub, iat, exp };
+        jsonwebtoken::encode(
+            &Header::new(alg),
+            &claims,
+            &EncodingKey::from_secret(secret),
+        )
+        .unwrap()
+    }
+
+    /// Base64url without padding, as JWTs use; written out so the test needs no extra crate.
+    fn b64url(bytes: &[u8]) -> String {
+        const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let mut out = String::new();
+        for chunk in bytes.chunks(3) {
+            let n = chunk
+                .iter()
+                .enumerate()
+                .fold(0u32, |n, (i, &b)| n | (u32::from(b) << (16 - 8 * i)));
+            for i in 0..=chunk.len() {
+                out.push(char::from(ABC[((n >> (18 - 6 * i)) & 63) as usize]));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn round_trips() {
+        let (issuer, id) = (issuer(), user());
+        let token = issuer.issue(id).unwrap();
+        assert_eq!(issuer.verify(&token), Ok(id));
+    }
+
+    #[test]
+    fn header_and_claims_are_as_documented() {
+        let token = issuer().issue(user()).unwrap();
+        let header = jsonwebtoken::decode_header(&token).unwrap();
+        assert_eq!(header.alg, Algorithm::HS256);
+        let claims = jsonwebtoken::decode::<Claims>(
+            &token,
+            &DecodingKey::from_secret(SECRET),
+            &issuer().validation,
+        )
+        .unwrap()
+        .claims;
+        assert_eq!(claims.exp - claims.iat, 3600);
+    }
+
+    #[test]
+    fn an_expired_token_is_expired() {
+        let now = unix_now();
+        let token = sign(
+            Algorithm::HS256,
+            SECRET,
+            user().to_string(),
+            now - 20,
+            now - 10,
+        );
+        assert_eq!(issuer().verify(&token), Err(TokenError::Expired));
+    }
+
+    #[test]
+    fn a_forged_signature_is_invalid() {
+        let now = unix_now();
+        let token = sign(
+            Algorithm::HS256,
+            b"another secret",
+            user().to_string(),
+            now,
+            now + 60,
+        );
+        assert_eq!(issuer().verify(&token), Err(TokenError::Invalid));
+
+        let mut tampered = issuer().issue(user()).unwrap();
+        let last = tampered.pop().unwrap();
+        tampered.push(if last == 'A' { 'B' } else { 'A' });
+        assert_eq!(issuer().verify(&tampered), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn alg_none_is_invalid() {
+        let now = unix_now();
+        let header = b64url(br#"{"alg":"none","typ":"JWT"}"#);
+        let claims = format!(r#"{{"sub":"{}","iat":{now},"exp":{}}}"#, user(), now + 60);
+        let claims = b64url(claims.as_bytes());
+        for token in [format!("{header}.{claims}."), format!("{header}.{claims}")] {
+            assert_eq!(issuer().verify(&token), Err(TokenError::Invalid), "{token}");
+        }
+    }
+
+    #[test]
+    fn other_algorithms_are_invalid_even_with_our_secret() {
+        let now = unix_now();
+        for alg in [Algorithm::HS512, Algorithm::HS384] {
+            let token = sign(alg, SECRET, user().to_string(), now, now + 60);
+            assert_eq!(issuer().verify(&token), Err(TokenError::Invalid), "{alg:?}");
+        }
+    }
+
+    #[test]
+    fn a_subject_that_is_not_a_user_id_is_invalid() {
+        let now = unix_now();
+        for sub in ["admin".to_owned(), uuid::Uuid::new_v4().to_string()] {
+            let token = sign(Algorithm::HS256, SECRET, sub, now, now + 60);
+            assert_eq!(issuer().verify(&token), Err(TokenError::Invalid));
+        }
+    }
+
+    #[test]
+    fn garbage_is_invalid() {
+        for token in [
+            "",
+            "abc",
+            "a.b.c",
+            "...",
+            "eyJhbGciOiJIUzI1NiJ9.e30.",
+            "🦀.🦀.🦀",
+        ] {
+            assert_eq!(
+                issuer().verify(token),
+                Err(TokenError::Invalid),
+                "{token:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn debug_shows_no_secret() {
+        let shown = format!("{:?}", issuer());
+        assert!(!shown.contains("0123456789abcdef"), "{shown}");
+    }
+
+    #[test]
+    fn base64url_helper_matches_the_known_header() {
+        assert_eq!(
+            b64url(br#"{"alg":"none","typ":"JWT"}"#),
+            "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0"
+        );
+    }
+}

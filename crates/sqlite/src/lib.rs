@@ -1,1 +1,30 @@
+//! Repository adapters over SQLite, the embedded default backend, with their migrations.
+//!
+//! [`SqliteStore`] implements `UserRepository`, `PostRepository`, `FollowRepository` and
+//! `HealthProbe` from `domain::ports`; the composition root wraps one store in an `Arc` and
+//! hands out `Arc<dyn Port>` clones of it.
+//!
+//! # Layout
+//!
+//! - `store`: connecting (URL forms, pragmas, the one-writer/many-readers pools), migrations,
+//!   closing, the health probe.
+//! - `users`, `posts`, `follows`: one port each. Every statement is a `&'static str` so sqlx's
+//!   per-connection prepared-statement cache always hits, and every one is served by an index
+//!   (each file says which; `tests/contract.rs` checks the query plans).
+//! - `codec`: how ids (hyphenated lower-case TEXT, whose order is UUIDv7 time order) and times
+//!   (unix millis) are stored, and the shared row decoders.
+//! - `plans`: `EXPLAIN QUERY PLAN` of every statement ([`SqliteStore::query_plans`]), for the
+//!   index checks in the tests and for diagnosing a slow database.
+//! - `error`: sqlx errors → `StoreError` (busy/pool/IO → `Unavailable`, the rest `Internal`).
+//! - `migrations/` (next to `src/`): the commented schema, embedded at compile time.
 
+mod codec;
+mod error;
+mod follows;
+mod plans;
+mod posts;
+mod store;
+mod users;
+
+pub use plans::QueryPlan;
+pub use store::SqliteStore;

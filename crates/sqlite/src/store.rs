@@ -1,0 +1,208 @@
+//! [`SqliteStore`]: the connection pools, their pragmas, migrations and the health probe.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use domain::ports::HealthProbe;
+use domain::StoreError;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use crate::error::{store_error, ResultExt};
+
+/// How long a statement waits for SQLite's file lock (held by another process, e.g. a
+/// `migrate` or `seed` run next to the server) before giving up with `SQLITE_BUSY`.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a request waits for a pooled connection. Past this the store is overloaded and the
+/// caller answers 503 rather than queueing without bound.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// `BEGIN IMMEDIATE` takes the write lock up front. Within this process writes are already
+/// serialised by the one-connection pool; against another process (a `seed` run) it makes a
+/// transaction wait for the lock under `busy_timeout` at its start, instead of failing half way
+/// when a read lock cannot be upgraded.
+pub(crate) const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
+
+/// The repositories over one SQLite database. Cheap to clone: two pool handles.
+///
+/// Writes go through their own pool of exactly one connection. SQLite allows one writer at a
+/// time anyway; queueing writers in the pool (a fair async wait) instead of letting several
+/// connections fight over the file lock (sleep-and-retry inside `busy_timeout`) avoids
+/// `SQLITE_BUSY` storms and keeps write latency flat. Reads use a separate pool: in WAL mode
+/// readers never block the writer nor each other.
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    pub(crate) write: SqlitePool,
+    pub(crate) read: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database at `url` and checks that it answers.
+    ///
+    /// `url` is `sqlite://path.db`, `sqlite:path.db`, a plain path, or `sqlite::memory:`.
+    /// A memory database lives only as long as a connection to it, and every connection would
+    /// otherwise see its own: there, reads and writes share a single pool of one connection
+    /// that is never recycled, so the database lives exactly as long as the store.
+    ///
+    /// `max_read_connections` sizes the read pool (at least 1; ignored for memory).
+    pub async fn connect(url: &str, max_read_connections: u32) -> Result<Self, StoreError> {
+        let target = Target::parse(url)?;
+        let base = target
+            .options()?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // WAL + NORMAL: a commit is durable once the WAL is synced at checkpoint; a power
+            // cut may lose the last commits but never corrupts. The usual WAL trade-off.
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+
+        let pool = |max: u32| {
+            SqlitePoolOptions::new()
+                .max_connections(max)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                // An embedded connection cannot be dropped by a network; pinging it before every
+                // acquire would add a worker round trip to every query for nothing.
+                .test_before_acquire(false)
+        };
+
+        if target == Target::Memory {
+            let shared = pool(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connect_with(base)
+                .await
+                .map_err(store_error)?;
+            return Ok(SqliteStore {
+                write: shared.clone(),
+                read: shared,
+            });
+        }
+
+        // The writer connects first: it creates the file and switches it to WAL (a persistent
+        // property of the file) before any read-only connection opens it.
+        // It is also kept open for good: the one writer keeps its prepared statements warm.
+        let write = pool(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .connect_with(base.clone())
+            .await
+            .map_err(store_error)?;
+        let read_options = base
+            .create_if_missing(false)
+            // Defence in depth: a write sent to the read pool fails instead of bypassing the
+            // single-writer queue.
+            .pragma("query_only", "ON");
+        let read = pool(max_read_connections.max(1))
+            .connect_with(read_options)
+            .await
+            .map_err(store_error)?;
+        Ok(SqliteStore { write, read })
+    }
+
+    /// Applies the embedded migrations (`crates/sqlite/migrations`) not yet applied. Safe to
+    /// run on every start and concurrently with readers.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        sqlx::migrate!("./migrations")
+            .run(&self.write)
+            .await
+            .map_err(|e| match e {
+                sqlx::migrate::MigrateError::Execute(e) => store_error(e),
+                other => StoreError::Internal(format!("migration failed: {other}")),
+            })
+    }
+
+    /// Closes both pools, waiting for connections in use to be returned. On a file database
+    /// this also lets SQLite checkpoint the WAL into the main file.
+    pub async fn close(&self) {
+        self.read.close().await;
+        self.write.close().await;
+    }
+}
+
+#[async_trait]
+impl HealthProbe for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.read)
+            .await
+            .store()
+            .map(|_| ())
+    }
+}
+
+/// What a database URL names.
+#[derive(Debug, PartialEq, Eq)]
+enum Target<'a> {
+    Memory,
+    /// A `sqlite:` URL, handed to sqlx's parser so query parameters (`?mode=ro`) keep working.
+    Url(&'a str),
+    /// A plain path, taken literally (no URL decoding of `%` or `?`).
+    Path(&'a str),
+}
+
+impl<'a> Target<'a> {
+    fn parse(url: &'a str) -> Result<Self, StoreError> {
+        let url = url.trim();
+        if url.is_empty() {
+            return Err(StoreError::Internal("empty database URL".to_owned()));
+        }
+        // Any spelling of a memory database (`:memory:`, `sqlite://:memory:`, `?mode=memory`)
+        // gets the single-pool treatment; its other URL parameters are not needed there.
+        let is_memory = url.contains(":memory:") || url.contains("mode=memory");
+        Ok(if is_memory {
+            Target::Memory
+        } else if url.starts_with("sqlite:") {
+            Target::Url(url)
+        } else {
+            Target::Path(url)
+        })
+    }
+
+    fn options(&self) -> Result<SqliteConnectOptions, StoreError> {
+        match self {
+            // sqlx names each parsed memory URL uniquely (`file:sqlx-in-memory-N`, shared
+            // cache), so two stores opened with `sqlite::memory:` never see each other.
+            Target::Memory => SqliteConnectOptions::from_str("sqlite::memory:"),
+            Target::Url(url) => SqliteConnectOptions::from_str(url),
+            Target::Path(path) => Ok(SqliteConnectOptions::new().filename(path)),
+        }
+        .map_err(|e| StoreError::Internal(format!("bad database URL: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_every_url_form() {
+        assert_eq!(Target::parse("sqlite::memory:").ok(), Some(Target::Memory));
+        assert_eq!(Target::parse(":memory:").ok(), Some(Target::Memory));
+        assert_eq!(
+            Target::parse("sqlite://?mode=memory").ok(),
+            Some(Target::Memory)
+        );
+        assert_eq!(
+            Target::parse("sqlite://data/app.db").ok(),
+            Some(Target::Url("sqlite://data/app.db"))
+        );
+        assert_eq!(
+            Target::parse("sqlite:app.db").ok(),
+            Some(Target::Url("sqlite:app.db"))
+        );
+        assert_eq!(
+            Target::parse("socialscale.db").ok(),
+            Some(Target::Path("socialscale.db"))
+        );
+        assert!(Target::parse("  ").is_err());
+    }
+}

@@ -1,1 +1,14 @@
+//! The `socialscale` binary's library half, so integration tests can build the same app.
+//!
+//! - `config`: flags, environment and `.env`, checked before anything starts.
+//! - `telemetry`: logs and the Prometheus recorder.
+//! - `app`: the composition root (`App::build`) and graceful shutdown.
+//! - `commands`: `serve` (default), `migrate`, `seed`.
 
+pub mod app;
+pub mod commands;
+pub mod config;
+pub mod telemetry;
+
+pub use app::App;
+pub use config::{Cli, Config};

@@ -1,1 +1,66 @@
-fn main() {}
+use std::process::ExitCode;
+
+use clap::Parser;
+use server::config::{Cli, Command, Config};
+use server::{commands, telemetry};
+
+fn main() -> ExitCode {
+    // A missing .env is normal; a malformed one is reported by the config check below.
+    let _ = dotenvy::dotenv();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            // --help and --version.
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let text = e.to_string();
+            eprintln!(
+                "{}",
+                text.lines()
+                    .next()
+                    .unwrap_or("error: invalid configuration")
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let config = match Config::from_settings(cli.settings) {
+        Ok(c) => c,
+        Err(line) => {
+            eprintln!("error: {line}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(line) =
+        telemetry::init_logging(&config.settings.log_level, config.settings.log_format)
+    {
+        eprintln!("error: {line}");
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command.unwrap_or(Command::Serve) {
+            Command::Serve => commands::serve(&config).await,
+            Command::Migrate => commands::migrate(&config).await,
+            Command::Seed(args) => commands::seed(&config, &args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line with the whole cause chain; no backtrace.
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

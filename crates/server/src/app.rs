@@ -1,0 +1,200 @@
+//! The composition root: the one place that knows which adapters exist and wires them.
+
+use std::future::IntoFuture;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use domain::ports::Cache;
+use domain::services::{Ports, Services};
+use http_adapter::{AppState, Health, HttpOptions, RoutePolicies, ShutdownFlag};
+use local::{
+    Argon2Hasher, HasherConfig, JwtIssuer, L1Cache, LocalProbe, LocalRateLimiter, NoCache,
+    SystemClock, UuidV7Generator,
+};
+use sqlite::SqliteStore;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::telemetry;
+
+/// A built server, bound to its port and ready to run.
+pub struct App {
+    listener: TcpListener,
+    router: axum::Router,
+    store: SqliteStore,
+    shutdown: CancellationToken,
+    draining: ShutdownFlag,
+    grace: Duration,
+}
+
+/// Opens the database named by the config and brings its schema up to date.
+pub async fn open_store(config: &Config) -> anyhow::Result<SqliteStore> {
+    let s = &config.settings;
+    let store = SqliteStore::connect(&s.database_url, s.db_max_connections)
+        .await
+        .with_context(|| "DATABASE_URL: cannot open the database".to_owned())?;
+    store
+        .migrate()
+        .await
+        .context("database migrations failed")?;
+    Ok(store)
+}
+
+impl App {
+    pub async fn build(config: &Config) -> anyhow::Result<App> {
+        let s = &config.settings;
+        let store = open_store(config).await?;
+        let db = Arc::new(store.clone());
+
+        let cache: Arc<dyn Cache> = if s.cache_enabled {
+            Arc::new(L1Cache::new(s.cache_capacity))
+        } else {
+            Arc::new(NoCache)
+        };
+        let limiter = Arc::new(LocalRateLimiter::new());
+        let mut hashing = HasherConfig::default();
+        if let Some(n) = s.hash_concurrency {
+            hashing.max_concurrent = n;
+        }
+        let hasher = Arc::new(Argon2Hasher::new(hashing).context("password hasher")?);
+        let ports = Ports {
+            users: db.clone(),
+            posts: db.clone(),
+            follows: db.clone(),
+            cache,
+            hasher,
+            tokens: Arc::new(JwtIssuer::new(&config.jwt_secret, s.jwt_ttl)),
+            limiter: limiter.clone(),
+            clock: Arc::new(SystemClock),
+            ids: Arc::new(UuidV7Generator),
+        };
+        let services = Services::new(&ports, config.policies.login_failures.clone());
+
+        let in_process = Arc::new(LocalProbe);
+        let health = Health::new(db.clone(), in_process.clone(), in_process);
+        let metrics = telemetry::metrics_handle();
+        let p = &config.policies;
+        let draining = ShutdownFlag::default();
+        let state = AppState {
+            services,
+            limiter,
+            policies: Arc::new(RoutePolicies {
+                general: p.general.clone(),
+                post: p.post.clone(),
+                login: p.login.clone(),
+                signup: p.signup.clone(),
+            }),
+            trusted_proxies: Arc::new(s.trusted_proxies.clone()),
+            health: Arc::new(health),
+            metrics: Arc::new(move || metrics.render()),
+            version: env!("CARGO_PKG_VERSION"),
+            shutdown: draining.clone(),
+        };
+        let router = http_adapter::router(
+            state,
+            &HttpOptions {
+                cors_origins: config.cors_origins.clone(),
+            },
+        );
+        let listener = TcpListener::bind((s.host, s.port))
+            .await
+            .with_context(|| format!("cannot listen on {}:{} (HOST/PORT)", s.host, s.port))?;
+        Ok(App {
+            listener,
+            router,
+            store,
+            shutdown: CancellationToken::new(),
+            draining,
+            grace: Duration::from_secs(s.shutdown_grace_seconds),
+        })
+    }
+
+    pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
+        Ok(self.listener.local_addr()?)
+    }
+
+    /// Cancelling it starts a graceful shutdown.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Serves until the shutdown token is cancelled, then stops accepting, lets in-flight
+    /// requests finish for up to the grace period, and closes the database pool.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let App {
+            listener,
+            router,
+            store,
+            shutdown,
+            draining,
+            grace,
+        } = self;
+        let upkeep = spawn_metrics_upkeep(shutdown.clone());
+        let signal = shutdown.clone();
+        let server = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            signal.cancelled().await;
+            draining.begin();
+            tracing::info!(
+                grace_seconds = grace.as_secs(),
+                "shutting down: draining in-flight requests"
+            );
+        });
+        let deadline = async {
+            shutdown.cancelled().await;
+            tokio::time::sleep(grace).await;
+        };
+        tokio::select! {
+            result = server.into_future() => result.context("server failed")?,
+            () = deadline => tracing::warn!("grace period over; dropping the connections still open"),
+        }
+        upkeep.abort();
+        store.close().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Histograms in the Prometheus recorder need periodic upkeep; the task stops on shutdown.
+fn spawn_metrics_upkeep(stop: CancellationToken) -> tokio::task::JoinHandle<()> {
+    let handle = telemetry::metrics_handle();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => handle.run_upkeep(),
+                () = stop.cancelled() => break,
+            }
+        }
+    })
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

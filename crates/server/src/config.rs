@@ -1,0 +1,399 @@
+//! Configuration from the environment, a `.env` file, or the same names as flags.
+//!
+//! Every value is checked here, before anything starts, so a bad value stops start-up with one
+//! line that names it.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use domain::ports::{RateAlgorithm, RatePolicy};
+use http_adapter::TrustedProxies;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "socialscale",
+    version,
+    about = "SocialScale: a social-media API server"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum Command {
+    /// Serve the API (the default when no command is given).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Fill the database with generated users, follows and posts (for benchmarks).
+    Seed(SeedArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct SeedArgs {
+    #[arg(long, default_value_t = 1_000)]
+    pub users: u32,
+    #[arg(long, default_value_t = 10_000)]
+    pub posts: u32,
+    /// How many accounts each user follows.
+    #[arg(long, default_value_t = 20)]
+    pub follows: u32,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AppEnv {
+    Development,
+    Production,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+/// The raw settings, each with its environment variable. Parsed into [`Config`].
+#[derive(Args, Debug, Clone)]
+pub struct Settings {
+    #[arg(
+        long,
+        env = "PORT",
+        value_name = "PORT",
+        default_value_t = 3333,
+        global = true
+    )]
+    pub port: u16,
+    #[arg(
+        long,
+        env = "HOST",
+        value_name = "HOST",
+        default_value = "0.0.0.0",
+        global = true
+    )]
+    pub host: IpAddr,
+    #[arg(
+        long,
+        env = "APP_ENV",
+        value_name = "APP_ENV",
+        value_enum,
+        default_value = "development",
+        global = true
+    )]
+    pub app_env: AppEnv,
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        value_name = "DATABASE_URL",
+        default_value = "sqlite://socialscale.db",
+        global = true
+    )]
+    pub database_url: String,
+    #[arg(
+        long,
+        env = "DATABASE_READ_URLS",
+        value_name = "DATABASE_READ_URLS",
+        global = true
+    )]
+    pub database_read_urls: Option<String>,
+    #[arg(long, env = "DB_MAX_CONNECTIONS", value_name = "DB_MAX_CONNECTIONS", default_value_t = 8,
+        value_parser = clap::value_parser!(u32).range(1..=1000), global = true)]
+    pub db_max_connections: u32,
+    #[arg(
+        long,
+        env = "DB_STATEMENT_TIMEOUT_MS",
+        value_name = "DB_STATEMENT_TIMEOUT_MS",
+        default_value_t = 5000,
+        global = true
+    )]
+    pub db_statement_timeout_ms: u64,
+    #[arg(long, env = "REDIS_URL", value_name = "REDIS_URL", global = true)]
+    pub redis_url: Option<String>,
+    #[arg(
+        long,
+        env = "JWT_SECRET",
+        value_name = "JWT_SECRET",
+        hide_env_values = true,
+        global = true
+    )]
+    pub jwt_secret: Option<String>,
+    #[arg(long, env = "JWT_TTL", value_name = "JWT_TTL", default_value = "7d", value_parser = parse_duration, global = true)]
+    pub jwt_ttl: Duration,
+    #[arg(
+        long,
+        env = "LOG_LEVEL",
+        value_name = "LOG_LEVEL",
+        default_value = "info",
+        global = true
+    )]
+    pub log_level: String,
+    #[arg(
+        long,
+        env = "LOG_FORMAT",
+        value_name = "LOG_FORMAT",
+        value_enum,
+        default_value = "json",
+        global = true
+    )]
+    pub log_format: LogFormat,
+    #[arg(long, env = "RATE_LIMIT_ALGORITHM", value_name = "RATE_LIMIT_ALGORITHM", default_value = "sliding_window", value_parser = parse_algorithm, global = true)]
+    pub rate_limit_algorithm: RateAlgorithm,
+    #[arg(long, env = "RATE_LIMIT_GENERAL", value_name = "RATE_LIMIT_GENERAL", default_value = "15000/30s", value_parser = parse_limit, global = true)]
+    pub rate_limit_general: (u32, Duration),
+    #[arg(long, env = "RATE_LIMIT_POST", value_name = "RATE_LIMIT_POST", default_value = "10000/30s", value_parser = parse_limit, global = true)]
+    pub rate_limit_post: (u32, Duration),
+    #[arg(long, env = "RATE_LIMIT_LOGIN", value_name = "RATE_LIMIT_LOGIN", default_value = "5000/60s", value_parser = parse_limit, global = true)]
+    pub rate_limit_login: (u32, Duration),
+    #[arg(long, env = "RATE_LIMIT_SIGNUP", value_name = "RATE_LIMIT_SIGNUP", default_value = "2000/60s", value_parser = parse_limit, global = true)]
+    pub rate_limit_signup: (u32, Duration),
+    #[arg(long, env = "RATE_LIMIT_LOGIN_FAILURES", value_name = "RATE_LIMIT_LOGIN_FAILURES", default_value = "10/15m", value_parser = parse_limit, global = true)]
+    pub rate_limit_login_failures: (u32, Duration),
+    #[arg(long, env = "TRUSTED_PROXIES", value_name = "TRUSTED_PROXIES", default_value = "", value_parser = parse_proxies, global = true)]
+    pub trusted_proxies: TrustedProxies,
+    #[arg(
+        long,
+        env = "CORS_ORIGINS",
+        value_name = "CORS_ORIGINS",
+        default_value = "*",
+        global = true
+    )]
+    pub cors_origins: String,
+    #[arg(
+        long,
+        env = "SHUTDOWN_GRACE_SECONDS",
+        value_name = "SHUTDOWN_GRACE_SECONDS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub shutdown_grace_seconds: u64,
+    /// Entries the in-process cache holds at most.
+    #[arg(
+        long,
+        env = "CACHE_CAPACITY",
+        value_name = "CACHE_CAPACITY",
+        default_value_t = 100_000,
+        global = true
+    )]
+    pub cache_capacity: u64,
+    /// `false` turns caching off (to measure what the cache buys).
+    #[arg(long, env = "CACHE_ENABLED", value_name = "CACHE_ENABLED", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub cache_enabled: bool,
+    /// Password hashes computed at once; the rest wait (default: the number of CPUs).
+    #[arg(
+        long,
+        env = "HASH_CONCURRENCY",
+        value_name = "HASH_CONCURRENCY",
+        global = true
+    )]
+    pub hash_concurrency: Option<usize>,
+}
+
+/// The checked configuration the composition root builds from.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub settings: Settings,
+    pub jwt_secret: Vec<u8>,
+    /// True when no secret was configured and a random one was made (tokens die on restart).
+    pub jwt_secret_generated: bool,
+    pub policies: Policies,
+    pub cors_origins: Option<Vec<axum::http::HeaderValue>>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Policies {
+    pub general: RatePolicy,
+    pub post: RatePolicy,
+    pub login: RatePolicy,
+    pub signup: RatePolicy,
+    pub login_failures: RatePolicy,
+}
+
+impl Config {
+    /// Checks what clap cannot check field by field. The error is one line naming the variable.
+    pub fn from_settings(settings: Settings) -> Result<Self, String> {
+        let (jwt_secret, generated) = match (&settings.jwt_secret, settings.app_env) {
+            (Some(s), _) if s.len() >= 32 => (s.as_bytes().to_vec(), false),
+            (Some(_), AppEnv::Production) => {
+                return Err("JWT_SECRET must be at least 32 bytes when APP_ENV=production".into())
+            }
+            (None, AppEnv::Production) => {
+                return Err(
+                    "JWT_SECRET is required (at least 32 bytes) when APP_ENV=production".into(),
+                )
+            }
+            (Some(_), AppEnv::Development) => {
+                return Err("JWT_SECRET must be at least 32 bytes".into())
+            }
+            (None, AppEnv::Development) => {
+                let bytes: [u8; 32] = rand::random();
+                (bytes.to_vec(), true)
+            }
+        };
+        let url = settings.database_url.as_str();
+        if !url.starts_with("sqlite:") && url.contains("://") {
+            return Err(format!(
+                "DATABASE_URL: unsupported scheme in {:?}; this build supports SQLite (sqlite://path.db)",
+                url.split("://").next().unwrap_or_default()
+            ));
+        }
+        if settings.redis_url.is_some() {
+            return Err("REDIS_URL: this build has no Redis adapter yet; unset it to use the in-process cache and limits".into());
+        }
+        if settings.database_read_urls.is_some() {
+            return Err(
+                "DATABASE_READ_URLS: read replicas need PostgreSQL; unset it for SQLite".into(),
+            );
+        }
+        if settings.hash_concurrency == Some(0) {
+            return Err("HASH_CONCURRENCY must be at least 1".into());
+        }
+        let cors_origins = parse_origins(&settings.cors_origins)?;
+        let algorithm = settings.rate_limit_algorithm;
+        let policy = |name: &'static str, (limit, window): (u32, Duration)| RatePolicy {
+            name,
+            limit,
+            window,
+            algorithm,
+        };
+        let policies = Policies {
+            general: policy("general", settings.rate_limit_general),
+            post: policy("post", settings.rate_limit_post),
+            login: policy("login", settings.rate_limit_login),
+            signup: policy("signup", settings.rate_limit_signup),
+            login_failures: policy("login_failures", settings.rate_limit_login_failures),
+        };
+        Ok(Config {
+            settings,
+            jwt_secret,
+            jwt_secret_generated: generated,
+            policies,
+            cors_origins,
+        })
+    }
+}
+
+fn parse_origins(raw: &str) -> Result<Option<Vec<axum::http::HeaderValue>>, String> {
+    let items: Vec<&str> = raw
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    if items.is_empty() || items == ["*"] {
+        return Ok(None);
+    }
+    items
+        .into_iter()
+        .map(|o| {
+            axum::http::HeaderValue::from_str(o)
+                .map_err(|_| format!("CORS_ORIGINS: {o:?} is not a valid origin"))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
+/// `90`, `90s`, `15m`, `2h`, `7d`.
+pub fn parse_duration(raw: &str) -> Result<Duration, String> {
+    let raw = raw.trim();
+    let (digits, unit) = raw.split_at(raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len()));
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{raw:?} is not a duration like 90s, 15m, 2h or 7d"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(format!("{raw:?} has an unknown unit (use s, m, h or d)")),
+    };
+    if secs == 0 {
+        return Err("a duration must be positive".into());
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+/// `<count>/<window>`, e.g. `15000/30s` or `10/15m`.
+pub fn parse_limit(raw: &str) -> Result<(u32, Duration), String> {
+    let (count, window) = raw
+        .split_once('/')
+        .ok_or_else(|| format!("{raw:?} is not a limit like 15000/30s"))?;
+    let count: u32 = count
+        .trim()
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("{raw:?}: the count must be a positive integer"))?;
+    Ok((count, parse_duration(window)?))
+}
+
+fn parse_algorithm(raw: &str) -> Result<RateAlgorithm, String> {
+    RateAlgorithm::parse(raw)
+        .ok_or_else(|| format!("{raw:?} is not one of fixed_window, sliding_window, token_bucket"))
+}
+
+fn parse_proxies(raw: &str) -> Result<TrustedProxies, String> {
+    TrustedProxies::parse(raw)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(args: &[&str]) -> Result<Settings, clap::Error> {
+        let mut all = vec!["socialscale"];
+        all.extend_from_slice(args);
+        Cli::try_parse_from(all).map(|c| c.settings)
+    }
+
+    #[test]
+    fn durations_and_limits() {
+        assert_eq!(parse_duration("7d").unwrap(), Duration::from_secs(604_800));
+        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("0s").is_err());
+        assert_eq!(
+            parse_limit("10/15m").unwrap(),
+            (10, Duration::from_secs(900))
+        );
+        assert!(parse_limit("0/1s").is_err());
+        assert!(parse_limit("ten/1s").is_err());
+    }
+
+    #[test]
+    fn production_needs_a_long_secret() {
+        let s = settings(&["--app-env", "production"]).unwrap();
+        let e = Config::from_settings(s).unwrap_err();
+        assert!(e.contains("JWT_SECRET"), "{e}");
+        let s = settings(&["--app-env", "production", "--jwt-secret", "short"]).unwrap();
+        assert!(Config::from_settings(s).unwrap_err().contains("JWT_SECRET"));
+        let long = "x".repeat(32);
+        let s = settings(&["--app-env", "production", "--jwt-secret", &long]).unwrap();
+        let c = Config::from_settings(s).unwrap();
+        assert!(!c.jwt_secret_generated);
+    }
+
+    #[test]
+    fn development_generates_a_secret() {
+        let c = Config::from_settings(settings(&[]).unwrap()).unwrap();
+        assert!(c.jwt_secret_generated);
+        assert_eq!(c.jwt_secret.len(), 32);
+        assert_eq!(c.policies.general.limit, 15_000);
+        assert_eq!(c.policies.login_failures.window, Duration::from_secs(900));
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        let e = settings(&["--port", "eighty"]).unwrap_err().to_string();
+        assert!(e.contains("PORT"), "{e}");
+        let e = settings(&["--rate-limit-algorithm", "leaky"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("RATE_LIMIT_ALGORITHM"), "{e}");
+        let s = settings(&["--database-url", "mysql://x"]).unwrap();
+        assert!(Config::from_settings(s)
+            .unwrap_err()
+            .contains("DATABASE_URL"));
+    }
+}

@@ -1,0 +1,184 @@
+use std::net::SocketAddr;
+
+use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
+use serde_json::{json, Value};
+use server::{App, Cli, Config};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub base: String,
+    pub client: Client,
+    pub shutdown: CancellationToken,
+    pub handle: Option<JoinHandle<anyhow::Result<()>>>,
+    _dir: tempfile::TempDir,
+}
+
+/// A server with default settings on a fresh SQLite file.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+/// A server with extra flags (the same names as the environment variables, as flags).
+pub async fn spawn_app_with(extra: &[&str]) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("test.db").display());
+    let secret = "test-secret-that-is-at-least-32-bytes-long";
+    let defaults = [
+        ("--host", "127.0.0.1"),
+        ("--port", "0"),
+        ("--database-url", db.as_str()),
+        ("--jwt-secret", secret),
+        ("--log-level", "warn"),
+        ("--shutdown-grace-seconds", "5"),
+    ];
+    let mut args = vec!["socialscale"];
+    for (flag, value) in defaults {
+        // A test's own value for a flag replaces the default (clap refuses a flag twice).
+        if !extra.contains(&flag) {
+            args.extend([flag, value]);
+        }
+    }
+    args.extend_from_slice(extra);
+    let cli = <Cli as clap::Parser>::try_parse_from(args).unwrap();
+    let config = Config::from_settings(cli.settings).unwrap();
+    let app = App::build(&config).await.unwrap();
+    let addr = app.local_addr().unwrap();
+    let shutdown = app.shutdown_token();
+    let handle = tokio::spawn(app.run_until_stopped());
+    TestApp {
+        addr,
+        base: format!("http://{addr}"),
+        client: Client::builder().no_proxy().build().unwrap(),
+        shutdown,
+        handle: Some(handle),
+        _dir: dir,
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// A signed-up user of a test app.
+pub struct TestUser {
+    pub id: String,
+    pub token: String,
+    pub email: String,
+}
+
+impl TestApp {
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client.request(method, format!("{}{path}", self.base))
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.request(Method::GET, path).send().await.unwrap()
+    }
+
+    pub async fn get_auth(&self, path: &str, token: &str) -> Response {
+        self.request(Method::GET, path)
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post_json(&self, path: &str, body: Value, token: Option<&str>) -> Response {
+        let mut r = self.request(Method::POST, path).json(&body);
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        r.send().await.unwrap()
+    }
+
+    pub async fn signup_raw(&self, body: Value) -> Response {
+        self.post_json("/auth/signup", body, None).await
+    }
+
+    pub async fn signup(&self, username: &str) -> TestUser {
+        let email = format!("{}@example.com", username.to_lowercase());
+        let res = self
+            .signup_raw(json!({"email": email, "password": "password123", "username": username}))
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED, "signup {username}");
+        let body: Value = res.json().await.unwrap();
+        TestUser {
+            id: body["user"]["id"].as_str().unwrap().to_owned(),
+            token: body["token"].as_str().unwrap().to_owned(),
+
+            email,
+        }
+    }
+
+    pub async fn create_post(&self, user: &TestUser, content: &str) -> Value {
+        let res = self
+            .post_json("/posts", json!({ "content": content }), Some(&user.token))
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        res.json().await.unwrap()
+    }
+
+    pub async fn follow(&self, who: &TestUser, whom: &TestUser) -> Response {
+        self.request(Method::POST, &format!("/users/follow/{}", whom.id))
+            .bearer_auth(&who.token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Follows `nextCursor` from the first page to the last, returning every item's id.
+    pub async fn walk(
+        &self,
+        path: &str,
+        field: &str,
+        limit: usize,
+        token: Option<&str>,
+    ) -> Vec<String> {
+        let mut ids = Vec::new();
+        let mut cursor: Option<String> = None;
+        let sep = if path.contains('?') { '&' } else { '?' };
+        loop {
+            let url = match &cursor {
+                Some(c) => format!("{path}{sep}limit={limit}&cursor={c}"),
+                None => format!("{path}{sep}limit={limit}"),
+            };
+            let res = match token {
+                Some(t) => self.get_auth(&url, t).await,
+                None => self.get(&url).await,
+            };
+            assert_eq!(res.status(), StatusCode::OK, "{url}");
+            let page: Value = res.json().await.unwrap();
+            let items = page[field].as_array().unwrap();
+            assert!(items.len() <= limit);
+            ids.extend(items.iter().map(|p| p["id"].as_str().unwrap().to_owned()));
+            match page["nextCursor"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => {
+                    assert!(page["nextCursor"].is_null());
+                    break;
+                }
+            }
+        }
+        ids
+    }
+}
+
+/// Asserts an error response's status and `type`, returning its body.
+pub async fn assert_error(res: Response, status: StatusCode, kind: &str) -> Value {
+    assert_eq!(res.status(), status);
+    assert!(res
+        .headers()
+        .get("content-type")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .starts_with("application/json"));
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["type"], kind, "{body}");
+    assert!(body["error"].is_string(), "{body}");
+    body
+}

@@ -1,0 +1,11 @@
+//! End-to-end tests over a real socket: one server per test on port 0, a fresh database each.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod auth;
+mod feed;
+mod helpers;
+mod ops;
+mod posts;
+mod rate_limit;
+mod shutdown;
+mod users;

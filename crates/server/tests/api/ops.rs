@@ -1,0 +1,185 @@
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+use crate::helpers::{assert_error, spawn_app};
+
+#[tokio::test]
+async fn health_probes() {
+    let app = spawn_app().await;
+    let live: Value = app.get("/health/liveness").await.json().await.unwrap();
+    assert_eq!(live["status"], "alive");
+    let res = app.get("/health/readiness").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.json::<Value>().await.unwrap()["status"], "ready");
+
+    let res = app.get("/health").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let h: Value = res.json().await.unwrap();
+    assert_eq!(h["status"], "ok");
+    assert_eq!(h["backends"]["database"], "sqlite");
+    assert_eq!(h["backends"]["cache"], "local");
+    assert_eq!(h["backends"]["rateLimit"], "local");
+    assert_eq!(h["services"]["database"], "healthy");
+    assert_eq!(h["services"]["cache"], "healthy");
+    assert!(h["uptime"].is_number());
+    assert!(h["version"].is_string());
+    assert!(h["timestamp"].as_str().unwrap().ends_with('Z'));
+}
+
+#[tokio::test]
+async fn metrics_expose_requests_and_cache_counters() {
+    let app = spawn_app().await;
+    app.get("/posts").await;
+    app.get("/posts").await;
+    let res = app.get("/metrics").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let text = res.text().await.unwrap();
+    assert!(text.contains("http_requests_total"), "{text}");
+    assert!(text.contains("route=\"/posts\""), "{text}");
+    assert!(text.contains("cache_requests_total"), "{text}");
+    assert!(text.contains("result=\"hit\""), "{text}");
+    assert!(text.contains("result=\"miss\""), "{text}");
+}
+
+#[tokio::test]
+async fn openapi_document_and_docs_page() {
+    let app = spawn_app().await;
+    let doc: Value = app.get("/openapi.json").await.json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    let paths = doc["paths"].as_object().unwrap();
+    for p in [
+        "/auth/signup",
+        "/auth/login",
+        "/users/me",
+        "/users/profile",
+        "/users/{id}",
+        "/users/by-username/{username}",
+        "/users/follow/{id}",
+        "/users/{id}/followers",
+        "/users/{id}/following",
+        "/users/{id}/posts",
+        "/posts",
+        "/posts/{id}",
+        "/feed",
+        "/health",
+        "/health/readiness",
+        "/health/liveness",
+        "/metrics",
+    ] {
+        assert!(paths.contains_key(p), "missing {p}");
+    }
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    let res = app.get("/docs").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("swagger-ui"), "{html}");
+    let res = app.get("/docs/swagger-ui.css").await;
+    assert_eq!(res.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_are_json() {
+    let app = spawn_app().await;
+    assert_error(
+        app.get("/nope").await,
+        StatusCode::NOT_FOUND,
+        "NotFoundError",
+    )
+    .await;
+    let res = app.request(Method::PATCH, "/posts").send().await.unwrap();
+    assert_error(res, StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowedError").await;
+    let res = app.request(Method::DELETE, "/health").send().await.unwrap();
+    assert_error(res, StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowedError").await;
+}
+
+#[tokio::test]
+async fn request_ids_are_echoed_only_when_sane() {
+    let app = spawn_app().await;
+    let res = app
+        .request(Method::GET, "/health/liveness")
+        .header("x-request-id", "abc-123.X_y")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["x-request-id"], "abc-123.X_y");
+    for bad in ["has space", &"a".repeat(129), "semi;colon"] {
+        let res = app
+            .request(Method::GET, "/posts")
+            .header("x-request-id", bad)
+            .send()
+            .await
+            .unwrap();
+        let id = res.headers()["x-request-id"].to_str().unwrap();
+        assert_ne!(id, bad);
+        assert!(!id.is_empty());
+    }
+    let res = app.get("/nope").await;
+    assert!(res.headers().contains_key("x-request-id"));
+}
+
+#[tokio::test]
+async fn large_responses_are_compressed_when_asked() {
+    let app = spawn_app().await;
+    let raw = reqwest::Client::builder()
+        .no_proxy()
+        .no_gzip()
+        .no_brotli()
+        .no_zstd()
+        .no_deflate()
+        .build()
+        .unwrap();
+    let res = raw
+        .get(format!("{}/openapi.json", app.base))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["content-encoding"], "gzip");
+    let res = raw
+        .get(format!("{}/openapi.json", app.base))
+        .header("accept-encoding", "br")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["content-encoding"], "br");
+    let res = raw
+        .get(format!("{}/health/liveness", app.base))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        res.headers().get("content-encoding").is_none(),
+        "small bodies stay plain"
+    );
+}
+
+#[tokio::test]
+async fn cors_allows_configured_origins() {
+    let app = spawn_app().await;
+    let res = app
+        .request(Method::GET, "/posts")
+        .header("origin", "https://example.org")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["access-control-allow-origin"], "*");
+    let strict = crate::helpers::spawn_app_with(&["--cors-origins", "https://good.example"]).await;
+    let res = strict
+        .request(Method::GET, "/posts")
+        .header("origin", "https://good.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.headers()["access-control-allow-origin"],
+        "https://good.example"
+    );
+    let res = strict
+        .request(Method::GET, "/posts")
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(res.headers().get("access-control-allow-origin").is_none());
+}

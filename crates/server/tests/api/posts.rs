@@ -1,0 +1,292 @@
+use std::collections::HashSet;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::helpers::{assert_error, spawn_app};
+
+#[tokio::test]
+async fn create_and_read_a_post() {
+    let app = spawn_app().await;
+    let user = app.signup("writer").await;
+    let post = app.create_post(&user, "  Hello,\nworld 🦀  ").await;
+    assert_eq!(post["content"], "Hello,\nworld 🦀");
+    assert_eq!(post["authorId"], user.id.as_str());
+    assert_eq!(
+        post["author"],
+        json!({"id": user.id, "username": "writer", "name": null})
+    );
+    assert!(post["createdAt"].as_str().unwrap().ends_with('Z'));
+
+    let id = post["id"].as_str().unwrap();
+    let res = app.get(&format!("/posts/{id}")).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.json::<Value>().await.unwrap(), post);
+
+    let me: Value = app
+        .get_auth("/users/me", &user.token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["postsCount"], 1);
+    for path in [
+        "/posts/nope".to_owned(),
+        format!("/posts/{}", uuid::Uuid::now_v7()),
+    ] {
+        assert_error(app.get(&path).await, StatusCode::NOT_FOUND, "NotFoundError").await;
+    }
+}
+
+#[tokio::test]
+async fn post_content_rules() {
+    let app = spawn_app().await;
+    let user = app.signup("rules").await;
+    for bad in [
+        json!({"content": "   "}),
+        json!({"content": "x".repeat(281)}),
+        json!({"content": "bell\u{7}"}),
+        json!({}),
+    ] {
+        let res = app.post_json("/posts", bad, Some(&user.token)).await;
+        assert_error(res, StatusCode::BAD_REQUEST, "ValidationError").await;
+    }
+    let res = app
+        .post_json(
+            "/posts",
+            json!({"content": "é".repeat(280)}),
+            Some(&user.token),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let res = app
+        .post_json("/posts", json!({"content": "hi"}), None)
+        .await;
+    assert_error(res, StatusCode::UNAUTHORIZED, "UnauthorizedError").await;
+}
+
+#[tokio::test]
+async fn only_the_author_deletes_and_the_post_disappears_everywhere() {
+    let app = spawn_app().await;
+    let author = app.signup("author").await;
+    let other = app.signup("other").await;
+    assert_eq!(
+        app.follow(&other, &author).await.status(),
+        StatusCode::CREATED
+    );
+    let post = app.create_post(&author, "ephemeral").await;
+    let id = post["id"].as_str().unwrap().to_owned();
+    // Warm every cache the post is in.
+    assert_eq!(
+        app.get(&format!("/posts/{id}")).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.walk("/posts", "posts", 20, None).await,
+        vec![id.clone()]
+    );
+
+    let delete = |token: &str| {
+        app.request(Method::DELETE, &format!("/posts/{id}"))
+            .bearer_auth(token.to_owned())
+            .send()
+    };
+    assert_error(
+        delete(&other.token).await.unwrap(),
+        StatusCode::FORBIDDEN,
+        "ForbiddenError",
+    )
+    .await;
+    assert_eq!(
+        delete(&author.token).await.unwrap().status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_error(
+        delete(&author.token).await.unwrap(),
+        StatusCode::NOT_FOUND,
+        "NotFoundError",
+    )
+    .await;
+
+    assert_error(
+        app.get(&format!("/posts/{id}")).await,
+        StatusCode::NOT_FOUND,
+        "NotFoundError",
+    )
+    .await;
+    assert!(app.walk("/posts", "posts", 20, None).await.is_empty());
+    assert!(app
+        .walk(&format!("/users/{}/posts", author.id), "posts", 20, None)
+        .await
+        .is_empty());
+    assert!(app
+        .walk("/feed", "posts", 20, Some(&other.token))
+        .await
+        .is_empty());
+    let me: Value = app
+        .get_auth("/users/me", &author.token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["postsCount"], 0);
+}
+
+#[tokio::test]
+async fn the_authors_next_read_sees_their_post_even_with_a_warm_cache() {
+    let app = spawn_app().await;
+    let user = app.signup("fresh").await;
+    app.create_post(&user, "first").await;
+    let before: Value = app.get("/posts?limit=5").await.json().await.unwrap();
+    assert_eq!(before["posts"].as_array().unwrap().len(), 1);
+    let post = app.create_post(&user, "second").await;
+    let after: Value = app.get("/posts?limit=5").await.json().await.unwrap();
+    assert_eq!(after["posts"][0]["id"], post["id"]);
+    let mine: Value = app
+        .get(&format!("/users/{}/posts", user.id))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(mine["posts"][0]["id"], post["id"]);
+}
+
+#[tokio::test]
+async fn profile_changes_show_in_embedded_authors() {
+    let app = spawn_app().await;
+    let user = app.signup("renamer").await;
+    let post = app.create_post(&user, "who wrote this?").await;
+    let id = post["id"].as_str().unwrap();
+    // Cache the post and the author summary.
+    app.get(&format!("/posts/{id}")).await;
+    app.get("/posts").await;
+    let res = app
+        .request(Method::PUT, "/users/profile")
+        .bearer_auth(&user.token)
+        .json(&json!({"name": "New Name"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let single: Value = app.get(&format!("/posts/{id}")).await.json().await.unwrap();
+    assert_eq!(single["author"]["name"], "New Name");
+    let list: Value = app.get("/posts").await.json().await.unwrap();
+    assert_eq!(list["posts"][0]["author"]["name"], "New Name");
+}
+
+#[tokio::test]
+async fn timeline_pages_never_skip_or_repeat_while_posts_are_created() {
+    let app = spawn_app().await;
+    let user = app.signup("prolific").await;
+    let mut existing = Vec::new();
+    for i in 0..23 {
+        existing.push(
+            app.create_post(&user, &format!("post {i}")).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    existing.reverse();
+
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let url = match &cursor {
+            Some(c) => format!("/posts?limit=5&cursor={c}"),
+            None => "/posts?limit=5".to_owned(),
+        };
+        let page: Value = app.get(&url).await.json().await.unwrap();
+        seen.extend(
+            page["posts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["id"].as_str().unwrap().to_owned()),
+        );
+        pages += 1;
+        // New posts arrive between page reads.
+        app.create_post(&user, &format!("interloper {pages}")).await;
+        match page["nextCursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(
+        seen, existing,
+        "every post that existed at the start, once, in order"
+    );
+    assert_eq!(pages, 5);
+    let unique: HashSet<&String> = seen.iter().collect();
+    assert_eq!(unique.len(), seen.len());
+}
+
+#[tokio::test]
+async fn every_first_page_size_agrees_with_the_walk() {
+    let app = spawn_app().await;
+    let user = app.signup("slicer").await;
+    for i in 0..12 {
+        app.create_post(&user, &format!("p{i}")).await;
+    }
+    let all = app.walk("/posts", "posts", 100, None).await;
+    assert_eq!(all.len(), 12);
+    for limit in [1, 5, 11, 12, 13] {
+        let page: Value = app
+            .get(&format!("/posts?limit={limit}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let ids: Vec<&str> = page["posts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            ids,
+            all[..limit.min(12)]
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(page["nextCursor"].is_null(), limit >= 12, "limit {limit}");
+    }
+    assert_eq!(
+        app.walk(&format!("/users/{}/posts", user.id), "posts", 5, None)
+            .await,
+        all
+    );
+    let default: Value = app.get("/posts").await.json().await.unwrap();
+    assert_eq!(default["posts"].as_array().unwrap().len(), 12);
+}
+
+#[tokio::test]
+async fn bad_limits_and_cursors_are_400() {
+    let app = spawn_app().await;
+    let user = app.signup("pager").await;
+    for q in [
+        "limit=0",
+        "limit=101",
+        "limit=abc",
+        "limit=-5",
+        "cursor=abc",
+        "cursor=",
+        "limit=10&cursor=0123456789abcdef0123456789abcdef",
+    ] {
+        let res = app.get(&format!("/posts?{q}")).await;
+        assert_error(res, StatusCode::BAD_REQUEST, "ValidationError").await;
+        let res = app.get(&format!("/users/{}/posts?{q}", user.id)).await;
+        assert_error(res, StatusCode::BAD_REQUEST, "ValidationError").await;
+        let res = app.get_auth(&format!("/feed?{q}"), &user.token).await;
+        assert_error(res, StatusCode::BAD_REQUEST, "ValidationError").await;
+    }
+    let missing = format!("/users/{}/posts", uuid::Uuid::now_v7());
+    assert_error(
+        app.get(&missing).await,
+        StatusCode::NOT_FOUND,
+        "NotFoundError",
+    )
+    .await;
+}

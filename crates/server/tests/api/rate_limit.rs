@@ -1,0 +1,154 @@
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::{assert_error, spawn_app, spawn_app_with};
+
+#[tokio::test]
+async fn limited_routes_carry_headers_and_probes_do_not() {
+    let app = spawn_app().await;
+    let res = app.get("/posts").await;
+    assert_eq!(res.headers()["ratelimit-limit"], "15000");
+    assert_eq!(res.headers()["ratelimit-remaining"], "14999");
+    assert_eq!(res.headers()["ratelimit-policy"], "15000;w=30");
+    assert!(res.headers().contains_key("ratelimit-reset"));
+    for path in [
+        "/health",
+        "/health/liveness",
+        "/health/readiness",
+        "/metrics",
+        "/openapi.json",
+    ] {
+        let res = app.get(path).await;
+        assert!(!res.headers().contains_key("ratelimit-limit"), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn exceeding_a_limit_gives_429_with_retry_after() {
+    for algorithm in ["fixed_window", "sliding_window", "token_bucket"] {
+        let app = spawn_app_with(&[
+            "--rate-limit-general",
+            "3/60s",
+            "--rate-limit-algorithm",
+            algorithm,
+        ])
+        .await;
+        for _ in 0..3 {
+            assert_eq!(
+                app.get("/posts").await.status(),
+                StatusCode::OK,
+                "{algorithm}"
+            );
+        }
+        let res = app.get("/posts").await;
+        let retry: u64 = res.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        // A sliding window may need part of the next window too: at most two windows.
+        assert!((1..=120).contains(&retry), "{algorithm}: {retry}");
+        assert_eq!(res.headers()["ratelimit-remaining"], "0");
+        let body = assert_error(res, StatusCode::TOO_MANY_REQUESTS, "RateLimitError").await;
+        assert_eq!(body["error"], "Too many requests, please try again later.");
+        // Probes are never limited.
+        assert_eq!(app.get("/health/liveness").await.status(), StatusCode::OK);
+    }
+}
+
+#[tokio::test]
+async fn users_are_limited_by_account_and_anonymous_clients_by_address() {
+    let app = spawn_app_with(&["--rate-limit-general", "2/60s"]).await;
+    let a = app.signup("limited_a").await;
+    let b = app.signup("limited_b").await;
+    for _ in 0..2 {
+        assert_eq!(
+            app.get_auth("/users/me", &a.token).await.status(),
+            StatusCode::OK
+        );
+    }
+    assert_eq!(
+        app.get_auth("/users/me", &a.token).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // Another account from the same address has its own budget, and so has the address.
+    assert_eq!(
+        app.get_auth("/users/me", &b.token).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(app.get("/posts").await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn forwarded_headers_count_only_from_trusted_proxies() {
+    let untrusted = spawn_app_with(&["--rate-limit-general", "1/60s"]).await;
+    let get = |app: &crate::helpers::TestApp, ip: &str| {
+        app.request(reqwest::Method::GET, "/posts")
+            .header("x-forwarded-for", ip.to_owned())
+            .send()
+    };
+    assert_eq!(
+        get(&untrusted, "198.51.100.1").await.unwrap().status(),
+        StatusCode::OK
+    );
+    // Forging another address does not buy a new budget.
+    assert_eq!(
+        get(&untrusted, "198.51.100.2").await.unwrap().status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+
+    let behind_proxy = spawn_app_with(&[
+        "--rate-limit-general",
+        "1/60s",
+        "--trusted-proxies",
+        "127.0.0.1/32",
+    ])
+    .await;
+    assert_eq!(
+        get(&behind_proxy, "198.51.100.1").await.unwrap().status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        get(&behind_proxy, "198.51.100.2").await.unwrap().status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        get(&behind_proxy, "198.51.100.1").await.unwrap().status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
+#[tokio::test]
+async fn failed_logins_are_limited_per_account() {
+    let app = spawn_app_with(&["--rate-limit-login-failures", "3/15m"]).await;
+    let user = app.signup("target").await;
+    let attempt = |password: &str| {
+        app.post_json(
+            "/auth/login",
+            json!({"email": user.email, "password": password}),
+            None,
+        )
+    };
+    for _ in 0..3 {
+        assert_eq!(
+            attempt("wrong-password").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    // Locked now, even with the right password…
+    let res = attempt("password123").await;
+    assert!(res.headers().contains_key("retry-after"));
+    assert_error(res, StatusCode::TOO_MANY_REQUESTS, "RateLimitError").await;
+    // …but only this account.
+    let other = app.signup("bystander").await;
+    let res = app
+        .post_json(
+            "/auth/login",
+            json!({"email": other.email, "password": "password123"}),
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    assert!(body["token"].is_string());
+}

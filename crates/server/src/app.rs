@@ -6,17 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use domain::ports::Cache;
 use domain::services::{Ports, Services};
 use http_adapter::{AppState, Health, HttpOptions, RoutePolicies, ShutdownFlag};
-use local::{
-    Argon2Hasher, HasherConfig, JwtIssuer, L1Cache, LocalProbe, LocalRateLimiter, NoCache,
-    SystemClock, UuidV7Generator,
-};
-use sqlite::SqliteStore;
+use local::{Argon2Hasher, HasherConfig, JwtIssuer, SystemClock, UuidV7Generator};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::backends::{Database, SharedTier};
 use crate::config::Config;
 use crate::telemetry;
 
@@ -24,63 +20,47 @@ use crate::telemetry;
 pub struct App {
     listener: TcpListener,
     router: axum::Router,
-    store: SqliteStore,
+    database: Database,
     shutdown: CancellationToken,
     draining: ShutdownFlag,
     grace: Duration,
 }
 
-/// Opens the database named by the config and brings its schema up to date.
-pub async fn open_store(config: &Config) -> anyhow::Result<SqliteStore> {
-    let s = &config.settings;
-    let store = SqliteStore::connect(&s.database_url, s.db_max_connections)
-        .await
-        .with_context(|| "DATABASE_URL: cannot open the database".to_owned())?;
-    store
-        .migrate()
-        .await
-        .context("database migrations failed")?;
-    Ok(store)
-}
-
 impl App {
     pub async fn build(config: &Config) -> anyhow::Result<App> {
         let s = &config.settings;
-        let store = open_store(config).await?;
-        let db = Arc::new(store.clone());
-
-        let cache: Arc<dyn Cache> = if s.cache_enabled {
-            Arc::new(L1Cache::new(s.cache_capacity))
-        } else {
-            Arc::new(NoCache)
-        };
-        let limiter = Arc::new(LocalRateLimiter::new());
+        let shutdown = CancellationToken::new();
+        let database = Database::open(config).await?;
+        let shared = SharedTier::build(config, &shutdown).await?;
         let mut hashing = HasherConfig::default();
         if let Some(n) = s.hash_concurrency {
             hashing.max_concurrent = n;
         }
         let hasher = Arc::new(Argon2Hasher::new(hashing).context("password hasher")?);
         let ports = Ports {
-            users: db.clone(),
-            posts: db.clone(),
-            follows: db.clone(),
-            cache,
+            users: database.users.clone(),
+            posts: database.posts.clone(),
+            follows: database.follows.clone(),
+            cache: shared.cache.clone(),
             hasher,
             tokens: Arc::new(JwtIssuer::new(&config.jwt_secret, s.jwt_ttl)),
-            limiter: limiter.clone(),
+            limiter: shared.limiter.clone(),
             clock: Arc::new(SystemClock),
             ids: Arc::new(UuidV7Generator),
         };
         let services = Services::new(&ports, config.policies.login_failures.clone());
 
-        let in_process = Arc::new(LocalProbe);
-        let health = Health::new(db.clone(), in_process.clone(), in_process);
+        let health = Health::new(
+            database.probe.clone(),
+            shared.cache_probe.clone(),
+            shared.limiter_probe.clone(),
+        );
         let metrics = telemetry::metrics_handle();
         let p = &config.policies;
         let draining = ShutdownFlag::default();
         let state = AppState {
             services,
-            limiter,
+            limiter: shared.limiter.clone(),
             policies: Arc::new(RoutePolicies {
                 general: p.general.clone(),
                 post: p.post.clone(),
@@ -105,8 +85,8 @@ impl App {
         Ok(App {
             listener,
             router,
-            store,
-            shutdown: CancellationToken::new(),
+            database,
+            shutdown,
             draining,
             grace: Duration::from_secs(s.shutdown_grace_seconds),
         })
@@ -127,7 +107,7 @@ impl App {
         let App {
             listener,
             router,
-            store,
+            database,
             shutdown,
             draining,
             grace,
@@ -155,7 +135,7 @@ impl App {
             () = deadline => tracing::warn!("grace period over; dropping the connections still open"),
         }
         upkeep.abort();
-        store.close().await;
+        database.close().await;
         tracing::info!("stopped");
         Ok(())
     }

@@ -3,9 +3,11 @@
 //! - `config`: flags, environment and `.env`, checked before anything starts.
 //! - `telemetry`: logs and the Prometheus recorder.
 //! - `app`: the composition root (`App::build`) and graceful shutdown.
+//! - `backends`: which adapters back the ports (database; cache and limits), from config.
 //! - `commands`: `serve` (default), `migrate`, `seed`.
 
 pub mod app;
+pub mod backends;
 pub mod commands;
 pub mod config;
 pub mod telemetry;

@@ -4,7 +4,8 @@ mod seed;
 
 pub use seed::seed;
 
-use crate::app::{open_store, shutdown_signal, App};
+use crate::app::{shutdown_signal, App};
+use crate::backends::Database;
 use crate::config::Config;
 
 /// Serves until SIGINT/SIGTERM, then shuts down gracefully.
@@ -27,8 +28,8 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
 
 /// Applies migrations and exits.
 pub async fn migrate(config: &Config) -> anyhow::Result<()> {
-    let store = open_store(config).await?;
-    store.close().await;
+    let database = Database::open(config).await?;
+    database.close().await;
     tracing::info!("migrations applied");
     println!("migrations applied");
     Ok(())

@@ -1,6 +1,5 @@
 //! `socialscale seed`: generated users, follows and posts, for benchmarks and demos.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -8,19 +7,17 @@ use domain::model::{
     Email, FollowId, FollowRecord, NewUser, Password, PostId, PostRecord, Timestamp, UserId,
     Username,
 };
-use domain::ports::{
-    Clock, FollowRepository, IdGenerator, PasswordHasher, PostRepository, UserRepository,
-};
+use domain::ports::{Clock, IdGenerator, PasswordHasher};
 use local::{Argon2Hasher, HasherConfig, SystemClock, UuidV7Generator};
 
-use crate::app::open_store;
+use crate::backends::Database;
 use crate::config::{Config, SeedArgs};
 
 /// Every seeded account has this password, so load tests can log in.
 pub const SEED_PASSWORD: &str = "seed-password";
 
 pub async fn seed(config: &Config, args: &SeedArgs) -> anyhow::Result<()> {
-    let store = Arc::new(open_store(config).await?);
+    let db = Database::open(config).await?;
     let ids = UuidV7Generator;
     let clock = SystemClock;
     let hasher = Argon2Hasher::new(HasherConfig::default()).context("password hasher")?;
@@ -40,7 +37,9 @@ pub async fn seed(config: &Config, args: &SeedArgs) -> anyhow::Result<()> {
             password_hash: hash.clone(),
             created_at: clock.now(),
         };
-        let user = UserRepository::create(store.as_ref(), &new)
+        let user = db
+            .users
+            .create(&new)
             .await
             .map_err(|e| anyhow::anyhow!("creating user {i}: {e}"))?;
         users.push(user.id);
@@ -61,10 +60,7 @@ pub async fn seed(config: &Config, args: &SeedArgs) -> anyhow::Result<()> {
                     following_id: target,
                     created_at: clock.now(),
                 };
-                if FollowRepository::follow(store.as_ref(), &edge)
-                    .await
-                    .is_ok()
-                {
+                if db.follows.follow(&edge).await.is_ok() {
                     follows += 1;
                 }
             }
@@ -78,10 +74,10 @@ pub async fn seed(config: &Config, args: &SeedArgs) -> anyhow::Result<()> {
                 content: format!("Seeded post number {i}. Hello from SocialScale!"),
                 created_at: Timestamp::from_unix_millis(clock.now().unix_millis()),
             };
-            PostRepository::create(store.as_ref(), &post).await?;
+            db.posts.create(&post).await?;
         }
     }
-    store.close().await;
+    db.close().await;
     println!(
         "seeded {n} users (password {SEED_PASSWORD:?}, emails seed{tag}.<i>@example.com), \
          {follows} follows, {} posts in {:.1}s",

@@ -204,6 +204,16 @@ impl From<Page<Post>> for PostsPage {
     }
 }
 
+impl PostsPage {
+    /// From a page other requests share (the service keeps it), copying what it needs.
+    pub fn from_shared(p: &Page<Post>) -> Self {
+        PostsPage {
+            posts: p.items.iter().cloned().map(PostDto::from).collect(),
+            next_cursor: p.next_cursor.map(|c| c.to_string()),
+        }
+    }
+}
+
 impl From<Page<UserSummary>> for UsersPage {
     fn from(p: Page<UserSummary>) -> Self {
         UsersPage {

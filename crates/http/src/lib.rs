@@ -8,6 +8,7 @@
 //! - `dto`: the JSON shapes; `error`: `ApiError` and its mapping to status and `type`.
 //! - `middleware/`: request ids, client address and trusted proxies, rate limits, metrics.
 //! - `health`: cached dependency probes; `openapi`: the generated document.
+//! - `render`: serialise-once memo for the shared first pages of the global timeline.
 
 pub mod dto;
 pub mod error;
@@ -15,6 +16,7 @@ pub mod extract;
 pub mod health;
 pub mod middleware;
 pub mod openapi;
+pub mod render;
 pub mod routes;
 pub mod state;
 

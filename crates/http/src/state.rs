@@ -25,7 +25,8 @@ pub struct RoutePolicies {
 /// Cheap to clone: every field is an `Arc` or holds only `Arc`s.
 #[derive(Clone)]
 pub struct AppState {
-    pub services: Services,
+    /// Behind one `Arc`: axum clones the state for every extractor of every request.
+    pub services: Arc<Services>,
     pub limiter: Arc<dyn domain::ports::RateLimiter>,
     pub policies: Arc<RoutePolicies>,
     pub trusted_proxies: Arc<TrustedProxies>,
@@ -33,6 +34,7 @@ pub struct AppState {
     pub metrics: MetricsRender,
     pub version: &'static str,
     pub shutdown: ShutdownFlag,
+    pub rendered: Arc<crate::render::RenderedPages>,
 }
 
 /// Set once the server starts draining, so readiness fails and load balancers move away

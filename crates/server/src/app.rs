@@ -59,7 +59,7 @@ impl App {
         let p = &config.policies;
         let draining = ShutdownFlag::default();
         let state = AppState {
-            services,
+            services: Arc::new(services),
             limiter: shared.limiter.clone(),
             policies: Arc::new(RoutePolicies {
                 general: p.general.clone(),
@@ -72,6 +72,7 @@ impl App {
             metrics: Arc::new(move || metrics.render()),
             version: env!("CARGO_PKG_VERSION"),
             shutdown: draining.clone(),
+            rendered: Default::default(),
         };
         let router = http_adapter::router(
             state,

@@ -2,7 +2,7 @@
 //! listing shares.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -18,6 +18,9 @@ pub const TTL_POST: Duration = Duration::from_secs(300);
 pub const TTL_SUMMARY: Duration = Duration::from_secs(60);
 /// The newest posts change on every post; writes invalidate, the TTL is a backstop.
 pub const TTL_GLOBAL_HEAD: Duration = Duration::from_secs(5);
+
+/// How many decoded values each memo keeps (see [`Decoded`]).
+pub(crate) const MEMO_ENTRIES: usize = 50_000;
 
 /// Cache keys. Versioned so a change of encoding never reads an old value.
 pub mod keys {
@@ -44,16 +47,62 @@ pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError>
     serde_json::from_slice(bytes).map_err(StoreError::from)
 }
 
+/// The bytes a value was decoded from, and the value.
+type Slot<T> = (Arc<[u8]>, Arc<T>);
+
+/// Decoded forms of cached values, reused for as long as the cache hands back the very same
+/// bytes.
+///
+/// The cache port deals in bytes so that a shared tier can hold them; decoding those bytes on
+/// every hit was most of the cost of a warm `GET /posts`. An in-process tier returns the same
+/// `Arc` for every hit of one entry, so pointer identity says "already decoded" without
+/// comparing contents; a refill or an invalidation yields new bytes and a fresh decode.
+pub(crate) struct Decoded<T> {
+    slots: Mutex<HashMap<String, Slot<T>>>,
+    max_entries: usize,
+}
+
+impl<T: DeserializeOwned> Decoded<T> {
+    pub(crate) fn new(max_entries: usize) -> Self {
+        Decoded {
+            slots: Mutex::new(HashMap::new()),
+            max_entries: max_entries.max(1),
+        }
+    }
+
+    pub(crate) fn decode(&self, key: &str, bytes: &Arc<[u8]>) -> Result<Arc<T>, StoreError> {
+        {
+            // Poisoning cannot leave a slot half-written (inserts are single calls), so the map
+            // is still good.
+            let slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((seen, value)) = slots.get(key) {
+                if Arc::ptr_eq(seen, bytes) {
+                    return Ok(value.clone());
+                }
+            }
+        }
+        let value = Arc::new(decode::<T>(bytes)?);
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        if slots.len() >= self.max_entries && !slots.contains_key(key) {
+            // Dropping everything is crude but O(1) amortised, and only costs re-decodes.
+            slots.clear();
+        }
+        slots.insert(key.to_owned(), (bytes.clone(), value.clone()));
+        Ok(value)
+    }
+}
+
 /// Reads `key` through the cache, filling it from `load` on a miss.
 ///
 /// A cached value that no longer decodes (an older encoding, a corrupt entry in a shared tier)
 /// is dropped and the store answers instead, so a bad entry costs one reload, not an error.
 pub(crate) async fn cached<T, F, Fut>(
     cache: &dyn Cache,
+    memo: &Decoded<T>,
     key: &str,
     ttl: Duration,
     load: F,
-) -> Result<Option<T>, StoreError>
+) -> Result<Option<Arc<T>>, StoreError>
 where
     T: Serialize + DeserializeOwned,
     F: Fn() -> Fut,
@@ -69,11 +118,11 @@ where
     let Some(bytes) = cache.get_or_load(key, ttl, loader).await? else {
         return Ok(None);
     };
-    match decode(&bytes) {
+    match memo.decode(key, &bytes) {
         Ok(v) => Ok(Some(v)),
         Err(_) => {
             cache.invalidate(&[key.to_owned()]).await;
-            load().await
+            Ok(load().await?.map(Arc::new))
         }
     }
 }
@@ -83,11 +132,16 @@ where
 pub struct Authors {
     users: Arc<dyn UserRepository>,
     cache: Arc<dyn Cache>,
+    memo: Arc<Decoded<UserSummary>>,
 }
 
 impl Authors {
     pub fn new(users: Arc<dyn UserRepository>, cache: Arc<dyn Cache>) -> Self {
-        Authors { users, cache }
+        Authors {
+            users,
+            cache,
+            memo: Arc::new(Decoded::new(MEMO_ENTRIES)),
+        }
     }
 
     pub async fn get(&self, id: UserId) -> Result<Option<UserSummary>, StoreError> {
@@ -95,36 +149,49 @@ impl Authors {
     }
 
     pub async fn many(&self, ids: &[UserId]) -> Result<HashMap<UserId, UserSummary>, StoreError> {
+        Ok(self
+            .shared(ids)
+            .await?
+            .into_iter()
+            .map(|(id, summary)| (id, UserSummary::clone(&summary)))
+            .collect())
+    }
+
+    /// The summaries of `ids` that exist, sorted by id, each as the `Arc` the decode memo
+    /// holds: while an author's cache entry is unchanged the same `Arc` comes back, which is how
+    /// callers tell cheaply that nothing about the authors changed.
+    pub async fn shared(
+        &self,
+        ids: &[UserId],
+    ) -> Result<Vec<(UserId, Arc<UserSummary>)>, StoreError> {
         let mut unique: Vec<UserId> = ids.to_vec();
         unique.sort_unstable();
         unique.dedup();
         let keys: Vec<String> = unique.iter().map(|id| keys::summary(*id)).collect();
         let hits = self.cache.get_many(&keys).await;
-        let mut found = HashMap::with_capacity(unique.len());
-        let mut missing = Vec::new();
-        for (id, hit) in unique.iter().zip(hits) {
-            match hit.map(|bytes| decode::<UserSummary>(&bytes)) {
-                Some(Ok(summary)) => {
-                    found.insert(*id, summary);
+        let mut found = Vec::with_capacity(unique.len());
+        for ((id, key), hit) in unique.iter().zip(&keys).zip(hits) {
+            let summary = match hit.map(|bytes| self.memo.decode(key, &bytes)) {
+                Some(Ok(summary)) => Some(summary),
+                // A miss, or a value that no longer decodes. Misses go one key at a time
+                // through `get_or_load`, whose guard against a concurrent invalidation is what
+                // keeps a profile edit from being overwritten by a stale read. Only a cold
+                // cache pays this; the common case is all hits.
+                _ => {
+                    let users = &self.users;
+                    let id = *id;
+                    cached(
+                        self.cache.as_ref(),
+                        &self.memo,
+                        key,
+                        TTL_SUMMARY,
+                        || async move { Ok(users.summaries(&[id]).await?.into_iter().next()) },
+                    )
+                    .await?
                 }
-                // A value that no longer decodes is just a miss.
-                _ => missing.push(*id),
-            }
-        }
-        // Misses go one key at a time through `get_or_load`, whose guard against a concurrent
-        // invalidation is what keeps a profile edit from being overwritten by a stale read.
-        // Only a cold cache pays this; the common case is all hits above.
-        for id in missing {
-            let users = &self.users;
-            let summary = cached(
-                self.cache.as_ref(),
-                &keys::summary(id),
-                TTL_SUMMARY,
-                || async move { Ok(users.summaries(&[id]).await?.into_iter().next()) },
-            )
-            .await?;
+            };
             if let Some(summary) = summary {
-                found.insert(id, summary);
+                found.push((*id, summary));
             }
         }
         Ok(found)
@@ -148,6 +215,25 @@ impl Authors {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decoded_values_are_reused_for_the_same_bytes_only() {
+        let memo = Decoded::<Vec<u32>>::new(2);
+        let bytes: Arc<[u8]> = Arc::from(&b"[1,2,3]"[..]);
+        let a = memo.decode("k", &bytes).unwrap();
+        let b = memo.decode("k", &bytes).unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+        let refilled: Arc<[u8]> = Arc::from(&b"[1,2,3]"[..]);
+        let c = memo.decode("k", &refilled).unwrap();
+        assert!(!Arc::ptr_eq(&a, &c));
+        assert_eq!(*c, vec![1, 2, 3]);
+        assert!(memo.decode("bad", &Arc::from(&b"nope"[..])).is_err());
+        // Bounded: a third key clears the memo rather than growing it.
+        memo.decode("k2", &bytes).unwrap();
+        memo.decode("k3", &bytes).unwrap();
+        let d = memo.decode("k", &refilled).unwrap();
+        assert!(!Arc::ptr_eq(&c, &d));
+    }
     use crate::model::{PostId, User};
     use crate::ports::{Clock, IdGenerator};
     use crate::testkit::fakes::{block_on, signup, Fakes};

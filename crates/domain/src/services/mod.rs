@@ -3,6 +3,7 @@
 mod auth;
 mod cached;
 mod feed;
+mod first_page;
 mod posts;
 mod users;
 

@@ -1,10 +1,14 @@
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::error::PostError;
-use crate::model::{Limit, Page, PageRequest, Post, PostContent, PostId, PostRecord, UserId};
+use crate::model::{
+    Limit, Page, PageRequest, Post, PostContent, PostId, PostRecord, UserId, UserSummary,
+};
 use crate::ports::{Cache, Clock, IdGenerator, PostRepository};
 
-use super::cached::cached;
+use super::cached::{cached, Decoded, MEMO_ENTRIES};
+use super::first_page::FirstPages;
 use super::{keys, Authors, Ports, TTL_GLOBAL_HEAD, TTL_POST};
 
 /// Writing, reading and deleting posts; the global and per-user timelines.
@@ -15,6 +19,10 @@ pub struct PostService {
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGenerator>,
     authors: Authors,
+    post_memo: Arc<Decoded<PostRecord>>,
+    /// One slot: the global head is a single key.
+    head_memo: Arc<Decoded<Vec<PostRecord>>>,
+    first_pages: Arc<FirstPages>,
 }
 
 impl PostService {
@@ -25,6 +33,9 @@ impl PostService {
             clock: ports.clock.clone(),
             ids: ports.ids.clone(),
             authors,
+            post_memo: Arc::new(Decoded::new(MEMO_ENTRIES)),
+            head_memo: Arc::new(Decoded::new(1)),
+            first_pages: Arc::default(),
         }
     }
 
@@ -53,6 +64,7 @@ impl PostService {
         let posts = &self.posts;
         let record = cached(
             self.cache.as_ref(),
+            &self.post_memo,
             &keys::post(id),
             TTL_POST,
             || async move { posts.by_id(id).await },
@@ -60,7 +72,7 @@ impl PostService {
         .await?
         .ok_or(PostError::NotFound)?;
         self.authors
-            .hydrate(vec![record])
+            .hydrate(vec![PostRecord::clone(&record)])
             .await?
             .pop()
             .ok_or(PostError::NotFound)
@@ -84,27 +96,49 @@ impl PostService {
 
     /// The global timeline. First pages are slices of one cached head of the newest posts;
     /// later pages go to the store by keyset.
-    pub async fn timeline(&self, page: PageRequest) -> Result<Page<Post>, PostError> {
-        let rows = match page.after {
-            None => {
-                let posts = &self.posts;
-                let head: Vec<PostRecord> = cached(
-                    self.cache.as_ref(),
-                    keys::GLOBAL_HEAD,
-                    TTL_GLOBAL_HEAD,
-                    || async move {
-                        let everything =
-                            PageRequest::first(Limit::new(Limit::MAX).unwrap_or(Limit::DEFAULT));
-                        posts.latest(everything.keyset()).await.map(Some)
-                    },
-                )
-                .await?
-                .unwrap_or_default();
-                head.into_iter().take(page.limit.get() + 1).collect()
-            }
-            Some(_) => self.posts.latest(page.keyset()).await?,
-        };
-        self.page(rows, page).await
+    pub async fn timeline(&self, page: PageRequest) -> Result<Arc<Page<Post>>, PostError> {
+        if page.after.is_some() {
+            let rows = self.posts.latest(page.keyset()).await?;
+            return Ok(Arc::new(self.page(rows, page).await?));
+        }
+        let posts = &self.posts;
+        let head = cached(
+            self.cache.as_ref(),
+            &self.head_memo,
+            keys::GLOBAL_HEAD,
+            TTL_GLOBAL_HEAD,
+            || async move {
+                let everything =
+                    PageRequest::first(Limit::new(Limit::MAX).unwrap_or(Limit::DEFAULT));
+                posts.latest(everything.keyset()).await.map(Some)
+            },
+        )
+        .await?
+        .unwrap_or_default();
+        let limit = page.limit.get();
+        let shown = &head[..head.len().min(limit)];
+        let ids: Vec<UserId> = shown.iter().map(|r| r.author_id).collect();
+        let authors = self.authors.shared(&ids).await?;
+        if let Some(built) = self.first_pages.get(limit, &head, &authors) {
+            return Ok(built);
+        }
+        let rows = head.iter().take(limit + 1).cloned().collect();
+        let page = Page::from_rows(rows, page.limit, |r| r.id.as_uuid());
+        let by_id: HashMap<UserId, &Arc<UserSummary>> =
+            authors.iter().map(|(id, s)| (*id, s)).collect();
+        let built = Arc::new(Page {
+            items: page
+                .items
+                .into_iter()
+                .filter_map(|r| {
+                    let author = UserSummary::clone(by_id.get(&r.author_id)?);
+                    Some(Post::new(r, author))
+                })
+                .collect(),
+            next_cursor: page.next_cursor,
+        });
+        self.first_pages.put(limit, head, authors, built.clone());
+        Ok(built)
     }
 
     /// One author's posts, newest first; 404 for an unknown author.
@@ -315,7 +349,7 @@ mod tests {
 
             let mut n = 0;
             let (seen, pages) = walk(
-                |p| block_on(s.posts.timeline(p)),
+                |p| block_on(s.posts.timeline(p)).map(|page| Page::clone(&page)),
                 limit,
                 || {
                     for _ in 0..2 {

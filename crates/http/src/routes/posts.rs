@@ -1,5 +1,6 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::Response;
 use axum::Json;
 
 use crate::dto::{CreatePostRequest, PostDto, PostsPage};
@@ -34,8 +35,9 @@ pub async fn create(
 pub async fn timeline(
     State(state): State<AppState>,
     PageQuery(page): PageQuery,
-) -> Result<Json<PostsPage>, ApiError> {
-    Ok(Json(state.services.posts.timeline(page).await?.into()))
+) -> Result<Response, ApiError> {
+    let page = state.services.posts.timeline(page).await?;
+    state.rendered.json(&page, PostsPage::from_shared)
 }
 
 /// One post.

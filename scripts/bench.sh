@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Loopback benchmark of one server: liveness, warm GET /posts, POST /posts (and more), with wrk.
+#
+#   scripts/bench.sh                       # SQLite, defaults below
+#   DURATION=20 CONNECTIONS=64 scripts/bench.sh
+#   DATABASE_URL=postgres://… REDIS_URL=redis://… scripts/bench.sh   # any backend the binary takes
+#
+# Only ever targets 127.0.0.1; every wrk run is bounded by DURATION. Prints one table row per
+# endpoint (requests/s, p50, p99) and the server's RSS at the end.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-10}
+CONNECTIONS=${CONNECTIONS:-64}
+THREADS=${THREADS:-2}
+PORT=${PORT:-3390}
+USERS=${USERS:-1000}
+POSTS=${POSTS:-100000}
+BIN=${BIN:-target/release/socialscale}
+ENDPOINTS=${ENDPOINTS:-"liveness posts post"}
+[ -x "$BIN" ] || { echo "build first: cargo build --release (or set BIN)"; exit 1; }
+command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk"; exit 1; }
+
+work=$(mktemp -d)
+trap 'kill "${pid:-}" 2>/dev/null || true; wait "${pid:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
+export DATABASE_URL=${DATABASE_URL:-sqlite://$work/bench.db}
+export PORT HOST=127.0.0.1 LOG_LEVEL=${LOG_LEVEL:-warn}
+export JWT_SECRET=${JWT_SECRET:-bench-secret-bench-secret-bench-secret}
+# Limits out of the way: this measures the server, not the limiter's 429s.
+export RATE_LIMIT_GENERAL=1000000000/1s RATE_LIMIT_POST=1000000000/1s
+export RATE_LIMIT_LOGIN=1000000000/1s RATE_LIMIT_SIGNUP=1000000000/1s
+
+echo "seeding $USERS users, $POSTS posts into ${DATABASE_URL%%\?*}"
+"$BIN" seed --users "$USERS" --posts "$POSTS" --follows 20 | tail -1
+"$BIN" >"$work/server.log" 2>&1 &
+pid=$!
+for _ in $(seq 100); do curl -sf "127.0.0.1:$PORT/health/liveness" >/dev/null && break; sleep 0.1; done
+TOKEN=$(curl -sf -X POST "127.0.0.1:$PORT/auth/signup" -H 'content-type: application/json' \
+  -d "{\"email\":\"bench$RANDOM@example.com\",\"password\":\"bench-password\",\"username\":\"bench$RANDOM\"}" \
+  | sed -E 's/.*"token":"([^"]+)".*/\1/')
+export TOKEN
+USER_ID=$(curl -sf "127.0.0.1:$PORT/users/me" -H "authorization: Bearer $TOKEN" | sed -E 's/.*"id":"([^"]+)".*/\1/')
+
+run() { # name url [lua]
+  local name=$1 url=$2 script=${3:-}
+  local args=(-t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency)
+  [ -n "$script" ] && args+=(-s "$script")
+  local out; out=$(wrk "${args[@]}" "$url")
+  local rps p50 p99 errors
+  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  p50=$(awk '$1=="50%" {print $2}' <<<"$out")
+  p99=$(awk '$1=="99%" {print $2}' <<<"$out")
+  errors=$(awk '/Non-2xx/ {print $5}' <<<"$out")
+  printf '| %-28s | %10s | %8s | %8s | %6s |\n' "$name" "$rps" "$p50" "$p99" "${errors:-0}"
+}
+
+echo
+echo "| endpoint ($CONNECTIONS conns, ${DURATION}s) | req/s | p50 | p99 | non-2xx |"
+echo "| --- | ---: | ---: | ---: | ---: |"
+base="http://127.0.0.1:$PORT"
+for e in $ENDPOINTS; do
+  case $e in
+    liveness) run "GET /health/liveness" "$base/health/liveness" ;;
+    posts) curl -sf "$base/posts?limit=20" >/dev/null; run "GET /posts?limit=20 (warm)" "$base/posts?limit=20" ;;
+    post) run "POST /posts" "$base/posts" scripts/wrk/post.lua ;;
+    user_posts) run "GET /users/:id/posts" "$base/users/$USER_ID/posts?limit=20" ;;
+    feed) run "GET /feed" "$base/feed?limit=20" scripts/wrk/get_auth.lua ;;
+    *) echo "unknown endpoint $e"; exit 1 ;;
+  esac
+done
+echo
+echo "server RSS: $(( $(ps -o rss= -p "$pid") / 1024 )) MiB"

@@ -119,6 +119,44 @@ impl L1Cache {
     }
 }
 
+impl L1Cache {
+    /// The invalidation generation of `key`'s stripe, for a value fetched outside
+    /// [`Cache::get_or_load`] (from a shared tier): read it before fetching, and pass it to
+    /// [`L1Cache::insert_unless_invalidated`].
+    pub fn generation_of(&self, key: &str) -> u64 {
+        self.generation(key).load(Ordering::SeqCst)
+    }
+
+    /// Stores a value fetched after [`L1Cache::generation_of`] returned `seen`, unless `key`
+    /// was invalidated since: the same guard `get_or_load` applies to its loader.
+    pub async fn insert_unless_invalidated(
+        &self,
+        key: &str,
+        value: Arc<[u8]>,
+        ttl: Duration,
+        seen: u64,
+    ) {
+        if self.generation_of(key) != seen {
+            return;
+        }
+        self.inner
+            .insert(key.to_owned(), Entry::new(value, ttl))
+            .await;
+        if self.generation_of(key) != seen {
+            self.inner.invalidate(key).await;
+        }
+    }
+
+    /// Forgets everything, as if every key were invalidated: for when invalidations from
+    /// other instances may have been missed (a lost pub/sub connection).
+    pub fn clear(&self) {
+        for g in self.generations.iter() {
+            g.fetch_add(1, Ordering::SeqCst);
+        }
+        self.inner.invalidate_all();
+    }
+}
+
 fn record(result: &'static str) {
     metrics::counter!("cache_requests_total", "tier" => "l1", "result" => result).increment(1);
 }

@@ -112,6 +112,25 @@ pub struct Settings {
     pub db_statement_timeout_ms: u64,
     #[arg(long, env = "REDIS_URL", value_name = "REDIS_URL", global = true)]
     pub redis_url: Option<String>,
+    /// Prefix of every Redis key and of the invalidation channel (instances sharing a Redis
+    /// and a database must use the same one).
+    #[arg(
+        long,
+        env = "REDIS_KEY_PREFIX",
+        value_name = "REDIS_KEY_PREFIX",
+        default_value = "ss:",
+        global = true
+    )]
+    pub redis_key_prefix: String,
+    /// Bound on each Redis call; past it the request is served without Redis.
+    #[arg(long, env = "REDIS_TIMEOUT_MS", value_name = "REDIS_TIMEOUT_MS", default_value_t = 250,
+        value_parser = clap::value_parser!(u64).range(1..=60_000), global = true)]
+    pub redis_timeout_ms: u64,
+    /// With Redis, the longest an entry stays in the in-process L1 (the backstop for missed
+    /// invalidation messages).
+    #[arg(long, env = "REDIS_L1_TTL_MS", value_name = "REDIS_L1_TTL_MS", default_value_t = 1000,
+        value_parser = clap::value_parser!(u64).range(1..=3_600_000), global = true)]
+    pub redis_l1_ttl_ms: u64,
     #[arg(
         long,
         env = "JWT_SECRET",
@@ -233,18 +252,34 @@ impl Config {
             }
         };
         let url = settings.database_url.as_str();
-        if !url.starts_with("sqlite:") && url.contains("://") {
+        let postgres = crate::backends::database::is_postgres(url);
+        if !postgres && !url.starts_with("sqlite:") && url.contains("://") {
             return Err(format!(
-                "DATABASE_URL: unsupported scheme in {:?}; this build supports SQLite (sqlite://path.db)",
+                "DATABASE_URL: unsupported scheme in {:?}; use sqlite://path.db or postgres://user@host/db",
                 url.split("://").next().unwrap_or_default()
             ));
         }
-        if settings.redis_url.is_some() {
-            return Err("REDIS_URL: this build has no Redis adapter yet; unset it to use the in-process cache and limits".into());
+        let replicas = crate::backends::database::read_urls(settings.database_read_urls.as_deref());
+        if !replicas.is_empty() && !postgres {
+            return Err("DATABASE_READ_URLS: read replicas need a PostgreSQL DATABASE_URL; unset it for SQLite".into());
         }
-        if settings.database_read_urls.is_some() {
+        if let Some(bad) = replicas
+            .iter()
+            .find(|r| !crate::backends::database::is_postgres(r))
+        {
+            return Err(format!(
+                "DATABASE_READ_URLS: {bad:?} is not a postgres:// URL"
+            ));
+        }
+        if settings.db_statement_timeout_ms == 0 {
+            return Err("DB_STATEMENT_TIMEOUT_MS must be at least 1".into());
+        }
+        if let Some(url) = &settings.redis_url {
+            redis_adapter::RedisTarget::parse(url).map_err(|e| format!("REDIS_URL: {e}"))?;
+        }
+        if settings.redis_key_prefix.contains(['{', '}']) {
             return Err(
-                "DATABASE_READ_URLS: read replicas need PostgreSQL; unset it for SQLite".into(),
+                "REDIS_KEY_PREFIX must not contain { or } (they pick Redis Cluster slots)".into(),
             );
         }
         if settings.hash_concurrency == Some(0) {
@@ -391,9 +426,26 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("RATE_LIMIT_ALGORITHM"), "{e}");
+        let s = settings(&["--redis-url", "localhost:6379"]).unwrap();
+        let e = Config::from_settings(s).unwrap_err();
+        assert!(e.starts_with("REDIS_URL") && !e.contains('\n'), "{e}");
+        let s = settings(&["--redis-url", "redis+cluster://10.0.0.1:7000,10.0.0.2:7001"]).unwrap();
+        assert!(Config::from_settings(s).is_ok());
         let s = settings(&["--database-url", "mysql://x"]).unwrap();
         assert!(Config::from_settings(s)
             .unwrap_err()
             .contains("DATABASE_URL"));
+        let s = settings(&["--database-read-urls", "postgres://r/db"]).unwrap();
+        let e = Config::from_settings(s).unwrap_err();
+        assert!(e.starts_with("DATABASE_READ_URLS"), "{e}");
+        let pg = ["--database-url", "postgres://p/db", "--database-read-urls"];
+        let s = settings(&[&pg[..], &["postgres://r/db, postgresql://r2/db"]].concat()).unwrap();
+        assert!(Config::from_settings(s).is_ok());
+        let s = settings(&[&pg[..], &["mysql://r/db"]].concat()).unwrap();
+        let e = Config::from_settings(s).unwrap_err();
+        assert!(e.starts_with("DATABASE_READ_URLS"), "{e}");
+        let s = settings(&["--db-statement-timeout-ms", "0"]).unwrap();
+        let e = Config::from_settings(s).unwrap_err();
+        assert!(e.starts_with("DB_STATEMENT_TIMEOUT_MS"), "{e}");
     }
 }

@@ -1,9 +1,13 @@
-//! The database: SQLite (the embedded default), chosen from `DATABASE_URL`.
+//! The database, chosen from `DATABASE_URL`: PostgreSQL for a `postgres://` or `postgresql://`
+//! URL (with the read replicas of `DATABASE_READ_URLS`), SQLite (the embedded default) for
+//! anything else.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use domain::ports::{FollowRepository, HealthProbe, PostRepository, UserRepository};
+use postgres_adapter::{PgOptions, PgStore};
 use sqlite::SqliteStore;
 
 use crate::config::Config;
@@ -19,12 +23,60 @@ pub struct Database {
 
 enum Store {
     Sqlite(SqliteStore),
+    Postgres(PgStore),
+}
+
+/// Whether a `DATABASE_URL` names PostgreSQL.
+pub fn is_postgres(url: &str) -> bool {
+    let url = url.trim_start();
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// The replica URLs of `DATABASE_READ_URLS` (comma-separated, blanks ignored).
+pub fn read_urls(raw: Option<&str>) -> Vec<String> {
+    raw.unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Pool settings from config. A request that cannot get a connection within one statement's
+/// budget (at most 5 s) is answered 503 rather than queued without bound.
+fn pg_options(config: &Config) -> PgOptions {
+    let s = &config.settings;
+    let statement_timeout = Duration::from_millis(s.db_statement_timeout_ms);
+    PgOptions {
+        max_connections: s.db_max_connections,
+        statement_timeout,
+        acquire_timeout: statement_timeout.min(Duration::from_secs(5)),
+        ..PgOptions::default()
+    }
 }
 
 impl Database {
     /// Connects and brings the schema up to date (migrations are embedded in the adapter).
     pub async fn open(config: &Config) -> anyhow::Result<Self> {
         let s = &config.settings;
+        if is_postgres(&s.database_url) {
+            let replicas = read_urls(s.database_read_urls.as_deref());
+            let store = PgStore::connect(&s.database_url, &replicas, pg_options(config))
+                .await
+                .context("DATABASE_URL: cannot connect to PostgreSQL")?;
+            store
+                .migrate()
+                .await
+                .context("database migrations failed")?;
+            let shared = Arc::new(store.clone());
+            return Ok(Database {
+                users: shared.clone(),
+                posts: shared.clone(),
+                follows: shared.clone(),
+                probe: shared,
+                store: Store::Postgres(store),
+            });
+        }
         let store = SqliteStore::connect(&s.database_url, s.db_max_connections)
             .await
             .context("DATABASE_URL: cannot open the database")?;
@@ -46,6 +98,25 @@ impl Database {
     pub async fn close(&self) {
         match &self.store {
             Store::Sqlite(s) => s.close().await,
+            Store::Postgres(s) => s.close().await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert!(is_postgres("postgres://u@h/db"));
+        assert!(is_postgres("postgresql://h/db"));
+        assert!(!is_postgres("sqlite://x.db"));
+        assert!(!is_postgres("x.db"));
+        assert_eq!(
+            read_urls(Some(" postgres://a/db , ,postgres://b/db")),
+            ["postgres://a/db", "postgres://b/db"]
+        );
+        assert!(read_urls(None).is_empty());
     }
 }

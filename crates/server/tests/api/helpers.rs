@@ -6,16 +6,45 @@ use server::{App, Cli, Config};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+/// Which database this test binary runs the suite on, from the binary's name: `api` (this
+/// directory's `main.rs`) runs on SQLite, `api_postgres` (which includes these same files) on
+/// PostgreSQL. A compile-time constant, so both binaries share every line of test code.
+pub const POSTGRES: bool = str_eq(env!("CARGO_CRATE_NAME"), "api_postgres");
+
+/// What `/health` reports as `backends.database` here.
+pub const DATABASE_BACKEND: &str = if POSTGRES { "postgres" } else { "sqlite" };
+
+const fn str_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
 pub struct TestApp {
     pub addr: SocketAddr,
     pub base: String,
     pub client: Client,
     pub shutdown: CancellationToken,
     pub handle: Option<JoinHandle<anyhow::Result<()>>>,
+    /// The `DATABASE_URL` the server was started with (read by the PostgreSQL outage tests).
+    #[allow(dead_code)]
+    pub database_url: String,
     _dir: tempfile::TempDir,
+    /// PostgreSQL only: the test's own database, dropped with the app.
+    _pg: Option<postgres_adapter::testing::TestDatabase>,
 }
 
-/// A server with default settings on a fresh SQLite file.
+/// A server with default settings on a fresh database: an SQLite file, or a new PostgreSQL
+/// database in the `api_postgres` binary.
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(&[]).await
 }
@@ -23,7 +52,20 @@ pub async fn spawn_app() -> TestApp {
 /// A server with extra flags (the same names as the environment variables, as flags).
 pub async fn spawn_app_with(extra: &[&str]) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("test.db").display());
+    let pg = if POSTGRES && !extra.contains(&"--database-url") {
+        let created = postgres_adapter::testing::TestDatabase::create("api").await;
+        Some(
+            created
+                .unwrap()
+                .expect("SOCIALSCALE_TEST_POSTGRES_URL is set"),
+        )
+    } else {
+        None
+    };
+    let db = match &pg {
+        Some(pg) => pg.url.clone(),
+        None => format!("sqlite://{}", dir.path().join("test.db").display()),
+    };
     let secret = "test-secret-that-is-at-least-32-bytes-long";
     let defaults = [
         ("--host", "127.0.0.1"),
@@ -41,6 +83,10 @@ pub async fn spawn_app_with(extra: &[&str]) -> TestApp {
         }
     }
     args.extend_from_slice(extra);
+    let database_url = match extra.iter().position(|a| *a == "--database-url") {
+        Some(i) => extra.get(i + 1).copied().unwrap_or_default().to_owned(),
+        None => db.clone(),
+    };
     let cli = <Cli as clap::Parser>::try_parse_from(args).unwrap();
     let config = Config::from_settings(cli.settings).unwrap();
     let app = App::build(&config).await.unwrap();
@@ -53,7 +99,9 @@ pub async fn spawn_app_with(extra: &[&str]) -> TestApp {
         client: Client::builder().no_proxy().build().unwrap(),
         shutdown,
         handle: Some(handle),
+        database_url,
         _dir: dir,
+        _pg: pg,
     }
 }
 

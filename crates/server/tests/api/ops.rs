@@ -16,7 +16,7 @@ async fn health_probes() {
     assert_eq!(res.status(), StatusCode::OK);
     let h: Value = res.json().await.unwrap();
     assert_eq!(h["status"], "ok");
-    assert_eq!(h["backends"]["database"], "sqlite");
+    assert_eq!(h["backends"]["database"], crate::helpers::DATABASE_BACKEND);
     assert_eq!(h["backends"]["cache"], "local");
     assert_eq!(h["backends"]["rateLimit"], "local");
     assert_eq!(h["services"]["database"], "healthy");

@@ -1,0 +1,144 @@
+//! [`FollowRepository`] over the `follows` table, keeping both users' counters in step.
+//!
+//! Follow and unfollow are single statements: the edge and both counters change together.
+//! Lists read where [`PgStore::page_route`] says.
+//!
+//! Index use (plans in docs/SCALING.md): follow/unfollow the `(follower_id, following_id)`
+//! primary key; `followers` walks `follows_following_id_id_idx` and `following`
+//! `follows_follower_id_id_idx` backwards (index-only: each carries the other side), then
+//! fetch each other user by primary key.
+
+use async_trait::async_trait;
+use domain::model::{FollowEdge, FollowId, FollowRecord, Keyset, UserId};
+use domain::ports::{FollowError, FollowRepository};
+use domain::StoreError;
+use sqlx::postgres::PgRow;
+use sqlx::Row;
+
+use crate::codec::{self, before, limit};
+use crate::error::{store_error, violation, ResultExt, FOREIGN_KEY_VIOLATION, UNIQUE_VIOLATION};
+use crate::PgStore;
+
+/// Inserts the edge and moves the follower's `following_count` and the followed user's
+/// `followers_count` by one. The constraints decide: the primary key rejects an existing edge,
+/// the foreign keys an unknown user, and then the statement (counters included) writes nothing.
+/// The UPDATE locks both user rows in index order, so two opposite follows cannot deadlock.
+pub(crate) const FOLLOW: &str = "\
+    WITH edge AS ( \
+        INSERT INTO follows (id, follower_id, following_id, created_at) \
+        VALUES ($1, $2, $3, $4) RETURNING follower_id, following_id \
+    ) \
+    UPDATE users SET \
+        following_count = following_count + (users.id = edge.follower_id)::int, \
+        followers_count = followers_count + (users.id = edge.following_id)::int \
+    FROM edge WHERE users.id IN (edge.follower_id, edge.following_id)";
+
+/// Removes the edge and moves both counters back; zero rows updated means there was no edge.
+pub(crate) const UNFOLLOW: &str = "\
+    WITH gone AS ( \
+        DELETE FROM follows WHERE follower_id = $1 AND following_id = $2 \
+        RETURNING follower_id, following_id \
+    ) \
+    UPDATE users SET \
+        following_count = following_count - (users.id = gone.follower_id)::int, \
+        followers_count = followers_count - (users.id = gone.following_id)::int \
+    FROM gone WHERE users.id IN (gone.follower_id, gone.following_id)";
+
+/// One page of a follow list. `{edge}` is the column matching `user`, `{other}` the one whose
+/// summary is shown.
+macro_rules! edge_page {
+    ($edge:literal, $other:literal) => {
+        concat!(
+            "SELECT f.id, u.id, u.username, u.name \
+             FROM follows AS f JOIN users AS u ON u.id = f.",
+            $other,
+            " WHERE f.",
+            $edge,
+            " = $1 AND f.id < $2 ORDER BY f.id DESC LIMIT $3"
+        )
+    };
+}
+
+pub(crate) const FOLLOWERS: &str = edge_page!("following_id", "follower_id");
+pub(crate) const FOLLOWING: &str = edge_page!("follower_id", "following_id");
+
+fn edge(row: &PgRow) -> Result<FollowEdge, StoreError> {
+    Ok(FollowEdge {
+        id: FollowId::from_uuid(row.try_get(0).store()?),
+        user: codec::summary(row, 1)?,
+    })
+}
+
+/// Classifies a failed follow.
+fn follow_error(e: sqlx::Error) -> FollowError {
+    if let Some(db) = violation(&e, UNIQUE_VIOLATION) {
+        // The pair's primary key; a clash on the edge id alone would be an id-generator bug,
+        // not an existing follow.
+        if db.constraint() == Some("follows_pkey") {
+            return FollowError::AlreadyFollowing;
+        }
+    } else if violation(&e, FOREIGN_KEY_VIOLATION).is_some() {
+        return FollowError::UnknownUser;
+    }
+    // A CHECK violation (self-follow) lands here too: the service rejects it before calling,
+    // so reaching the store is a bug.
+    FollowError::Store(store_error(e))
+}
+
+impl PgStore {
+    async fn edges(
+        &self,
+        sql: &'static str,
+        user: UserId,
+        q: Keyset,
+    ) -> Result<Vec<FollowEdge>, StoreError> {
+        let rows = self
+            .read(self.page_route(&q), |pool| async move {
+                sqlx::query(sql)
+                    .bind(user.as_uuid())
+                    .bind(before(q.before))
+                    .bind(limit(q.limit))
+                    .fetch_all(&pool)
+                    .await
+            })
+            .await?;
+        rows.iter().map(edge).collect()
+    }
+}
+
+#[async_trait]
+impl FollowRepository for PgStore {
+    async fn follow(&self, edge: &FollowRecord) -> Result<(), FollowError> {
+        self.primary_raw(
+            sqlx::query(FOLLOW)
+                .bind(edge.id.as_uuid())
+                .bind(edge.follower_id.as_uuid())
+                .bind(edge.following_id.as_uuid())
+                .bind(edge.created_at.to_datetime())
+                .execute(self.primary()),
+        )
+        .await?
+        .map_err(follow_error)?;
+        Ok(())
+    }
+
+    async fn unfollow(&self, follower: UserId, following: UserId) -> Result<bool, StoreError> {
+        let done = self
+            .primary_op(
+                sqlx::query(UNFOLLOW)
+                    .bind(follower.as_uuid())
+                    .bind(following.as_uuid())
+                    .execute(self.primary()),
+            )
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn followers(&self, user: UserId, q: Keyset) -> Result<Vec<FollowEdge>, StoreError> {
+        self.edges(FOLLOWERS, user, q).await
+    }
+
+    async fn following(&self, user: UserId, q: Keyset) -> Result<Vec<FollowEdge>, StoreError> {
+        self.edges(FOLLOWING, user, q).await
+    }
+}

@@ -1,0 +1,56 @@
+//! Repository adapters over PostgreSQL, the production store, with read-replica routing and
+//! their migrations.
+//!
+//! [`PgStore`] implements `UserRepository`, `PostRepository`, `FollowRepository` and
+//! `HealthProbe` from `domain::ports`; the composition root wraps one store in an `Arc` and
+//! hands out `Arc<dyn Port>` clones of it.
+//!
+//! # Layout
+//!
+//! - `store`: connecting ([`PgOptions`]: pool size, acquire timeout, per-connection
+//!   `statement_timeout`), the replica pools and the routing rule (`page_route`, with failover
+//!   to the primary), the per-call deadline, migrations, closing, the health probe.
+//! - `users`, `posts`, `follows`: one port each. Every statement is a `&'static str` (one
+//!   prepared statement per connection) and is served by an index; each file says which, and
+//!   docs/SCALING.md shows the plans on a million posts.
+//! - `plans`: the generic plan of a statement ([`explain`]), for the index checks.
+//! - `codec`: ids as native `uuid` (bytewise order = UUIDv7 time order), times as
+//!   `timestamptz`, the shared row decoders.
+//! - `error`: sqlx errors → `StoreError` (connection, pool, timeout, overload →
+//!   `Unavailable`, i.e. 503; the rest `Internal`).
+//! - `testing` (feature `testkit`): a throwaway database per test.
+//! - `migrations/` (next to `src/`): the commented schema, embedded at compile time.
+
+mod codec;
+mod error;
+mod follows;
+mod plans;
+mod posts;
+mod store;
+#[cfg(feature = "testkit")]
+pub mod testing;
+mod users;
+
+pub use plans::explain;
+pub use store::{PgOptions, PgStore};
+
+/// The statements the ports run, by a stable name, for `EXPLAIN` in tests and docs.
+pub const STATEMENTS: &[(&str, &str)] = &[
+    ("users.insert", users::INSERT),
+    ("users.conflict", users::CONFLICT),
+    ("users.by_id", users::BY_ID),
+    ("users.by_username", users::BY_USERNAME),
+    ("users.by_email", users::BY_EMAIL),
+    ("users.update_profile", users::UPDATE_PROFILE),
+    ("users.summaries", users::SUMMARIES),
+    ("posts.create", posts::CREATE),
+    ("posts.delete", posts::DELETE),
+    ("posts.by_id", posts::BY_ID),
+    ("posts.latest", posts::LATEST),
+    ("posts.by_author", posts::BY_AUTHOR),
+    ("posts.feed", posts::FEED),
+    ("follows.follow", follows::FOLLOW),
+    ("follows.unfollow", follows::UNFOLLOW),
+    ("follows.followers", follows::FOLLOWERS),
+    ("follows.following", follows::FOLLOWING),
+];

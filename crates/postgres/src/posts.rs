@@ -1,0 +1,168 @@
+//! [`PostRepository`] over the `posts` table, keeping `users.posts_count` in step.
+//!
+//! Writes are single statements (a data-modifying CTE moves the counter in the same statement,
+//! hence the same transaction, as the row): one round trip, no BEGIN/COMMIT. `by_id` reads the
+//! primary (it fills a cache that a delete invalidates: a refill from a lagging replica would
+//! resurrect the post for a TTL); lists read where [`PgStore::page_route`] says.
+//!
+//! Index use (plans in docs/SCALING.md): `by_id` and `latest` the primary key (`latest` walks
+//! it backwards from the cursor, so no sort), `by_author` and every per-author probe of `feed`
+//! `posts_author_id_id_idx`.
+
+use async_trait::async_trait;
+use domain::model::{Keyset, PostId, PostRecord, UserId};
+use domain::ports::PostRepository;
+use domain::StoreError;
+
+use crate::codec::{self, before, limit};
+use crate::PgStore;
+
+/// Zero rows inserted means an unknown author: the counter UPDATE found no row, so the INSERT
+/// selected nothing, and nothing was written.
+pub(crate) const CREATE: &str = "\
+    WITH author AS ( \
+        UPDATE users SET posts_count = posts_count + 1 WHERE id = $2 RETURNING id \
+    ) \
+    INSERT INTO posts (id, author_id, content, created_at) \
+    SELECT $1, author.id, $3, $4 FROM author";
+
+/// The author condition is part of the DELETE, so "not yours" and "no such post" cost the same
+/// single statement and can never remove someone else's post.
+pub(crate) const DELETE: &str = "\
+    WITH gone AS ( \
+        DELETE FROM posts WHERE id = $1 AND author_id = $2 RETURNING author_id \
+    ) \
+    UPDATE users SET posts_count = posts_count - 1 FROM gone WHERE users.id = gone.author_id";
+
+pub(crate) const BY_ID: &str = "SELECT id, author_id, content, created_at FROM posts WHERE id = $1";
+
+/// A backward walk of the primary key from the cursor that stops after `LIMIT` rows: no sort.
+pub(crate) const LATEST: &str = "SELECT id, author_id, content, created_at FROM posts \
+    WHERE id < $1 ORDER BY id DESC LIMIT $2";
+
+/// The page's ids come from an index-only backward range on `posts_author_id_id_idx`, then
+/// only those rows are fetched. MATERIALIZED pins that order: given the plain form, the planner
+/// walked the *primary key* backwards filtering on the author whenever the author wrote a few
+/// percent of all posts (estimating the page near the top), a walk without bound for an author
+/// whose posts are all old (docs/SCALING.md).
+pub(crate) const BY_AUTHOR: &str = "\
+    WITH page AS MATERIALIZED ( \
+        SELECT q.id FROM posts AS q WHERE q.author_id = $1 AND q.id < $2 \
+        ORDER BY q.id DESC LIMIT $3 \
+    ) \
+    SELECT p.id, p.author_id, p.content, p.created_at \
+    FROM page JOIN posts AS p ON p.id = page.id \
+    ORDER BY p.id DESC";
+
+/// The feed computed on read, with a cost bounded by `(followed + 1) × limit` index entries
+/// whatever the size of `posts`:
+///
+/// * `authors`: the user plus whom they follow (`follows_follower_id_id_idx`, index-only).
+///   UNION ALL cannot repeat an author: the CHECK on `follows` forbids following oneself.
+/// * `page`: per author (LATERAL), their newest `limit` ids below the cursor, an index-only
+///   backward range on `posts_author_id_id_idx`; of all of those the newest `limit` (a top-N
+///   sort of a bounded set). A page needs no more than `limit` posts from any one author, so
+///   none is missed.
+/// * only then are the `limit` winning rows fetched from the heap, by primary key.
+pub(crate) const FEED: &str = "\
+    WITH authors(id) AS ( \
+        SELECT $1::uuid \
+        UNION ALL \
+        SELECT following_id FROM follows WHERE follower_id = $1 \
+    ), \
+    page AS ( \
+        SELECT c.id FROM authors AS a \
+        CROSS JOIN LATERAL ( \
+            SELECT q.id FROM posts AS q \
+            WHERE q.author_id = a.id AND q.id < $2 \
+            ORDER BY q.id DESC LIMIT $3 \
+        ) AS c \
+        ORDER BY c.id DESC LIMIT $3 \
+    ) \
+    SELECT p.id, p.author_id, p.content, p.created_at \
+    FROM page JOIN posts AS p ON p.id = page.id \
+    ORDER BY p.id DESC";
+
+#[async_trait]
+impl PostRepository for PgStore {
+    async fn create(&self, post: &PostRecord) -> Result<bool, StoreError> {
+        let done = self
+            .primary_op(
+                sqlx::query(CREATE)
+                    .bind(post.id.as_uuid())
+                    .bind(post.author_id.as_uuid())
+                    .bind(post.content.as_str())
+                    .bind(post.created_at.to_datetime())
+                    .execute(self.primary()),
+            )
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn by_id(&self, id: PostId) -> Result<Option<PostRecord>, StoreError> {
+        self.primary_op(
+            sqlx::query(BY_ID)
+                .bind(id.as_uuid())
+                .fetch_optional(self.primary()),
+        )
+        .await?
+        .as_ref()
+        .map(codec::post)
+        .transpose()
+    }
+
+    async fn delete(&self, id: PostId, author: UserId) -> Result<bool, StoreError> {
+        let done = self
+            .primary_op(
+                sqlx::query(DELETE)
+                    .bind(id.as_uuid())
+                    .bind(author.as_uuid())
+                    .execute(self.primary()),
+            )
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn latest(&self, q: Keyset) -> Result<Vec<PostRecord>, StoreError> {
+        let rows = self
+            .read(self.page_route(&q), |pool| async move {
+                sqlx::query(LATEST)
+                    .bind(before(q.before))
+                    .bind(limit(q.limit))
+                    .fetch_all(&pool)
+                    .await
+            })
+            .await?;
+        rows.iter().map(codec::post).collect()
+    }
+
+    async fn by_author(&self, author: UserId, q: Keyset) -> Result<Vec<PostRecord>, StoreError> {
+        self.author_rows(BY_AUTHOR, author, q).await
+    }
+
+    async fn feed(&self, user: UserId, q: Keyset) -> Result<Vec<PostRecord>, StoreError> {
+        self.author_rows(FEED, user, q).await
+    }
+}
+
+impl PgStore {
+    /// A keyset page of posts keyed by one user (`$1`), cursor `$2`, limit `$3`.
+    async fn author_rows(
+        &self,
+        sql: &'static str,
+        user: UserId,
+        q: Keyset,
+    ) -> Result<Vec<PostRecord>, StoreError> {
+        let rows = self
+            .read(self.page_route(&q), |pool| async move {
+                sqlx::query(sql)
+                    .bind(user.as_uuid())
+                    .bind(before(q.before))
+                    .bind(limit(q.limit))
+                    .fetch_all(&pool)
+                    .await
+            })
+            .await?;
+        rows.iter().map(codec::post).collect()
+    }
+}

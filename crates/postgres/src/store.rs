@@ -1,0 +1,310 @@
+//! [`PgStore`]: the primary pool, the replica pools and the routing between them, migrations,
+//! closing, the health probe.
+
+use std::future::Future;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use domain::model::Keyset;
+use domain::ports::HealthProbe;
+use domain::StoreError;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+
+use crate::error::{is_unavailable, store_error, ResultExt};
+
+/// How the store connects; [`Default`] matches the server's defaults.
+#[derive(Clone, Debug)]
+pub struct PgOptions {
+    /// Connections in the primary pool, and in each replica's pool.
+    pub max_connections: u32,
+    /// `statement_timeout`, set on every connection at connect time: a runaway query is
+    /// cancelled by the server instead of holding a connection.
+    pub statement_timeout: Duration,
+    /// How long a call waits for a pooled primary connection before answering `Unavailable`
+    /// (overload: the caller answers 503 rather than queueing without bound).
+    pub acquire_timeout: Duration,
+    /// The same for a replica; short, because the primary is the fallback.
+    pub replica_acquire_timeout: Duration,
+    /// How long a replica that failed to answer is skipped before it is tried again.
+    pub replica_retry_after: Duration,
+    /// A page after a cursor goes to a replica only when the cursor is at least this old, so
+    /// every row below it has long been replicated (the lag budget; see docs/SCALING.md).
+    pub replica_min_age: Duration,
+}
+
+impl Default for PgOptions {
+    fn default() -> Self {
+        PgOptions {
+            max_connections: 8,
+            statement_timeout: Duration::from_secs(5),
+            acquire_timeout: Duration::from_secs(5),
+            replica_acquire_timeout: Duration::from_millis(500),
+            replica_retry_after: Duration::from_secs(5),
+            replica_min_age: Duration::from_secs(2),
+        }
+    }
+}
+
+/// The repositories over one PostgreSQL primary and any number of read replicas. Cheap to
+/// clone (one `Arc`).
+///
+/// Routing, in one sentence: writes, and every read whose answer the caller may have just
+/// changed, go to the primary; only pages after an old-enough cursor go to a replica. The
+/// reasons are in docs/SCALING.md; [`PgStore::page_route`] is the rule in code.
+#[derive(Clone, Debug)]
+pub struct PgStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    primary: PgPool,
+    replicas: Vec<Replica>,
+    /// Round-robin position over `replicas`.
+    next: AtomicUsize,
+    options: PgOptions,
+    /// Bounds a whole call (waiting for a connection, the statement, a replica fallback), so a
+    /// network that drops packets without resetting the connection cannot hang a request.
+    deadline: Duration,
+    /// The clock `down_until` is measured on.
+    started: Instant,
+}
+
+#[derive(Debug)]
+struct Replica {
+    pool: PgPool,
+    /// Milliseconds since `Inner::started` before which this replica is skipped; 0 = usable.
+    down_until: AtomicU64,
+}
+
+/// Where a read runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Route {
+    Primary,
+    Replica,
+}
+
+fn parse(url: &str, options: &PgOptions) -> Result<PgConnectOptions, StoreError> {
+    let ms = options.statement_timeout.as_millis().to_string();
+    Ok(PgConnectOptions::from_str(url.trim())
+        .map_err(|e| StoreError::Internal(format!("bad PostgreSQL URL: {e}")))?
+        .application_name("socialscale")
+        // Sent in the startup packet: applies to every statement on the connection without an
+        // extra round trip per connection.
+        .options([("statement_timeout", ms.as_str())]))
+}
+
+impl PgStore {
+    /// Connects to the primary (failing if it does not answer) and, lazily, to the replicas:
+    /// a replica that is down at start is skipped, not fatal.
+    pub async fn connect(
+        primary_url: &str,
+        replica_urls: &[String],
+        options: PgOptions,
+    ) -> Result<Self, StoreError> {
+        let max = options.max_connections.max(1);
+        let primary = PgPoolOptions::new()
+            .max_connections(max)
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(parse(primary_url, &options)?)
+            .await
+            .map_err(store_error)?;
+        let mut replicas = Vec::with_capacity(replica_urls.len());
+        for url in replica_urls {
+            let pool = PgPoolOptions::new()
+                .max_connections(max)
+                .acquire_timeout(options.replica_acquire_timeout)
+                .connect_lazy_with(parse(url, &options)?);
+            replicas.push(Replica {
+                pool,
+                down_until: AtomicU64::new(0),
+            });
+        }
+        let deadline = options.replica_acquire_timeout
+            + options.acquire_timeout
+            + options.statement_timeout
+            + Duration::from_secs(1);
+        Ok(PgStore {
+            inner: Arc::new(Inner {
+                primary,
+                replicas,
+                next: AtomicUsize::new(0),
+                options,
+                deadline,
+                started: Instant::now(),
+            }),
+        })
+    }
+
+    /// Applies the embedded migrations (`crates/postgres/migrations`) not yet applied, on the
+    /// primary. sqlx holds an advisory lock meanwhile, so instances starting together take
+    /// turns.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        sqlx::migrate!("./migrations")
+            .run(&self.inner.primary)
+            .await
+            .map_err(|e| match e {
+                sqlx::migrate::MigrateError::Execute(e) => store_error(e),
+                other => StoreError::Internal(format!("migration failed: {other}")),
+            })
+    }
+
+    /// Closes every pool, waiting for connections in use to be returned.
+    pub async fn close(&self) {
+        for r in &self.inner.replicas {
+            r.pool.close().await;
+        }
+        self.inner.primary.close().await;
+    }
+
+    /// The primary pool, for what the ports do not cover (tests, `EXPLAIN`).
+    pub fn primary(&self) -> &PgPool {
+        &self.inner.primary
+    }
+
+    /// Where a page of a list reads from. A first page may hold a row written a moment ago
+    /// (the author's own post, a follow just made), so it comes from the primary. A page after
+    /// a cursor holds only rows older than one the client has already seen; once that cursor
+    /// (a UUIDv7, which carries its creation time) is older than `replica_min_age`, every row
+    /// below it is on any replica that keeps within that lag.
+    pub(crate) fn page_route(&self, q: &Keyset) -> Route {
+        if self.inner.replicas.is_empty() {
+            return Route::Primary;
+        }
+        let Some(ts) = q.before.and_then(|c| c.get_timestamp()) else {
+            return Route::Primary;
+        };
+        let (secs, nanos) = ts.to_unix();
+        let made = UNIX_EPOCH + Duration::new(secs, nanos);
+        match SystemTime::now().duration_since(made) {
+            Ok(age) if age >= self.inner.options.replica_min_age => Route::Replica,
+            _ => Route::Primary,
+        }
+    }
+
+    /// Runs a write, or a read that must see the latest writes, on the primary.
+    pub(crate) async fn primary_op<T, Fut>(&self, op: Fut) -> Result<T, StoreError>
+    where
+        Fut: Future<Output = Result<T, sqlx::Error>>,
+    {
+        self.bounded(async { op.await.store() }).await
+    }
+
+    /// Like [`PgStore::primary_op`], but hands back the driver's error for the caller to
+    /// classify (a unique or foreign-key violation the port names); the outer error is the
+    /// deadline.
+    pub(crate) async fn primary_raw<T, Fut>(
+        &self,
+        op: Fut,
+    ) -> Result<Result<T, sqlx::Error>, StoreError>
+    where
+        Fut: Future<Output = Result<T, sqlx::Error>>,
+    {
+        self.bounded(async { Ok(op.await) }).await
+    }
+
+    /// Runs a read on `route`. On a replica that cannot be reached, the replica is skipped for
+    /// `replica_retry_after` and the read runs on the primary instead; with no usable replica
+    /// the primary serves.
+    pub(crate) async fn read<T, F, Fut>(&self, route: Route, op: F) -> Result<T, StoreError>
+    where
+        F: Fn(PgPool) -> Fut,
+        Fut: Future<Output = Result<T, sqlx::Error>>,
+    {
+        self.bounded(async {
+            if route == Route::Replica {
+                if let Some(replica) = self.pick_replica() {
+                    match op(replica.pool.clone()).await {
+                        Ok(v) => return Ok(v),
+                        // Only "cannot reach it" fails over: a statement timeout on a replica
+                        // would time out on the primary too, at twice the cost.
+                        Err(e) if is_unavailable(&e) && is_connection_error(&e) => {
+                            self.mark_down(replica);
+                            tracing::warn!(error = %e, "read replica unreachable; using the primary");
+                        }
+                        Err(e) => return Err(store_error(e)),
+                    }
+                }
+            }
+            op(self.inner.primary.clone()).await.store()
+        })
+        .await
+    }
+
+    async fn bounded<T>(
+        &self,
+        op: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        tokio::time::timeout(self.inner.deadline, op)
+            .await
+            .unwrap_or_else(|_| {
+                Err(StoreError::Unavailable(
+                    "database call exceeded its deadline".to_owned(),
+                ))
+            })
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.inner.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// The next usable replica in round-robin order, if any.
+    fn pick_replica(&self) -> Option<&Replica> {
+        let replicas = &self.inner.replicas;
+        let n = replicas.len();
+        if n == 0 {
+            return None;
+        }
+        let start = self.inner.next.fetch_add(1, Ordering::Relaxed);
+        let now = self.now_ms();
+        (0..n)
+            .map(|i| &replicas[(start + i) % n])
+            .find(|r| r.down_until.load(Ordering::Relaxed) <= now)
+    }
+
+    fn mark_down(&self, replica: &Replica) {
+        let wait =
+            u64::try_from(self.inner.options.replica_retry_after.as_millis()).unwrap_or(u64::MAX);
+        let until = self.now_ms().saturating_add(wait).max(1);
+        replica.down_until.store(until, Ordering::Relaxed);
+    }
+
+    /// How many replicas are configured and how many are currently used.
+    pub fn replica_status(&self) -> (usize, usize) {
+        let now = self.now_ms();
+        let up = self
+            .inner
+            .replicas
+            .iter()
+            .filter(|r| r.down_until.load(Ordering::Relaxed) <= now)
+            .count();
+        (self.inner.replicas.len(), up)
+    }
+}
+
+/// The failure happened before the statement could run anywhere: retrying elsewhere is safe.
+fn is_connection_error(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|c| c.starts_with("08") || c.starts_with("57P") || c == "53300"),
+        _ => true,
+    }
+}
+
+#[async_trait]
+impl HealthProbe for PgStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    /// Readiness follows the primary: without it nothing can be written.
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.primary_op(sqlx::query("SELECT 1").execute(&self.inner.primary))
+            .await
+            .map(|_| ())
+    }
+}

@@ -1,0 +1,178 @@
+//! Read-replica routing, with two databases on one server standing in for a primary and its
+//! replica. They do not replicate, and that is what makes routing visible: a row written only
+//! to the "replica" shows up exactly when a read was routed there.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{repos_of, TestDb};
+use domain::model::{Email, Keyset, NewUser, PostId, PostRecord, Timestamp, UserId, Username};
+use domain::ports::{PostRepository, UserRepository};
+use postgres_adapter::{PgOptions, PgStore};
+use uuid::Uuid;
+
+/// Routing in these tests only depends on the cursor being old enough; 0 makes any cursor so.
+fn options(min_age: Duration) -> PgOptions {
+    PgOptions {
+        replica_min_age: min_age,
+        replica_acquire_timeout: Duration::from_millis(300),
+        replica_retry_after: Duration::from_secs(60),
+        ..PgOptions::default()
+    }
+}
+
+fn user() -> NewUser {
+    let s = &Uuid::new_v4().simple().to_string()[..10];
+    NewUser {
+        id: UserId::from_uuid(Uuid::now_v7()),
+        email: Email::parse(&format!("r{s}@example.com")).unwrap(),
+        username: Username::parse(&format!("r_{s}")).unwrap(),
+        name: None,
+        password_hash: "hash".to_owned(),
+        created_at: Timestamp::from_unix_millis(0),
+    }
+}
+
+async fn post(store: &PgStore, author: UserId, content: &str) -> PostRecord {
+    let p = PostRecord {
+        id: PostId::from_uuid(Uuid::now_v7()),
+        author_id: author,
+        content: content.to_owned(),
+        created_at: Timestamp::from_unix_millis(0),
+    };
+    assert!(PostRepository::create(store, &p).await.unwrap());
+    p
+}
+
+fn contents(rows: &[PostRecord]) -> Vec<&str> {
+    rows.iter().map(|p| p.content.as_str()).collect()
+}
+
+/// The same author and an older post on both sides, then rows that differ.
+async fn primary_and_replica(min_age: Duration) -> Option<(TestDb, TestDb, PgStore, UserId)> {
+    let primary = TestDb::new("primary").await?;
+    let replica = TestDb::new("replica").await?;
+    let author = user();
+    UserRepository::create(&primary.store, &author)
+        .await
+        .unwrap();
+    UserRepository::create(&replica.store, &author)
+        .await
+        .unwrap();
+    let old = post(&primary.store, author.id, "old").await;
+    PostRepository::create(&replica.store, &old).await.unwrap();
+    post(&primary.store, author.id, "on the primary only").await;
+    post(&replica.store, author.id, "on the replica only").await;
+    let routed = PgStore::connect(
+        &primary.db.url,
+        std::slice::from_ref(&replica.db.url),
+        options(min_age),
+    )
+    .await
+    .unwrap();
+    Some((primary, replica, routed, author.id))
+}
+
+#[tokio::test]
+async fn pages_after_an_old_cursor_read_the_replica_and_everything_else_the_primary() {
+    let Some((_p, _r, store, author)) = primary_and_replica(Duration::ZERO).await else {
+        return;
+    };
+    let first = Keyset {
+        before: None,
+        limit: 10,
+    };
+    let later = Keyset {
+        before: Some(Uuid::now_v7()),
+        limit: 10,
+    };
+
+    // First pages: the primary (they may hold the caller's own write of a moment ago).
+    let got = store.latest(first).await.unwrap();
+    assert_eq!(contents(&got), ["on the primary only", "old"]);
+    let got = store.by_author(author, first).await.unwrap();
+    assert_eq!(contents(&got), ["on the primary only", "old"]);
+    let got = store.feed(author, first).await.unwrap();
+    assert_eq!(contents(&got), ["on the primary only", "old"]);
+
+    // Pages after a cursor: the replica.
+    let got = store.latest(later).await.unwrap();
+    assert_eq!(contents(&got), ["on the replica only", "old"]);
+    let got = store.by_author(author, later).await.unwrap();
+    assert_eq!(contents(&got), ["on the replica only", "old"]);
+    let got = store.feed(author, later).await.unwrap();
+    assert_eq!(contents(&got), ["on the replica only", "old"]);
+
+    // Writes and read-your-writes lookups: the primary.
+    let mine = post(&store, author, "just posted").await;
+    let got = PostRepository::by_id(&store, mine.id).await.unwrap();
+    assert_eq!(got, Some(mine.clone()));
+    let me = UserRepository::by_id(&store, author)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(me.posts_count, 3, "the primary's counter");
+    let got = store.by_author(author, first).await.unwrap();
+    assert_eq!(got[0], mine, "the author sees their post at once");
+    assert_eq!(store.replica_status(), (1, 1));
+}
+
+#[tokio::test]
+async fn a_fresh_cursor_stays_on_the_primary() {
+    let Some((_p, _r, store, _)) = primary_and_replica(Duration::from_secs(3600)).await else {
+        return;
+    };
+    let later = Keyset {
+        before: Some(Uuid::now_v7()),
+        limit: 10,
+    };
+    let got = store.latest(later).await.unwrap();
+    assert_eq!(contents(&got), ["on the primary only", "old"]);
+}
+
+#[tokio::test]
+async fn a_dead_replica_is_routed_around() {
+    let Some(primary) = TestDb::new("deadrep").await else {
+        return;
+    };
+    // A port nothing listens on: connection refused.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("postgres://postgres@{}/nope", closed.local_addr().unwrap());
+    drop(closed);
+    let replicas = [dead, primary.db.url.clone()];
+    let store = PgStore::connect(&primary.db.url, &replicas[..1], options(Duration::ZERO))
+        .await
+        .unwrap();
+    let author = user();
+    UserRepository::create(&store, &author).await.unwrap();
+    post(&store, author.id, "hello").await;
+    let later = Keyset {
+        before: Some(Uuid::now_v7()),
+        limit: 10,
+    };
+    let got = store.latest(later).await.unwrap();
+    assert_eq!(contents(&got), ["hello"], "served by the primary instead");
+    assert_eq!(
+        store.replica_status(),
+        (1, 0),
+        "and the replica is now skipped"
+    );
+    // Skipped replicas cost nothing: the next read goes straight to the primary.
+    let started = std::time::Instant::now();
+    store.latest(later).await.unwrap();
+    assert!(started.elapsed() < Duration::from_millis(250));
+
+    // With one dead and one live replica, reads keep landing on the live one.
+    let two = PgStore::connect(&primary.db.url, &replicas, options(Duration::ZERO))
+        .await
+        .unwrap();
+    for _ in 0..4 {
+        assert_eq!(contents(&two.latest(later).await.unwrap()), ["hello"]);
+    }
+    assert_eq!(two.replica_status(), (2, 1));
+    // The suites still pass through a store with a dead replica.
+    domain::testkit::repos::post_repository_contract(&repos_of(&two)).await;
+}

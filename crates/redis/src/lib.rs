@@ -1,0 +1,54 @@
+//! Shared-tier adapters over Redis: what makes several instances behave as one.
+//!
+//! # Layout
+//!
+//! - [`target`]: [`RedisTarget`], `REDIS_URL` parsed — one server or a cluster.
+//! - [`shared`]: [`RedisShared`], the one handle every adapter here uses: a lazily made
+//!   connection (an unreachable Redis never stops start-up), a timeout on every call and the
+//!   [`breaker`] that turns repeated failures into degraded mode.
+//! - [`cache`]: [`TwoLevelCache`], `local::L1Cache` in front of Redis, with generation-guarded
+//!   write-backs so a load racing an invalidation never leaves a stale value in either tier.
+//! - [`invalidation`]: the background listener applying other instances' invalidations to
+//!   this instance's L1 (Redis pub/sub).
+//! - [`limiter`]: [`RedisRateLimiter`] (three Lua scripts, one round trip a decision) and
+//!   [`FallbackLimiter`], which hands decisions to the local limiter while Redis is away.
+//! - [`RedisProbe`]: `/health`'s view of Redis.
+//!
+//! Everything keeps answering while Redis is down: the cache from L1 and its loader, the
+//! limiter from its fallback. Only `/health` says so.
+
+pub mod breaker;
+pub mod cache;
+pub mod invalidation;
+pub mod limiter;
+pub mod shared;
+pub mod target;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use domain::ports::HealthProbe;
+use domain::StoreError;
+
+pub use cache::TwoLevelCache;
+pub use invalidation::spawn_invalidation_listener;
+pub use limiter::{FallbackLimiter, RedisRateLimiter};
+pub use shared::{RedisOptions, RedisShared};
+pub use target::RedisTarget;
+
+/// [`HealthProbe`] for the Redis-backed cache and limiter.
+pub struct RedisProbe(pub Arc<RedisShared>);
+
+#[async_trait]
+impl HealthProbe for RedisProbe {
+    fn backend(&self) -> &'static str {
+        "redis"
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.0.ping().await
+    }
+}
+
+#[cfg(feature = "testing")]
+pub mod testing;

@@ -1,0 +1,65 @@
+//! What the Redis adapter tests share: building adapters on a unique key prefix, and a
+//! [`TimeControl`] that moves the limiter's clock instead of sleeping.
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use domain::testkit::limiter::TimeControl;
+use local::L1Cache;
+use redis_adapter::{RedisOptions, RedisRateLimiter, RedisShared, RedisTarget, TwoLevelCache};
+
+pub fn shared(url: &str) -> Arc<RedisShared> {
+    let target = RedisTarget::parse(url).unwrap();
+    let options = RedisOptions {
+        // A unique prefix per test: runs on a shared server never meet.
+        key_prefix: format!("test:{}:", uuid::Uuid::new_v4().simple()),
+        // Generous: these tests check behaviour, not latency, on a busy 2-core machine.
+        timeout: Duration::from_secs(2),
+        ..RedisOptions::default()
+    };
+    Arc::new(RedisShared::new(target, options))
+}
+
+pub fn cache(redis: &Arc<RedisShared>) -> TwoLevelCache {
+    TwoLevelCache::new(
+        Arc::new(L1Cache::new(10_000)),
+        redis.clone(),
+        Duration::from_secs(1),
+    )
+}
+
+/// Advances the limiter's view of Redis time.
+pub struct Offset<'a>(pub &'a RedisRateLimiter);
+
+impl TimeControl for Offset<'_> {
+    fn advance(&self, d: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        self.0.advance_clock(d);
+        Box::pin(async {})
+    }
+}
+
+/// The window the limiter suites use: long next to a suite's real duration, so with the
+/// start aligned to a window edge no edge passes except through [`Offset`].
+pub const WINDOW: Duration = Duration::from_secs(60);
+
+/// Moves the limiter's clock to just after the next window edge of Redis time.
+pub async fn align_to_window(url: &str, limiter: &RedisRateLimiter, offset: &mut Duration) {
+    let now = redis_now(url).await + *offset;
+    let w = WINDOW.as_micros();
+    let into = now.as_micros() % w;
+    let step = Duration::from_micros(u64::try_from(w - into).unwrap() + 1_000);
+    limiter.advance_clock(step);
+    *offset += step;
+}
+
+async fn redis_now(url: &str) -> Duration {
+    // On a cluster any node's clock will do: the nodes share the machine's.
+    let first = RedisTarget::parse(url).unwrap().nodes()[0].clone();
+    let client = redis::Client::open(first).unwrap();
+    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    let (s, us): (u64, u64) = redis::cmd("TIME").query_async(&mut c).await.unwrap();
+    Duration::from_secs(s) + Duration::from_micros(us)
+}

@@ -1,0 +1,13 @@
+//! Turns on the PostgreSQL run of the end-to-end suite (`tests/api_postgres.rs`) when
+//! `SOCIALSCALE_TEST_POSTGRES_URL` is set at build time. A cfg rather than a runtime check
+//! because those tests are the very files of `tests/api`, which cannot skip themselves; the
+//! binary built without it has one test that says the suite was skipped.
+
+fn main() {
+    println!("cargo::rerun-if-env-changed=SOCIALSCALE_TEST_POSTGRES_URL");
+    println!("cargo::rustc-check-cfg=cfg(postgres_tests)");
+    let set = std::env::var_os("SOCIALSCALE_TEST_POSTGRES_URL").is_some_and(|v| !v.is_empty());
+    if set {
+        println!("cargo::rustc-cfg=postgres_tests");
+    }
+}

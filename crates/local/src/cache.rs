@@ -81,6 +81,9 @@ pub struct L1Cache {
     inner: moka::future::Cache<String, Entry>,
     generations: Box<[AtomicU64]>,
     stripes: RandomState,
+    /// Registered once: looking a labelled counter up on every read showed in profiles.
+    hits: metrics::Counter,
+    misses: metrics::Counter,
 }
 
 impl L1Cache {
@@ -95,6 +98,16 @@ impl L1Cache {
             inner,
             generations: (0..GENERATION_STRIPES).map(|_| AtomicU64::new(0)).collect(),
             stripes: RandomState::new(),
+            hits: metrics::counter!("cache_requests_total", "tier" => "l1", "result" => "hit"),
+            misses: metrics::counter!("cache_requests_total", "tier" => "l1", "result" => "miss"),
+        }
+    }
+
+    fn record(&self, hit: bool) {
+        if hit {
+            self.hits.increment(1);
+        } else {
+            self.misses.increment(1);
         }
     }
 
@@ -157,10 +170,6 @@ impl L1Cache {
     }
 }
 
-fn record(result: &'static str) {
-    metrics::counter!("cache_requests_total", "tier" => "l1", "result" => result).increment(1);
-}
-
 #[async_trait]
 impl Cache for L1Cache {
     async fn get_or_load(
@@ -169,6 +178,13 @@ impl Cache for L1Cache {
         ttl: Duration,
         load: Loader<'_>,
     ) -> Result<Option<Arc<[u8]>>, StoreError> {
+        // Hits are the common case: a plain read is much cheaper than the entry API below.
+        if let Some(e) = self.inner.get(key).await {
+            if !e.is_expired() {
+                self.record(true);
+                return Ok(Some(e.value));
+            }
+        }
         // Kept outside the init future so that, when moka hands back an entry our clock says has
         // expired (and so never polled the init), the loader is still here for a second try.
         let mut load = Some(load);
@@ -193,7 +209,7 @@ impl Cache for L1Cache {
             };
             match self.inner.entry_by_ref(key).or_try_insert_with(init).await {
                 Ok(entry) if entry.is_fresh() => {
-                    record("miss");
+                    self.record(false);
                     if self.generation(key).load(Ordering::SeqCst) != before {
                         self.inner.invalidate(key).await;
                     }
@@ -201,12 +217,12 @@ impl Cache for L1Cache {
                 }
                 // Either a hit or a load another caller ran while we waited.
                 Ok(entry) if !entry.value().is_expired() => {
-                    record("hit");
+                    self.record(true);
                     return Ok(Some(entry.into_value().value));
                 }
                 Ok(_) => self.discard_if_expired(key).await,
                 Err(not_cached) => {
-                    record("miss");
+                    self.record(false);
                     return match &*not_cached {
                         NotCached::Absent => Ok(None),
                         NotCached::Failed(e) => Err(e.clone()),
@@ -216,7 +232,7 @@ impl Cache for L1Cache {
         }
         // Only reachable when entries keep expiring as they are stored (a zero TTL): serve the
         // loader's answer uncached rather than spin.
-        record("miss");
+        self.record(false);
         match load.take() {
             Some(loader) => Ok(loader.await?.map(Arc::from)),
             None => Err(StoreError::Internal("cache loader already consumed".into())),
@@ -230,7 +246,7 @@ impl Cache for L1Cache {
                 Some(e) if !e.is_expired() => Some(e.value),
                 _ => None,
             };
-            record(if value.is_some() { "hit" } else { "miss" });
+            self.record(value.is_some());
             out.push(value);
         }
         out

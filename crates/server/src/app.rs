@@ -29,6 +29,8 @@ pub struct App {
 impl App {
     pub async fn build(config: &Config) -> anyhow::Result<App> {
         let s = &config.settings;
+        // Installed before any adapter registers its counters, or they would go nowhere.
+        let metrics = telemetry::metrics_handle();
         let shutdown = CancellationToken::new();
         let database = Database::open(config).await?;
         let shared = SharedTier::build(config, &shutdown).await?;
@@ -55,7 +57,6 @@ impl App {
             shared.cache_probe.clone(),
             shared.limiter_probe.clone(),
         );
-        let metrics = telemetry::metrics_handle();
         let p = &config.policies;
         let draining = ShutdownFlag::default();
         let state = AppState {

@@ -16,7 +16,8 @@ use crate::ports::{Cache, Loader, UserRepository};
 pub const TTL_POST: Duration = Duration::from_secs(300);
 /// Summaries change on a profile edit, which invalidates; the TTL only bounds memory.
 pub const TTL_SUMMARY: Duration = Duration::from_secs(60);
-/// The newest posts change on every post; writes invalidate, the TTL is a backstop.
+/// The newest posts change on every post and profile edit; those invalidate, the TTL is a
+/// backstop.
 pub const TTL_GLOBAL_HEAD: Duration = Duration::from_secs(5);
 
 /// How many decoded values each memo keeps (see [`Decoded`]).
@@ -26,9 +27,10 @@ pub(crate) const MEMO_ENTRIES: usize = 50_000;
 pub mod keys {
     use crate::model::{PostId, UserId};
 
-    /// The newest [`crate::model::Limit::MAX`] + 1 posts: every first page of `GET /posts` is a
-    /// slice of it.
-    pub const GLOBAL_HEAD: &str = "v1:posts:head";
+    /// The newest [`crate::model::Limit::MAX`] + 1 posts with their authors: every first page
+    /// of `GET /posts` is a slice of it. Authors are embedded so a warm first page is one cache
+    /// read; in exchange every profile edit invalidates it too (edits are rare next to reads).
+    pub const GLOBAL_HEAD: &str = "v2:posts:head";
 
     pub fn post(id: PostId) -> String {
         format!("v1:post:{id}")

@@ -1,10 +1,7 @@
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::error::PostError;
-use crate::model::{
-    Limit, Page, PageRequest, Post, PostContent, PostId, PostRecord, UserId, UserSummary,
-};
+use crate::model::{Limit, Page, PageRequest, Post, PostContent, PostId, PostRecord, UserId};
 use crate::ports::{Cache, Clock, IdGenerator, PostRepository};
 
 use super::cached::{cached, Decoded, MEMO_ENTRIES};
@@ -21,7 +18,7 @@ pub struct PostService {
     authors: Authors,
     post_memo: Arc<Decoded<PostRecord>>,
     /// One slot: the global head is a single key.
-    head_memo: Arc<Decoded<Vec<PostRecord>>>,
+    head_memo: Arc<Decoded<Vec<Post>>>,
     first_pages: Arc<FirstPages>,
 }
 
@@ -101,7 +98,7 @@ impl PostService {
             let rows = self.posts.latest(page.keyset()).await?;
             return Ok(Arc::new(self.page(rows, page).await?));
         }
-        let posts = &self.posts;
+        let (posts, authors) = (&self.posts, &self.authors);
         let head = cached(
             self.cache.as_ref(),
             &self.head_memo,
@@ -110,34 +107,19 @@ impl PostService {
             || async move {
                 let everything =
                     PageRequest::first(Limit::new(Limit::MAX).unwrap_or(Limit::DEFAULT));
-                posts.latest(everything.keyset()).await.map(Some)
+                let records = posts.latest(everything.keyset()).await?;
+                authors.hydrate(records).await.map(Some)
             },
         )
         .await?
         .unwrap_or_default();
         let limit = page.limit.get();
-        let shown = &head[..head.len().min(limit)];
-        let ids: Vec<UserId> = shown.iter().map(|r| r.author_id).collect();
-        let authors = self.authors.shared(&ids).await?;
-        if let Some(built) = self.first_pages.get(limit, &head, &authors) {
+        if let Some(built) = self.first_pages.get(limit, &head) {
             return Ok(built);
         }
         let rows = head.iter().take(limit + 1).cloned().collect();
-        let page = Page::from_rows(rows, page.limit, |r| r.id.as_uuid());
-        let by_id: HashMap<UserId, &Arc<UserSummary>> =
-            authors.iter().map(|(id, s)| (*id, s)).collect();
-        let built = Arc::new(Page {
-            items: page
-                .items
-                .into_iter()
-                .filter_map(|r| {
-                    let author = UserSummary::clone(by_id.get(&r.author_id)?);
-                    Some(Post::new(r, author))
-                })
-                .collect(),
-            next_cursor: page.next_cursor,
-        });
-        self.first_pages.put(limit, head, authors, built.clone());
+        let built = Arc::new(Page::from_rows(rows, page.limit, |p: &Post| p.id.as_uuid()));
+        self.first_pages.put(limit, head, built.clone());
         Ok(built)
     }
 

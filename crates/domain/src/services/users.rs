@@ -54,8 +54,11 @@ impl UserService {
             .update_profile(id, &update)
             .await?
             .ok_or(UserError::NotFound)?;
-        // Posts embed the author's summary from the cache; drop it so they show the change.
-        self.cache.invalidate(&[keys::summary(id)]).await;
+        // Posts embed the author's summary from the cache, and the global head embeds authors
+        // too: drop both so every listing shows the change.
+        self.cache
+            .invalidate(&[keys::summary(id), keys::GLOBAL_HEAD.to_owned()])
+            .await;
         Ok(user)
     }
 

@@ -31,7 +31,9 @@ export RATE_LIMIT_GENERAL=1000000000/1s RATE_LIMIT_POST=1000000000/1s
 export RATE_LIMIT_LOGIN=1000000000/1s RATE_LIMIT_SIGNUP=1000000000/1s
 
 echo "seeding $USERS users, $POSTS posts into ${DATABASE_URL%%\?*}"
-"$BIN" seed --users "$USERS" --posts "$POSTS" --follows 20 | tail -1
+seeded=$("$BIN" seed --users "$USERS" --posts "$POSTS" --follows 20 | tail -1)
+echo "$seeded"
+tag=$(sed -E 's/.*emails seed([0-9]+)\..*/\1/' <<<"$seeded")
 "$BIN" >"$work/server.log" 2>&1 &
 pid=$!
 for _ in $(seq 100); do curl -sf "127.0.0.1:$PORT/health/liveness" >/dev/null && break; sleep 0.1; done
@@ -39,7 +41,12 @@ TOKEN=$(curl -sf -X POST "127.0.0.1:$PORT/auth/signup" -H 'content-type: applica
   -d "{\"email\":\"bench$RANDOM@example.com\",\"password\":\"bench-password\",\"username\":\"bench$RANDOM\"}" \
   | sed -E 's/.*"token":"([^"]+)".*/\1/')
 export TOKEN
-USER_ID=$(curl -sf "127.0.0.1:$PORT/users/me" -H "authorization: Bearer $TOKEN" | sed -E 's/.*"id":"([^"]+)".*/\1/')
+# Reads use a seeded account: it has posts (POSTS/USERS of them) and follows 20 accounts, so
+# its timeline and feed are representative; the fresh account above only writes.
+seed_login=$(curl -sf -X POST "127.0.0.1:$PORT/auth/login" -H 'content-type: application/json' \
+  -d "{\"email\":\"seed$tag.0@example.com\",\"password\":\"seed-password\"}")
+SEED_TOKEN=$(sed -E 's/.*"token":"([^"]+)".*/\1/' <<<"$seed_login")
+USER_ID=$(sed -E 's/.*"user":\{"id":"([^"]+)".*/\1/' <<<"$seed_login")
 
 run() { # name url [lua]
   local name=$1 url=$2 script=${3:-}
@@ -64,7 +71,7 @@ for e in $ENDPOINTS; do
     posts) curl -sf "$base/posts?limit=20" >/dev/null; run "GET /posts?limit=20 (warm)" "$base/posts?limit=20" ;;
     post) run "POST /posts" "$base/posts" scripts/wrk/post.lua ;;
     user_posts) run "GET /users/:id/posts" "$base/users/$USER_ID/posts?limit=20" ;;
-    feed) run "GET /feed" "$base/feed?limit=20" scripts/wrk/get_auth.lua ;;
+    feed) TOKEN=$SEED_TOKEN run "GET /feed" "$base/feed?limit=20" scripts/wrk/get_auth.lua ;;
     *) echo "unknown endpoint $e"; exit 1 ;;
   esac
 done

@@ -129,7 +129,7 @@ pub struct Settings {
     /// With Redis, the longest an entry stays in the in-process L1 (the backstop for missed
     /// invalidation messages).
     #[arg(long, env = "REDIS_L1_TTL_MS", value_name = "REDIS_L1_TTL_MS", default_value_t = 1000,
-        value_parser = clap::value_parser!(u64).range(1..=3_600_000), global = true)]
+        value_parser = clap::value_parser!(u64).range(0..=3_600_000), global = true)]
     pub redis_l1_ttl_ms: u64,
     #[arg(
         long,

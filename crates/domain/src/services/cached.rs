@@ -16,6 +16,8 @@ use crate::ports::{Cache, Loader, UserRepository};
 pub const TTL_POST: Duration = Duration::from_secs(300);
 /// Summaries change on a profile edit, which invalidates; the TTL only bounds memory.
 pub const TTL_SUMMARY: Duration = Duration::from_secs(60);
+/// Summaries loaded in a batch, outside the invalidation guard: at most this stale.
+pub const TTL_SUMMARY_UNGUARDED: Duration = Duration::from_secs(1);
 /// The newest posts change on every post and profile edit; those invalidate, the TTL is a
 /// backstop.
 pub const TTL_GLOBAL_HEAD: Duration = Duration::from_secs(5);
@@ -159,9 +161,8 @@ impl Authors {
             .collect())
     }
 
-    /// The summaries of `ids` that exist, sorted by id, each as the `Arc` the decode memo
-    /// holds: while an author's cache entry is unchanged the same `Arc` comes back, which is how
-    /// callers tell cheaply that nothing about the authors changed.
+    /// The summaries of those of `ids` that exist, in no particular order, each as the `Arc`
+    /// the decode memo holds (no copy for a warm cache).
     pub async fn shared(
         &self,
         ids: &[UserId],
@@ -172,28 +173,45 @@ impl Authors {
         let keys: Vec<String> = unique.iter().map(|id| keys::summary(*id)).collect();
         let hits = self.cache.get_many(&keys).await;
         let mut found = Vec::with_capacity(unique.len());
+        let mut missing = Vec::new();
         for ((id, key), hit) in unique.iter().zip(&keys).zip(hits) {
-            let summary = match hit.map(|bytes| self.memo.decode(key, &bytes)) {
-                Some(Ok(summary)) => Some(summary),
-                // A miss, or a value that no longer decodes. Misses go one key at a time
-                // through `get_or_load`, whose guard against a concurrent invalidation is what
-                // keeps a profile edit from being overwritten by a stale read. Only a cold
-                // cache pays this; the common case is all hits.
-                _ => {
-                    let users = &self.users;
-                    let id = *id;
-                    cached(
-                        self.cache.as_ref(),
-                        &self.memo,
-                        key,
-                        TTL_SUMMARY,
-                        || async move { Ok(users.summaries(&[id]).await?.into_iter().next()) },
-                    )
-                    .await?
+            match hit.map(|bytes| self.memo.decode(key, &bytes)) {
+                Some(Ok(summary)) => found.push((*id, summary)),
+                // A miss, or a value that no longer decodes.
+                _ => missing.push((*id, key)),
+            }
+        }
+        match missing.as_slice() {
+            [] => {}
+            // One miss goes through `get_or_load`, whose guard against a concurrent
+            // invalidation keeps a profile edit from being overwritten by a stale read.
+            [(id, key)] => {
+                let (users, id) = (&self.users, *id);
+                let loaded = cached(
+                    self.cache.as_ref(),
+                    &self.memo,
+                    key,
+                    TTL_SUMMARY,
+                    || async move { Ok(users.summaries(&[id]).await?.into_iter().next()) },
+                )
+                .await?;
+                if let Some(summary) = loaded {
+                    found.push((id, summary));
                 }
-            };
-            if let Some(summary) = summary {
-                found.push((*id, summary));
+            }
+            // Several misses (a cold cache, or the cache switched off) are one query, not one
+            // per author. Those values were read outside any guard, so an edit landing between
+            // the read and the write-back could be papered over: they are kept for only
+            // `TTL_SUMMARY_UNGUARDED`, the contract's bound on a stale author.
+            many => {
+                let ids: Vec<UserId> = many.iter().map(|(id, _)| *id).collect();
+                for summary in self.users.summaries(&ids).await? {
+                    let key = keys::summary(summary.id);
+                    self.cache
+                        .set(&key, encode(&summary)?, TTL_SUMMARY_UNGUARDED)
+                        .await;
+                    found.push((summary.id, Arc::new(summary)));
+                }
             }
         }
         Ok(found)
@@ -263,6 +281,67 @@ mod tests {
         assert_eq!(f.cache.loads(), loads);
         assert!(!f.cache.contains(&keys::summary(ghost)));
         assert_eq!(block_on(authors.get(ghost)).unwrap(), None);
+    }
+
+    /// Delegates to the fake store, counting `summaries` calls.
+    struct CountingUsers(
+        Arc<crate::testkit::fakes::MemoryStore>,
+        std::sync::atomic::AtomicUsize,
+    );
+
+    #[async_trait::async_trait]
+    impl UserRepository for CountingUsers {
+        async fn create(
+            &self,
+            u: &crate::model::NewUser,
+        ) -> Result<User, crate::ports::CreateUserError> {
+            self.0.create(u).await
+        }
+        async fn by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
+            self.0.by_id(id).await
+        }
+        async fn by_username(
+            &self,
+            u: &crate::model::Username,
+        ) -> Result<Option<User>, StoreError> {
+            self.0.by_username(u).await
+        }
+        async fn credentials_by_email(
+            &self,
+            e: &crate::model::Email,
+        ) -> Result<Option<crate::model::StoredCredentials>, StoreError> {
+            self.0.credentials_by_email(e).await
+        }
+        async fn update_profile(
+            &self,
+            id: UserId,
+            u: &crate::model::ProfileUpdate,
+        ) -> Result<Option<User>, StoreError> {
+            self.0.update_profile(id, u).await
+        }
+        async fn summaries(&self, ids: &[UserId]) -> Result<Vec<UserSummary>, StoreError> {
+            self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.0.summaries(ids).await
+        }
+    }
+
+    #[test]
+    fn a_cold_listing_loads_its_authors_in_one_query() {
+        let f = Fakes::new();
+        let users: Vec<User> = (0..5).map(|i| user(&f, &format!("cold{i}"))).collect();
+        let ids: Vec<UserId> = users.iter().map(|u| u.id).collect();
+        let counting = Arc::new(CountingUsers(f.store.clone(), Default::default()));
+        let authors = Authors::new(counting.clone(), f.cache.clone());
+        let got = block_on(authors.many(&ids)).unwrap();
+        assert_eq!(got.len(), 5);
+        assert_eq!(counting.1.load(std::sync::atomic::Ordering::SeqCst), 1);
+        // Now cached: no further query.
+        block_on(authors.many(&ids)).unwrap();
+        assert_eq!(counting.1.load(std::sync::atomic::Ordering::SeqCst), 1);
+        // A single miss goes through the guarded path: one more query.
+        f.cache.clear();
+        block_on(authors.get(ids[0])).unwrap();
+        assert_eq!(counting.1.load(std::sync::atomic::Ordering::SeqCst), 2);
     }
 
     #[test]

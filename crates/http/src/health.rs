@@ -72,3 +72,40 @@ impl Health {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use async_trait::async_trait;
+    use domain::StoreError;
+
+    use super::*;
+
+    struct Counting(AtomicUsize);
+
+    #[async_trait]
+    impl HealthProbe for Counting {
+        fn backend(&self) -> &'static str {
+            "counting"
+        }
+
+        async fn ping(&self) -> Result<(), StoreError> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Err(StoreError::Unavailable("down".into()))
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn probes_cost_a_dependency_at_most_one_ping_per_second() {
+        let probe = Arc::new(Counting(AtomicUsize::new(0)));
+        let cached = CachedProbe::new(probe.clone());
+        for _ in 0..100 {
+            assert!(cached.check().await.is_err());
+        }
+        assert_eq!(probe.0.load(Ordering::SeqCst), 1);
+        tokio::time::advance(FRESH_FOR).await;
+        assert!(cached.check().await.is_err());
+        assert_eq!(probe.0.load(Ordering::SeqCst), 2);
+    }
+}

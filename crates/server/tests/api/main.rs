@@ -4,6 +4,7 @@
 mod auth;
 mod feed;
 mod helpers;
+mod internal_errors;
 mod ops;
 mod posts;
 mod rate_limit;

@@ -1,0 +1,44 @@
+//! Contract suites for the repository ports: [`UserRepository`], [`PostRepository`] and
+//! [`FollowRepository`].
+//!
+//! Written only against the ports, so every SQL adapter runs them unchanged. Each suite expects
+//! a fresh, migrated database, but also tolerates rows left by other suites (names and emails
+//! are unique per call, list checks look at the rows the suite itself wrote), so an adapter may
+//! run all three on one database when a fresh one is expensive.
+//!
+//! Ids come from `Uuid::now_v7()` (time-ordered, like the real id generator) and timestamps are
+//! fixed millis: the ports order by id, never by timestamp, and the suites pin that.
+//!
+//! Races (two signups for one name) need a runtime to provoke, which this crate does not have;
+//! each adapter tests those itself.
+
+// A suite reports a broken contract by panicking, exactly like `assert!`: `expect` on a setup
+// step that must succeed says which step failed.
+#![allow(clippy::expect_used)]
+
+mod follows;
+mod helpers;
+mod posts;
+mod users;
+
+use std::sync::Arc;
+
+use crate::ports::{FollowRepository, PostRepository, UserRepository};
+
+pub use follows::{follow_repository_contract, follows_counters_and_conflicts, follows_lists};
+pub use posts::{
+    post_repository_contract, posts_by_author_pages, posts_create_and_delete, posts_feed,
+    posts_latest_pages,
+};
+pub use users::{
+    user_repository_contract, users_conflicts, users_create_and_lookup, users_summaries,
+    users_update_profile,
+};
+
+/// The repositories under test, usually all backed by one store.
+#[derive(Clone)]
+pub struct Repos {
+    pub users: Arc<dyn UserRepository>,
+    pub posts: Arc<dyn PostRepository>,
+    pub follows: Arc<dyn FollowRepository>,
+}

@@ -1,0 +1,74 @@
+use super::*;
+
+fn settings(args: &[&str]) -> Result<Settings, clap::Error> {
+    let mut all = vec!["socialscale"];
+    all.extend_from_slice(args);
+    Cli::try_parse_from(all).map(|c| c.settings)
+}
+
+#[test]
+fn durations_and_limits() {
+    assert_eq!(parse_duration("7d").unwrap(), Duration::from_secs(604_800));
+    assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
+    assert!(parse_duration("5 parsecs").is_err());
+    assert!(parse_duration("0s").is_err());
+    assert_eq!(
+        parse_limit("10/15m").unwrap(),
+        (10, Duration::from_secs(900))
+    );
+    assert!(parse_limit("0/1s").is_err());
+    assert!(parse_limit("ten/1s").is_err());
+}
+
+#[test]
+fn production_needs_a_long_secret() {
+    let s = settings(&["--app-env", "production"]).unwrap();
+    let e = Config::from_settings(s).unwrap_err();
+    assert!(e.contains("JWT_SECRET"), "{e}");
+    let s = settings(&["--app-env", "production", "--jwt-secret", "short"]).unwrap();
+    assert!(Config::from_settings(s).unwrap_err().contains("JWT_SECRET"));
+    let long = "x".repeat(32);
+    let s = settings(&["--app-env", "production", "--jwt-secret", &long]).unwrap();
+    let c = Config::from_settings(s).unwrap();
+    assert!(!c.jwt_secret_generated);
+}
+
+#[test]
+fn development_generates_a_secret() {
+    let c = Config::from_settings(settings(&[]).unwrap()).unwrap();
+    assert!(c.jwt_secret_generated);
+    assert_eq!(c.jwt_secret.len(), 32);
+    assert_eq!(c.policies.general.limit, 15_000);
+    assert_eq!(c.policies.login_failures.window, Duration::from_secs(900));
+}
+
+#[test]
+fn bad_values_name_their_variable() {
+    let e = settings(&["--port", "eighty"]).unwrap_err().to_string();
+    assert!(e.contains("PORT"), "{e}");
+    let e = settings(&["--rate-limit-algorithm", "leaky"])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("RATE_LIMIT_ALGORITHM"), "{e}");
+    let s = settings(&["--redis-url", "localhost:6379"]).unwrap();
+    let e = Config::from_settings(s).unwrap_err();
+    assert!(e.starts_with("REDIS_URL") && !e.contains('\n'), "{e}");
+    let s = settings(&["--redis-url", "redis+cluster://10.0.0.1:7000,10.0.0.2:7001"]).unwrap();
+    assert!(Config::from_settings(s).is_ok());
+    let s = settings(&["--database-url", "mysql://x"]).unwrap();
+    assert!(Config::from_settings(s)
+        .unwrap_err()
+        .contains("DATABASE_URL"));
+    let s = settings(&["--database-read-urls", "postgres://r/db"]).unwrap();
+    let e = Config::from_settings(s).unwrap_err();
+    assert!(e.starts_with("DATABASE_READ_URLS"), "{e}");
+    let pg = ["--database-url", "postgres://p/db", "--database-read-urls"];
+    let s = settings(&[&pg[..], &["postgres://r/db, postgresql://r2/db"]].concat()).unwrap();
+    assert!(Config::from_settings(s).is_ok());
+    let s = settings(&[&pg[..], &["mysql://r/db"]].concat()).unwrap();
+    let e = Config::from_settings(s).unwrap_err();
+    assert!(e.starts_with("DATABASE_READ_URLS"), "{e}");
+    let s = settings(&["--db-statement-timeout-ms", "0"]).unwrap();
+    let e = Config::from_settings(s).unwrap_err();
+    assert!(e.starts_with("DB_STATEMENT_TIMEOUT_MS"), "{e}");
+}

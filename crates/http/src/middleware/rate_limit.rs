@@ -56,9 +56,12 @@ pub async fn rate_limit(State(state): State<AppState>, mut req: Request, next: N
         ApiError::RateLimited(decision).into_response()
     };
     let headers = response.headers_mut();
-    for (name, value) in decision_headers(&decision, Some(&policy)) {
-        // A handler's own limit (failed logins) is the stricter one: keep its headers.
-        headers.entry(name).or_insert(value);
+    // A handler that answered with its own limit (failed logins) set a consistent group of
+    // headers for it; mixing in this route's policy would describe two limits at once.
+    if !headers.contains_key("ratelimit-limit") {
+        for (name, value) in decision_headers(&decision, Some(&policy)) {
+            headers.insert(name, value);
+        }
     }
     response
 }

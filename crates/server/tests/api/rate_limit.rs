@@ -138,6 +138,10 @@ async fn failed_logins_are_limited_per_account() {
     // Locked now, even with the right password…
     let res = attempt("password123").await;
     assert!(res.headers().contains_key("retry-after"));
+    // The headers describe the failed-login limit, not the login route's.
+    assert_eq!(res.headers()["ratelimit-limit"], "3");
+    assert_eq!(res.headers()["ratelimit-remaining"], "0");
+    assert!(!res.headers().contains_key("ratelimit-policy"));
     assert_error(res, StatusCode::TOO_MANY_REQUESTS, "RateLimitError").await;
     // …but only this account.
     let other = app.signup("bystander").await;

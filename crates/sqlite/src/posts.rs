@@ -1,4 +1,5 @@
-//! [`PostRepository`] over the `posts` table, keeping `users.posts_count` in step.
+//! [`PostRepository`] over the `posts` table; `users.posts_count` is kept in step by triggers
+//! (migration 0002), so each post write is a single statement.
 //!
 //! Index use (checked by `tests/contract.rs` with EXPLAIN QUERY PLAN): `by_id` and `latest`
 //! go through the primary key (a descending range for `latest`, so no sort); `by_author` and
@@ -8,16 +9,20 @@ use async_trait::async_trait;
 use domain::model::{Keyset, PostId, PostRecord, UserId};
 use domain::ports::PostRepository;
 use domain::StoreError;
+use sqlx::error::ErrorKind;
 
 use crate::codec::{self, before_key, key, limit};
-use crate::error::ResultExt;
-use crate::store::BEGIN_WRITE;
+use crate::error::{store_error, violation, ResultExt};
 use crate::SqliteStore;
 
 pub(crate) const INSERT: &str =
     "INSERT INTO posts (id, author_id, content, created_at) VALUES (?1, ?2, ?3, ?4)";
-pub(crate) const COUNT_UP: &str = "UPDATE users SET posts_count = posts_count + 1 WHERE id = ?1";
-pub(crate) const COUNT_DOWN: &str = "UPDATE users SET posts_count = posts_count - 1 WHERE id = ?1";
+/// What the `posts_count_up` / `posts_count_down` triggers run (migration 0002), kept here only
+/// so the plan check covers them.
+pub(crate) const TRIGGER_COUNT_UP: &str =
+    "UPDATE users SET posts_count = posts_count + 1 WHERE id = ?1";
+pub(crate) const TRIGGER_COUNT_DOWN: &str =
+    "UPDATE users SET posts_count = posts_count - 1 WHERE id = ?1";
 pub(crate) const BY_ID: &str = "SELECT id, author_id, content, created_at FROM posts WHERE id = ?1";
 pub(crate) const DELETE: &str = "DELETE FROM posts WHERE id = ?1 AND author_id = ?2";
 /// A descending walk of the primary key from the cursor: stops after `LIMIT` rows, no sort.
@@ -63,29 +68,21 @@ pub(crate) const FEED: &str = "\
 #[async_trait]
 impl PostRepository for SqliteStore {
     async fn create(&self, post: &PostRecord) -> Result<bool, StoreError> {
-        let author = key(post.author_id.as_uuid());
-        let mut tx = self.write.begin_with(BEGIN_WRITE).await.store()?;
-        // Counter first: zero rows updated means an unknown author, learnt without relying on
-        // a foreign-key error, and nothing has been written yet.
-        let bumped = sqlx::query(COUNT_UP)
-            .bind(author.as_str())
-            .execute(&mut *tx)
-            .await
-            .store()?;
-        if bumped.rows_affected() == 0 {
-            tx.rollback().await.store()?;
-            return Ok(false);
-        }
-        sqlx::query(INSERT)
+        // One statement: the `posts_count_up` trigger bumps the author's counter atomically
+        // with the insert (migration 0002), and an unknown author is a foreign-key violation
+        // that leaves nothing written.
+        let inserted = sqlx::query(INSERT)
             .bind(key(post.id.as_uuid()))
-            .bind(author)
+            .bind(key(post.author_id.as_uuid()))
             .bind(post.content.as_str())
             .bind(post.created_at.unix_millis())
-            .execute(&mut *tx)
-            .await
-            .store()?;
-        tx.commit().await.store()?;
-        Ok(true)
+            .execute(&self.write)
+            .await;
+        match inserted {
+            Ok(_) => Ok(true),
+            Err(e) if violation(&e, ErrorKind::ForeignKeyViolation).is_some() => Ok(false),
+            Err(e) => Err(store_error(e)),
+        }
     }
 
     async fn by_id(&self, id: PostId) -> Result<Option<PostRecord>, StoreError> {
@@ -100,27 +97,16 @@ impl PostRepository for SqliteStore {
     }
 
     async fn delete(&self, id: PostId, author: UserId) -> Result<bool, StoreError> {
-        let author = key(author.as_uuid());
-        let mut tx = self.write.begin_with(BEGIN_WRITE).await.store()?;
         // The author condition is part of the DELETE, so "not yours" and "no such post" cost
-        // the same single statement and can never remove someone else's post.
+        // the same single statement and can never remove someone else's post; the
+        // `posts_count_down` trigger decrements the counter in the same statement.
         let deleted = sqlx::query(DELETE)
             .bind(key(id.as_uuid()))
-            .bind(author.as_str())
-            .execute(&mut *tx)
+            .bind(key(author.as_uuid()))
+            .execute(&self.write)
             .await
             .store()?;
-        if deleted.rows_affected() == 0 {
-            tx.rollback().await.store()?;
-            return Ok(false);
-        }
-        sqlx::query(COUNT_DOWN)
-            .bind(author)
-            .execute(&mut *tx)
-            .await
-            .store()?;
-        tx.commit().await.store()?;
-        Ok(true)
+        Ok(deleted.rows_affected() > 0)
     }
 
     async fn latest(&self, q: Keyset) -> Result<Vec<PostRecord>, StoreError> {

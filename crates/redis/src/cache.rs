@@ -19,6 +19,7 @@ use futures::future::join_all;
 use local::L1Cache;
 use redis::Script;
 
+use crate::invalidation::ListenerStatus;
 use crate::shared::{Failure, RedisShared};
 
 /// How long a key's generation outlives its last invalidation: far longer than any load can
@@ -54,6 +55,7 @@ pub struct TwoLevelCache {
     l1_ttl_max: Duration,
     set_if_unchanged: Script,
     bump: Script,
+    listener: ListenerStatus,
 }
 
 fn record(result: &'static str) {
@@ -72,6 +74,7 @@ impl TwoLevelCache {
             l1_ttl_max,
             set_if_unchanged: Script::new(SET_IF_UNCHANGED),
             bump: Script::new(BUMP),
+            listener: ListenerStatus::default(),
         }
     }
 
@@ -138,6 +141,21 @@ impl TwoLevelCache {
 
     pub(crate) fn l1(&self) -> &L1Cache {
         &self.l1
+    }
+
+    /// Whether this cache's invalidation listener is subscribed right now.
+    pub fn listener_subscribed(&self) -> bool {
+        self.listener.subscribed()
+    }
+
+    /// How many times this cache's invalidation listener has subscribed: 1 after it first
+    /// connects, one more per reconnection (each of which cleared L1).
+    pub fn listener_subscriptions(&self) -> u64 {
+        self.listener.subscriptions()
+    }
+
+    pub(crate) fn listener_status(&self) -> &ListenerStatus {
+        &self.listener
     }
 }
 

@@ -9,7 +9,8 @@
 //! - [`cache`]: [`TwoLevelCache`], `local::L1Cache` in front of Redis, with generation-guarded
 //!   write-backs so a load racing an invalidation never leaves a stale value in either tier.
 //! - [`invalidation`]: the background listener applying other instances' invalidations to
-//!   this instance's L1 (Redis pub/sub).
+//!   this instance's L1 (Redis pub/sub), with a keepalive `PING` that catches a silently dead
+//!   subscription.
 //! - [`limiter`]: [`RedisRateLimiter`] (three Lua scripts, one round trip a decision) and
 //!   [`FallbackLimiter`], which hands decisions to the local limiter while Redis is away.
 //! - [`RedisProbe`]: `/health`'s view of Redis.
@@ -31,7 +32,9 @@ use domain::ports::HealthProbe;
 use domain::StoreError;
 
 pub use cache::TwoLevelCache;
-pub use invalidation::spawn_invalidation_listener;
+pub use invalidation::{
+    spawn_invalidation_listener, spawn_invalidation_listener_with, ListenerOptions,
+};
 pub use limiter::{FallbackLimiter, RedisRateLimiter};
 pub use shared::{RedisOptions, RedisShared};
 pub use target::RedisTarget;

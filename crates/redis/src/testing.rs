@@ -120,6 +120,30 @@ impl RedisServer {
         }
     }
 
+    /// Freezes the process (`SIGSTOP`): connections stay open but nothing is answered, like a
+    /// hung server or a silently dropped route.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Undoes [`RedisServer::pause`] (`SIGCONT`).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, sig: &str) {
+        let pid = self
+            .child
+            .as_ref()
+            .expect("redis-server is not running")
+            .id();
+        let status = Command::new("kill")
+            .args([sig, &pid.to_string()])
+            .status()
+            .expect("cannot run kill");
+        assert!(status.success(), "kill {sig} {pid} failed");
+    }
+
     /// Starts it again on the same port, and waits until it answers.
     pub fn restart(&mut self) {
         self.stop();

@@ -9,13 +9,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::suites;
-use common::support::{cache, shared};
+use common::support::{cache, eventually, in_l1, long_lived_cache, same_prefix, shared};
 use domain::ports::{Cache, Loader, RateAlgorithm, RateLimiter, RatePolicy};
+use futures::FutureExt;
 use local::LocalRateLimiter;
-use redis_adapter::testing::{free_port, redis_url};
-use redis_adapter::{spawn_invalidation_listener, FallbackLimiter, RedisRateLimiter};
-use tokio::time::Instant;
+use redis_adapter::testing::{can_start_servers, free_port, redis_url, RedisServer};
+use redis_adapter::{
+    spawn_invalidation_listener, spawn_invalidation_listener_with, FallbackLimiter,
+    ListenerOptions, RedisRateLimiter,
+};
 use tokio_util::sync::CancellationToken;
+
+/// Generous: delivery normally takes milliseconds; this only bounds a failure.
+const DEADLINE: Duration = Duration::from_secs(5);
 
 fn value<'a>(calls: &'a AtomicUsize, v: &'static [u8]) -> Loader<'a> {
     Box::pin(async move {
@@ -44,19 +50,18 @@ async fn redis_limiter_passes_the_limiter_contract() {
 async fn instances_share_l2_and_invalidate_each_others_l1() {
     let Some(url) = redis_url().await else { return };
     let redis_a = shared(&url);
-    // Instance B: same Redis and prefix, its own handle and L1.
-    let redis_b = Arc::new(redis_adapter::RedisShared::new(
-        redis_a.target().clone(),
-        redis_adapter::RedisOptions {
-            key_prefix: redis_a.prefix().to_owned(),
-            timeout: redis_a.timeout(),
-            ..Default::default()
-        },
-    ));
-    let (a, b) = (Arc::new(cache(&redis_a)), Arc::new(cache(&redis_b)));
+    // Instance B: same Redis and prefix, its own handle and L1. Its L1 entries live a minute,
+    // so only the invalidation message can remove k within the test.
+    let redis_b = same_prefix(&url, &redis_a);
+    let a = Arc::new(cache(&redis_a));
+    let (b, l1_b) = long_lived_cache(&redis_b);
     let stop = CancellationToken::new();
     let _guard = stop.clone().drop_guard();
     spawn_invalidation_listener(b.clone(), stop.clone());
+    eventually(DEADLINE, "B's listener subscribed", || async {
+        b.listener_subscribed()
+    })
+    .await;
 
     let calls = AtomicUsize::new(0);
     let got = a
@@ -76,19 +81,98 @@ async fn instances_share_l2_and_invalidate_each_others_l1() {
         1,
         "one load for both instances"
     );
+    assert!(in_l1(&l1_b, "k").await);
 
-    // B now holds k in its L1. A's invalidation must reach it through pub/sub, within the
-    // bound (polled, so a slow machine only makes the test slower).
+    // A's invalidation must reach B's L1 through pub/sub (polled, so a slow machine only makes
+    // the test slower).
     a.invalidate(&["k".to_owned()]).await;
-    let deadline = Instant::now() + Duration::from_secs(1);
-    while get(b.as_ref(), "k").await.is_some() {
-        assert!(
-            Instant::now() < deadline,
-            "B still serves k a second after A invalidated it"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually(
+        DEADLINE,
+        "B's L1 drops k after A invalidated it",
+        || async { !in_l1(&l1_b, "k").await },
+    )
+    .await;
+    assert_eq!(get(b.as_ref(), "k").await, None);
+    assert_eq!(
+        b.listener_subscriptions(),
+        1,
+        "a message, not a reconnection"
+    );
     assert!(!redis_b.is_degraded());
+}
+
+/// The listener's session ends both when its server goes away (the connection closes) and when
+/// it hangs with the connection open (only the keepalive `PING` notices); either way it
+/// reconnects and clears L1, since messages may have been lost. Starts its own redis-server.
+#[tokio::test]
+async fn the_listener_reconnects_and_clears_l1_after_a_restart_or_a_hang() {
+    if !can_start_servers() {
+        return;
+    }
+    let mut server = tokio::task::spawn_blocking(RedisServer::start)
+        .await
+        .unwrap();
+    let redis = shared(&server.url());
+    let (c, l1) = long_lived_cache(&redis);
+    let stop = CancellationToken::new();
+    let _guard = stop.clone().drop_guard();
+    let options = ListenerOptions {
+        keepalive: Duration::from_millis(100),
+    };
+    spawn_invalidation_listener_with(c.clone(), stop.clone(), options);
+    eventually(DEADLINE, "the listener subscribed", || async {
+        c.listener_subscribed()
+    })
+    .await;
+    let calls = AtomicUsize::new(0);
+    let warm = || async {
+        let got = c.get_or_load("k", Duration::from_secs(60), value(&calls, b"v"));
+        assert_eq!(got.await.unwrap().as_deref(), Some(&b"v"[..]));
+        assert!(in_l1(&l1, "k").await);
+    };
+
+    // Restarted: the connection closes, the listener reconnects and clears L1.
+    warm().await;
+    let server = tokio::task::spawn_blocking(move || {
+        server.restart();
+        server
+    })
+    .await
+    .unwrap();
+    eventually(
+        DEADLINE,
+        "the listener resubscribed after the restart",
+        || async { c.listener_subscribed() && c.listener_subscriptions() >= 2 },
+    )
+    .await;
+    assert!(!in_l1(&l1, "k").await, "L1 cleared on reconnecting");
+
+    // Hung (SIGSTOP): the connection stays open and silent; only the keepalive ends the session.
+    warm().await;
+    let subscriptions = c.listener_subscriptions();
+    server.pause();
+    let hung = async {
+        eventually(
+            DEADLINE,
+            "the keepalive noticed the hung server",
+            || async { !c.listener_subscribed() },
+        )
+        .await;
+    };
+    // Resumed whatever happens, so a failure cannot leave a stopped process behind.
+    let noticed = std::panic::AssertUnwindSafe(hung).catch_unwind().await;
+    server.resume();
+    if let Err(panic) = noticed {
+        std::panic::resume_unwind(panic);
+    }
+    eventually(
+        DEADLINE,
+        "the listener resubscribed after the hang",
+        || async { c.listener_subscribed() && c.listener_subscriptions() > subscriptions },
+    )
+    .await;
+    assert!(!in_l1(&l1, "k").await, "L1 cleared on reconnecting");
+    drop(server);
 }
 
 #[tokio::test]

@@ -63,3 +63,44 @@ async fn redis_now(url: &str) -> Duration {
     let (s, us): (u64, u64) = redis::cmd("TIME").query_async(&mut c).await.unwrap();
     Duration::from_secs(s) + Duration::from_micros(us)
 }
+
+/// Another instance's handle on the same Redis (any URL naming it) and key prefix as `like`:
+/// its own connection and instance id, so it receives `like`'s invalidation messages.
+pub fn same_prefix(url: &str, like: &RedisShared) -> Arc<RedisShared> {
+    let options = RedisOptions {
+        key_prefix: like.prefix().to_owned(),
+        timeout: like.timeout(),
+        ..RedisOptions::default()
+    };
+    Arc::new(RedisShared::new(RedisTarget::parse(url).unwrap(), options))
+}
+
+/// A cache whose L1 entries live a minute, returned with its L1: when an entry disappears
+/// within a test, an invalidation (message or reconnection) removed it, not the TTL cap.
+pub fn long_lived_cache(redis: &Arc<RedisShared>) -> (Arc<TwoLevelCache>, Arc<L1Cache>) {
+    let l1 = Arc::new(L1Cache::new(10_000));
+    let cache = TwoLevelCache::new(l1.clone(), redis.clone(), Duration::from_secs(60));
+    (Arc::new(cache), l1)
+}
+
+/// Whether `l1` itself (not L2 behind it) holds `key`.
+pub async fn in_l1(l1: &L1Cache, key: &str) -> bool {
+    use domain::ports::Cache;
+    l1.get_many(&[key.to_owned()]).await[0].is_some()
+}
+
+/// Polls `ok` every 10 ms until it holds; panics naming `what` after `within`.
+pub async fn eventually<F, Fut>(within: Duration, what: &str, mut ok: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    while !ok().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not within {within:?}: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

@@ -4,11 +4,16 @@
 //! tiers loads once per instance. Writes to L2 are conditional on a per-key generation kept in
 //! Redis next to the value: a load that read the store before some instance's invalidation
 //! cannot put its stale value back into L2 after it. Invalidation deletes from L2 first, then
-//! publishes to the other instances (see [`crate::invalidation`]), then clears this L1.
+//! publishes to the other instances (see [`crate::invalidation`]) and waits, bounded by
+//! [`crate::RedisOptions::ack_timeout`], until every subscribed instance has acknowledged
+//! clearing its L1, then clears this L1: a client's next request, on any instance, no longer
+//! finds the old value.
 //!
 //! While Redis is unreachable every method still answers, from L1 and the loader alone;
 //! invalidations that could not reach Redis are replayed when it returns.
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,8 +24,10 @@ use futures::future::join_all;
 use local::L1Cache;
 use redis::Script;
 
+use crate::acks::Acks;
 use crate::invalidation::ListenerStatus;
 use crate::shared::{Failure, RedisShared};
+use crate::target::RedisTarget;
 
 /// How long a key's generation outlives its last invalidation: far longer than any load can
 /// take (loads are bounded by database timeouts), after which a missing generation only makes
@@ -56,6 +63,12 @@ pub struct TwoLevelCache {
     set_if_unchanged: Script,
     bump: Script,
     listener: ListenerStatus,
+    /// This instance's invalidations waiting for other instances' acks.
+    acks: Acks,
+    /// How waits for acks ended: all acknowledged, or the bound ran out (for metrics and for
+    /// tests, which check outcomes rather than timings).
+    acks_confirmed: AtomicU64,
+    ack_timeouts: AtomicU64,
 }
 
 fn record(result: &'static str) {
@@ -75,6 +88,9 @@ impl TwoLevelCache {
             set_if_unchanged: Script::new(SET_IF_UNCHANGED),
             bump: Script::new(BUMP),
             listener: ListenerStatus::default(),
+            acks: Acks::default(),
+            acks_confirmed: AtomicU64::new(0),
+            ack_timeouts: AtomicU64::new(0),
         }
     }
 
@@ -89,8 +105,15 @@ impl TwoLevelCache {
     }
 
     /// Bumps each key's generation and deletes (or, with `value`, replaces) it in L2, then
-    /// tells the other instances. `false` if Redis could not be told everything.
-    async fn bump_and_publish(&self, keys: &[String], value: Option<(&[u8], Duration)>) -> bool {
+    /// tells the other instances and, with `wait`, waits (bounded) until every subscribed
+    /// instance has acknowledged dropping the keys from its L1. `false` if Redis could not be
+    /// told everything; a missing ack only costs the wait.
+    async fn bump_and_publish(
+        &self,
+        keys: &[String],
+        value: Option<(&[u8], Duration)>,
+        wait: bool,
+    ) -> bool {
         let bumps = keys.iter().map(|key| {
             let (vk, gk) = (self.value_key(key), self.generation_key(key));
             self.redis.call(move |mut c| async move {
@@ -103,24 +126,68 @@ impl TwoLevelCache {
             })
         });
         let bumped = join_all(bumps).await.iter().all(Result::is_ok);
-        let mut payload = self.redis.instance.clone();
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        // Acks come back through this instance's listener: without it subscribed, waiting
+        // could only time out. Registered before publishing: acks may come back before
+        // PUBLISH's answer does.
+        let pending = (wait && self.listener.subscribed()).then(|| self.acks.register(id.clone()));
+        // First line `<instance> <id>`: an instance of an older version (no id) would still
+        // apply the keys, and this one applies their messages without acking.
+        let mut payload = format!("{} {id}", self.redis.instance);
         for key in keys {
             payload.push('\n');
             payload.push_str(key);
         }
         let channel = self.redis.channel();
-        let published = self
+        let cluster = matches!(self.redis.target(), RedisTarget::Cluster(_));
+        let receivers = self
             .redis
-            .call(|mut c| async move {
-                redis::cmd("PUBLISH")
-                    .arg(channel)
-                    .arg(payload)
-                    .query_async::<i64>(&mut c)
-                    .await
+            .call(|c| async move {
+                let publish = {
+                    let (mut c, channel) = (c.clone(), channel.clone());
+                    async move {
+                        redis::cmd("PUBLISH")
+                            .arg(channel)
+                            .arg(payload)
+                            .query_async::<u64>(&mut c)
+                            .await
+                    }
+                };
+                if !cluster {
+                    return publish.await;
+                }
+                // On a cluster PUBLISH counts only the subscribers of the node it reached; the
+                // cluster client sends NUMSUB to every node and sums the answers.
+                let mut c = c;
+                let numsub = async move {
+                    redis::cmd("PUBSUB")
+                        .arg("NUMSUB")
+                        .arg(&channel)
+                        .query_async::<HashMap<String, u64>>(&mut c)
+                        .await
+                        .map(|counts| counts.get(&channel).copied().unwrap_or(0))
+                };
+                let (subscribers, _) = futures::future::try_join(numsub, publish).await?;
+                Ok(subscribers)
             })
-            .await
-            .is_ok();
-        bumped && published
+            .await;
+        let Ok(receivers) = receivers else {
+            return false;
+        };
+        if let Some(pending) = pending {
+            if receivers > 0 && pending.wait(receivers, self.redis.ack_timeout()).await {
+                self.acks_confirmed.fetch_add(1, Ordering::Relaxed);
+            } else if receivers > 0 {
+                self.ack_timeouts.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!("cache_invalidation_ack_timeouts_total").increment(1);
+                tracing::debug!(
+                    receivers,
+                    timeout_ms = self.redis.ack_timeout().as_millis(),
+                    "not every instance acknowledged an invalidation in time; answering anyway"
+                );
+            }
+        }
+        bumped
     }
 
     /// Replays invalidations that could not reach Redis while it was away.
@@ -129,7 +196,7 @@ impl TwoLevelCache {
             return;
         }
         let keys = self.redis.take_pending();
-        if !self.bump_and_publish(&keys, None).await {
+        if !self.bump_and_publish(&keys, None, false).await {
             self.redis.defer_invalidation(&keys);
         } else {
             tracing::info!(
@@ -141,6 +208,16 @@ impl TwoLevelCache {
 
     pub(crate) fn l1(&self) -> &L1Cache {
         &self.l1
+    }
+
+    /// Invalidations whose every receiver acknowledged before this instance answered.
+    pub fn acks_confirmed(&self) -> u64 {
+        self.acks_confirmed.load(Ordering::Relaxed)
+    }
+
+    /// Invalidations that answered after the bounded ack wait ran out.
+    pub fn ack_timeouts(&self) -> u64 {
+        self.ack_timeouts.load(Ordering::Relaxed)
     }
 
     /// Whether this cache's invalidation listener is subscribed right now.
@@ -156,6 +233,10 @@ impl TwoLevelCache {
 
     pub(crate) fn listener_status(&self) -> &ListenerStatus {
         &self.listener
+    }
+
+    pub(crate) fn acks(&self) -> &Acks {
+        &self.acks
     }
 }
 
@@ -264,7 +345,10 @@ impl Cache for TwoLevelCache {
 
     async fn set(&self, key: &str, value: Vec<u8>, ttl: Duration) {
         let keys = [key.to_owned()];
-        if !self.bump_and_publish(&keys, Some((&value, ttl))).await {
+        if !self
+            .bump_and_publish(&keys, Some((&value, ttl)), true)
+            .await
+        {
             // Other instances may keep an older value in L1 until the TTL cap.
             self.redis.defer_invalidation(&keys);
         }
@@ -277,7 +361,7 @@ impl Cache for TwoLevelCache {
         }
         // L2 before L1: cleared the other way round, a read on this instance could refill L1
         // from the old L2 value after L1 was cleared.
-        if self.bump_and_publish(keys, None).await {
+        if self.bump_and_publish(keys, None, true).await {
             metrics::counter!("cache_invalidations_total", "tier" => "l2")
                 .increment(keys.len() as u64);
             self.replay_pending().await;

@@ -5,6 +5,12 @@
 //! cluster bus), so the listener connects to any one node (trying them in turn); the cluster
 //! test subscribes on a node other than the one the publisher's `PUBLISH` is routed to.
 //!
+//! Each message carries the writer's instance id and a message id; after clearing the keys from
+//! its L1 a listener publishes the message id on the writer's ack channel
+//! ([`crate::RedisShared::ack_channel`]), to which every listener subscribes on the same
+//! connection, so the writer can wait until every subscriber has applied its invalidation. A
+//! listener counts its own instance's messages as acked without a round trip.
+//!
 //! Messages sent while the listener was disconnected are lost, so after each reconnection L1 is
 //! cleared; the L1 TTL cap bounds staleness meanwhile. A connection can also die silently (a
 //! hung server, a dropped route, a half-open TCP connection): the listener then sends `PING` on
@@ -133,7 +139,8 @@ async fn listen(
         .map_err(|_| timed_out())??;
     // Split so the keepalive can `PING` through the sink while messages arrive on the stream.
     let (mut sink, mut messages) = pubsub.split();
-    tokio::time::timeout(t, sink.subscribe(redis.channel()))
+    let acks = redis.ack_channel(&redis.instance);
+    tokio::time::timeout(t, sink.subscribe(&[redis.channel(), acks.clone()]))
         .await
         .map_err(|_| timed_out())??;
     if *connected_before {
@@ -170,7 +177,13 @@ async fn listen(
             }
             msg = messages.next() => {
                 let Some(msg) = msg else { return Ok(()) };
-                apply(cache, msg.get_payload_bytes()).await;
+                if msg.get_channel_name() == acks {
+                    if let Ok(id) = std::str::from_utf8(msg.get_payload_bytes()) {
+                        cache.acks().ack(id);
+                    }
+                } else {
+                    apply(cache, msg.get_payload_bytes()).await;
+                }
             }
         }
     }
@@ -181,11 +194,34 @@ async fn apply(cache: &TwoLevelCache, payload: &[u8]) {
         return;
     };
     let mut parts = text.split('\n');
-    if parts.next() == Some(cache.redis().instance.as_str()) {
-        // Our own message: this instance already cleared its L1 before publishing.
+    let head = parts.next().unwrap_or_default();
+    // `<instance> <id>`; a message without an id (an older version) is applied, not acked.
+    let (from, id) = match head.split_once(' ') {
+        Some((from, id)) => (from, Some(id)),
+        None => (head, None),
+    };
+    let redis = cache.redis();
+    if from == redis.instance {
+        // Our own message: this instance clears its L1 itself once the others have acked.
+        if let Some(id) = id {
+            cache.acks().ack(id);
+        }
         return;
     }
     let keys: Vec<String> = parts.map(str::to_owned).collect();
     metrics::counter!("cache_invalidations_received_total").increment(keys.len() as u64);
     cache.l1().invalidate(&keys).await;
+    if let Some(id) = id {
+        // Best effort: a lost ack only makes the writer wait its bounded timeout.
+        let (channel, id) = (redis.ack_channel(from), id.to_owned());
+        let _ = redis
+            .call(|mut c| async move {
+                redis::cmd("PUBLISH")
+                    .arg(channel)
+                    .arg(id)
+                    .query_async::<i64>(&mut c)
+                    .await
+            })
+            .await;
+    }
 }

@@ -10,7 +10,8 @@
 //!   write-backs so a load racing an invalidation never leaves a stale value in either tier.
 //! - [`invalidation`]: the background listener applying other instances' invalidations to
 //!   this instance's L1 (Redis pub/sub), with a keepalive `PING` that catches a silently dead
-//!   subscription.
+//!   subscription; it also acknowledges each message, so a write returns only once every
+//!   instance has applied it (`acks`, bounded by a short timeout).
 //! - [`limiter`]: [`RedisRateLimiter`] (three Lua scripts, one round trip a decision) and
 //!   [`FallbackLimiter`], which hands decisions to the local limiter while Redis is away.
 //! - [`RedisProbe`]: `/health`'s view of Redis.
@@ -18,6 +19,7 @@
 //! Everything keeps answering while Redis is down: the cache from L1 and its loader, the
 //! limiter from its fallback. Only `/health` says so.
 
+mod acks;
 pub mod breaker;
 pub mod cache;
 pub mod invalidation;

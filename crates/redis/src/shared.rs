@@ -31,6 +31,9 @@ pub struct RedisOptions {
     pub breaker_threshold: u32,
     /// How long the breaker stays open before one call probes Redis again.
     pub breaker_cool_down: Duration,
+    /// Longest a write waits for every instance to acknowledge its invalidation (never more
+    /// than `timeout`); past it the write answers anyway, and the L1 TTL cap bounds staleness.
+    pub ack_timeout: Duration,
 }
 
 impl Default for RedisOptions {
@@ -40,6 +43,7 @@ impl Default for RedisOptions {
             timeout: Duration::from_millis(250),
             breaker_threshold: 3,
             breaker_cool_down: Duration::from_secs(1),
+            ack_timeout: Duration::from_millis(100),
         }
     }
 }
@@ -141,6 +145,16 @@ impl RedisShared {
     /// The pub/sub channel of cache invalidations.
     pub fn channel(&self) -> String {
         format!("{}invalidate", self.options.key_prefix)
+    }
+
+    /// The pub/sub channel on which instances acknowledge `instance`'s invalidations.
+    pub fn ack_channel(&self, instance: &str) -> String {
+        format!("{}invalidate-ack:{instance}", self.options.key_prefix)
+    }
+
+    /// How long a write waits for the acks of its invalidation.
+    pub fn ack_timeout(&self) -> Duration {
+        self.options.ack_timeout.min(self.options.timeout)
     }
 
     /// True while degraded (the breaker is open).

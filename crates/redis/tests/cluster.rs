@@ -8,7 +8,7 @@ mod common;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::support::{eventually, in_l1, long_lived_cache, same_prefix, shared};
+use common::support::{eventually, in_l1, long_lived_cache, same_prefix, shared_with_ack_timeout};
 use domain::ports::{Cache, Loader};
 use redis_adapter::testing::{can_start_servers, RedisCluster};
 use redis_adapter::{spawn_invalidation_listener, TwoLevelCache};
@@ -79,9 +79,10 @@ async fn slot_owner(cluster: &RedisCluster, key: &str) -> u16 {
 
 /// Two instances (their own Redis handles, L1s and listeners; one key prefix). The cluster
 /// client sends `PUBLISH` to the node owning the channel's slot; B's listener subscribes on
-/// another node, so the message must cross the cluster bus to reach it.
+/// another node, so the message (and B's ack) must cross the cluster bus.
 async fn invalidations_reach_every_instance_across_nodes(cluster: &RedisCluster) {
-    let redis_a = shared(&cluster.url());
+    // A generous ack wait: on a busy machine the acks arrive late rather than never.
+    let redis_a = shared_with_ack_timeout(&cluster.url(), DEADLINE);
     let owner = slot_owner(cluster, &redis_a.channel()).await;
     let mut ports: Vec<u16> = cluster.nodes.iter().map(|n| n.port).collect();
     // The listener subscribes on the first seed it reaches: for B, one that is not the owner.
@@ -110,13 +111,18 @@ async fn invalidations_reach_every_instance_across_nodes(cluster: &RedisCluster)
     );
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     assert!(in_l1(&l1_a, "k").await && in_l1(&l1_b, "k").await);
+    // PUBLISH counts only its own node's subscribers; the wait must still cover B's, on
+    // another node: when invalidate returns, B's L1 has dropped k (no polling).
     a.invalidate(&["k".to_owned()]).await;
-    eventually(
-        DEADLINE,
-        "B's L1 drops k after A invalidated it",
-        || async { !in_l1(&l1_b, "k").await },
-    )
-    .await;
+    assert_eq!(
+        a.ack_timeouts(),
+        0,
+        "the acks, not the timeout, ended the wait"
+    );
+    assert!(
+        !in_l1(&l1_b, "k").await,
+        "B's L1 dropped k before A's invalidate returned"
+    );
     assert_eq!(
         load(&b, &calls, b"v2").await,
         b"v2",
@@ -131,15 +137,38 @@ async fn invalidations_reach_every_instance_across_nodes(cluster: &RedisCluster)
     );
     assert!(in_l1(&l1_a, "k").await);
     b.invalidate(&["k".to_owned()]).await;
-    eventually(
-        DEADLINE,
-        "A's L1 drops k after B invalidated it",
-        || async { !in_l1(&l1_a, "k").await },
-    )
-    .await;
+    assert!(
+        !in_l1(&l1_a, "k").await,
+        "A's L1 dropped k before B's invalidate returned"
+    );
 
     // Messages, not reconnections (which clear L1 too), did it; and nothing was degraded.
     assert_eq!(a.listener_subscriptions(), 1);
     assert_eq!(b.listener_subscriptions(), 1);
     assert!(!redis_a.is_degraded() && !redis_b.is_degraded());
+
+    // The wait counts subscribers on every node: one that never acks, on a node other than the
+    // channel's owner, holds an invalidation for the (bounded) ack wait.
+    let ack_timeout = Duration::from_millis(200);
+    let redis_c = shared_with_ack_timeout(&cluster.url(), ack_timeout);
+    let owner = slot_owner(cluster, &redis_c.channel()).await;
+    let other = cluster.nodes.iter().find(|n| n.port != owner).unwrap();
+    let client = redis::Client::open(other.url()).unwrap();
+    let mut silent = client.get_async_pubsub().await.unwrap();
+    silent.subscribe(redis_c.channel()).await.unwrap();
+    let (c, _) = long_lived_cache(&redis_c);
+    // Acks reach the writer through its own listener.
+    spawn_invalidation_listener(c.clone(), stop.clone());
+    eventually(DEADLINE, "C's listener subscribed", || async {
+        c.listener_subscribed()
+    })
+    .await;
+    c.invalidate(&["k".to_owned()]).await;
+    // It answered, and only because the bounded wait for the silent subscriber (counted on
+    // another node) ran out.
+    assert_eq!(
+        (c.acks_confirmed(), c.ack_timeouts()),
+        (0, 1),
+        "waited for the other node's subscriber, within the bound"
+    );
 }

@@ -9,9 +9,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::suites;
-use common::support::{cache, eventually, in_l1, long_lived_cache, same_prefix, shared};
+use common::support::{
+    cache, eventually, in_l1, long_lived_cache, same_prefix, shared, shared_with_ack_timeout,
+};
 use domain::ports::{Cache, Loader, RateAlgorithm, RateLimiter, RatePolicy};
-use futures::FutureExt;
+use futures::{FutureExt, StreamExt};
 use local::LocalRateLimiter;
 use redis_adapter::testing::{can_start_servers, free_port, redis_url, RedisServer};
 use redis_adapter::{
@@ -49,7 +51,8 @@ async fn redis_limiter_passes_the_limiter_contract() {
 #[tokio::test]
 async fn instances_share_l2_and_invalidate_each_others_l1() {
     let Some(url) = redis_url().await else { return };
-    let redis_a = shared(&url);
+    // A generous ack wait: on a busy machine the acks arrive late rather than never.
+    let redis_a = shared_with_ack_timeout(&url, DEADLINE);
     // Instance B: same Redis and prefix, its own handle and L1. Its L1 entries live a minute,
     // so only the invalidation message can remove k within the test.
     let redis_b = same_prefix(&url, &redis_a);
@@ -57,9 +60,11 @@ async fn instances_share_l2_and_invalidate_each_others_l1() {
     let (b, l1_b) = long_lived_cache(&redis_b);
     let stop = CancellationToken::new();
     let _guard = stop.clone().drop_guard();
+    // A listens too: its own listener receives (and counts as acked) its own messages.
+    spawn_invalidation_listener(a.clone(), stop.clone());
     spawn_invalidation_listener(b.clone(), stop.clone());
-    eventually(DEADLINE, "B's listener subscribed", || async {
-        b.listener_subscribed()
+    eventually(DEADLINE, "both listeners subscribed", || async {
+        a.listener_subscribed() && b.listener_subscribed()
     })
     .await;
 
@@ -83,22 +88,95 @@ async fn instances_share_l2_and_invalidate_each_others_l1() {
     );
     assert!(in_l1(&l1_b, "k").await);
 
-    // A's invalidation must reach B's L1 through pub/sub (polled, so a slow machine only makes
-    // the test slower).
+    // A's invalidation returns only once B's listener has acknowledged dropping k: B's very
+    // next read, with no polling or sleep in between, no longer finds the old value.
     a.invalidate(&["k".to_owned()]).await;
-    eventually(
-        DEADLINE,
-        "B's L1 drops k after A invalidated it",
-        || async { !in_l1(&l1_b, "k").await },
-    )
-    .await;
+    assert_eq!(
+        (a.acks_confirmed(), a.ack_timeouts()),
+        (1, 0),
+        "the acks, not the timeout, ended the wait"
+    );
+    assert!(
+        !in_l1(&l1_b, "k").await,
+        "B's L1 dropped k before A's invalidate returned"
+    );
     assert_eq!(get(b.as_ref(), "k").await, None);
+
+    // The same for a replaced value: B's next read gets the new one.
+    let got = b
+        .get_or_load("k", Duration::from_secs(60), value(&calls, b"v2"))
+        .await;
+    assert_eq!(got.unwrap().as_deref(), Some(&b"v2"[..]));
+    a.set("k", b"v3".to_vec(), Duration::from_secs(60)).await;
+    assert_eq!(get(b.as_ref(), "k").await.as_deref(), Some(&b"v3"[..]));
     assert_eq!(
         b.listener_subscriptions(),
         1,
         "a message, not a reconnection"
     );
     assert!(!redis_b.is_degraded());
+}
+
+/// A subscriber standing in for another instance: it acks the first invalidation late, then
+/// never again (a hung instance). The writer waits for the late ack, and for the missing one
+/// only the bounded ack wait: never a hang or a failure.
+#[tokio::test]
+async fn invalidate_waits_for_slow_acks_but_not_beyond_the_bound() {
+    let Some(url) = redis_url().await else { return };
+    const SLOW: Duration = Duration::from_millis(300);
+    let ack_timeout = Duration::from_secs(1);
+    let redis = shared_with_ack_timeout(&url, ack_timeout);
+    let c = Arc::new(cache(&redis));
+    // Acks reach the writer through its own listener (which acks the writer's messages too).
+    let stop = CancellationToken::new();
+    let _guard = stop.clone().drop_guard();
+    spawn_invalidation_listener(c.clone(), stop.clone());
+    eventually(DEADLINE, "the listener subscribed", || async {
+        c.listener_subscribed()
+    })
+    .await;
+    let client = redis::Client::open(url.as_str()).unwrap();
+    let mut sub = client.get_async_pubsub().await.unwrap();
+    sub.subscribe(redis.channel()).await.unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let ack_to = redis.clone();
+    let acked = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let acked_by_other = acked.clone();
+    let other = tokio::spawn(async move {
+        let acked = acked_by_other;
+        let mut messages = sub.into_on_message();
+        let payload: String = messages.next().await.unwrap().get_payload().unwrap();
+        let head = payload.lines().next().unwrap();
+        let (from, id) = head.split_once(' ').unwrap();
+        tokio::time::sleep(SLOW).await;
+        acked.store(true, std::sync::atomic::Ordering::SeqCst);
+        redis::cmd("PUBLISH")
+            .arg(ack_to.ack_channel(from))
+            .arg(id)
+            .query_async::<i64>(&mut conn)
+            .await
+            .unwrap();
+        let second = messages.next().await.unwrap();
+        (messages, second.get_payload::<String>().unwrap())
+    });
+
+    // The late ack ends the wait: invalidate cannot return before it was sent.
+    c.invalidate(&["k".to_owned()]).await;
+    assert!(
+        acked.load(std::sync::atomic::Ordering::SeqCst),
+        "returned before the slow ack"
+    );
+    assert_eq!((c.acks_confirmed(), c.ack_timeouts()), (1, 0));
+
+    // The missing ack ends in the bounded wait running out, and the call still answers.
+    c.invalidate(&["k2".to_owned()]).await;
+    assert_eq!((c.acks_confirmed(), c.ack_timeouts()), (1, 1));
+    let (_still_subscribed, second) = tokio::time::timeout(DEADLINE, other)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(second.ends_with("\nk2"), "{second}");
+    assert!(!redis.is_degraded(), "a missing ack is not a Redis failure");
 }
 
 /// The listener's session ends both when its server goes away (the connection closes) and when

@@ -12,12 +12,18 @@ use local::L1Cache;
 use redis_adapter::{RedisOptions, RedisRateLimiter, RedisShared, RedisTarget, TwoLevelCache};
 
 pub fn shared(url: &str) -> Arc<RedisShared> {
+    shared_with_ack_timeout(url, RedisOptions::default().ack_timeout)
+}
+
+/// [`shared`], waiting up to `ack_timeout` for other instances to acknowledge invalidations.
+pub fn shared_with_ack_timeout(url: &str, ack_timeout: Duration) -> Arc<RedisShared> {
     let target = RedisTarget::parse(url).unwrap();
     let options = RedisOptions {
         // A unique prefix per test: runs on a shared server never meet.
         key_prefix: format!("test:{}:", uuid::Uuid::new_v4().simple()),
         // Generous: these tests check behaviour, not latency, on a busy 2-core machine.
         timeout: Duration::from_secs(2),
+        ack_timeout,
         ..RedisOptions::default()
     };
     Arc::new(RedisShared::new(target, options))
@@ -70,6 +76,7 @@ pub fn same_prefix(url: &str, like: &RedisShared) -> Arc<RedisShared> {
     let options = RedisOptions {
         key_prefix: like.prefix().to_owned(),
         timeout: like.timeout(),
+        ack_timeout: like.ack_timeout(),
         ..RedisOptions::default()
     };
     Arc::new(RedisShared::new(RedisTarget::parse(url).unwrap(), options))

@@ -209,6 +209,20 @@ pub struct RateDecision {
     pub retry_after: Option<Duration>,
 }
 
+impl RateDecision {
+    /// The answer under a policy with no budget at all (`limit == 0`): every hit is denied,
+    /// and retrying is pointless for at least a window.
+    pub fn no_budget(policy: &RatePolicy) -> Self {
+        RateDecision {
+            allowed: false,
+            limit: 0,
+            remaining: 0,
+            reset_after: Duration::ZERO,
+            retry_after: Some(policy.window.max(Duration::from_secs(1))),
+        }
+    }
+}
+
 /// Decides whether a hit is allowed.
 #[async_trait]
 pub trait RateLimiter: Send + Sync {

@@ -66,13 +66,7 @@ impl RateLimiter for RedisRateLimiter {
         cost: u32,
     ) -> Result<RateDecision, StoreError> {
         if policy.limit == 0 {
-            return Ok(RateDecision {
-                allowed: false,
-                limit: 0,
-                remaining: 0,
-                reset_after: Duration::ZERO,
-                retry_after: Some(policy.window.max(Duration::from_secs(1))),
-            });
+            return Ok(RateDecision::no_budget(policy));
         }
         let window_us = u64::try_from(policy.window.as_micros())
             .unwrap_or(u64::MAX)

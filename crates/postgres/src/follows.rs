@@ -15,7 +15,7 @@ use domain::StoreError;
 use sqlx::postgres::PgRow;
 use sqlx::Row;
 
-use crate::codec::{self, before, limit};
+use crate::codec;
 use crate::error::{store_error, violation, ResultExt, FOREIGN_KEY_VIOLATION, UNIQUE_VIOLATION};
 use crate::PgStore;
 
@@ -85,27 +85,6 @@ fn follow_error(e: sqlx::Error) -> FollowError {
     FollowError::Store(store_error(e))
 }
 
-impl PgStore {
-    async fn edges(
-        &self,
-        sql: &'static str,
-        user: UserId,
-        q: Keyset,
-    ) -> Result<Vec<FollowEdge>, StoreError> {
-        let rows = self
-            .read(self.page_route(&q), |pool| async move {
-                sqlx::query(sql)
-                    .bind(user.as_uuid())
-                    .bind(before(q.before))
-                    .bind(limit(q.limit))
-                    .fetch_all(&pool)
-                    .await
-            })
-            .await?;
-        rows.iter().map(edge).collect()
-    }
-}
-
 #[async_trait]
 impl FollowRepository for PgStore {
     async fn follow(&self, edge: &FollowRecord) -> Result<(), FollowError> {
@@ -135,10 +114,10 @@ impl FollowRepository for PgStore {
     }
 
     async fn followers(&self, user: UserId, q: Keyset) -> Result<Vec<FollowEdge>, StoreError> {
-        self.edges(FOLLOWERS, user, q).await
+        self.user_page(FOLLOWERS, user, q, edge).await
     }
 
     async fn following(&self, user: UserId, q: Keyset) -> Result<Vec<FollowEdge>, StoreError> {
-        self.edges(FOLLOWING, user, q).await
+        self.user_page(FOLLOWING, user, q, edge).await
     }
 }

@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use domain::model::{Keyset, PostId, PostRecord, UserId};
 use domain::ports::PostRepository;
 use domain::StoreError;
+use sqlx::postgres::PgRow;
 
 use crate::codec::{self, before, limit};
 use crate::PgStore;
@@ -137,22 +138,24 @@ impl PostRepository for PgStore {
     }
 
     async fn by_author(&self, author: UserId, q: Keyset) -> Result<Vec<PostRecord>, StoreError> {
-        self.author_rows(BY_AUTHOR, author, q).await
+        self.user_page(BY_AUTHOR, author, q, codec::post).await
     }
 
     async fn feed(&self, user: UserId, q: Keyset) -> Result<Vec<PostRecord>, StoreError> {
-        self.author_rows(FEED, user, q).await
+        self.user_page(FEED, user, q, codec::post).await
     }
 }
 
 impl PgStore {
-    /// A keyset page of posts keyed by one user (`$1`), cursor `$2`, limit `$3`.
-    async fn author_rows(
+    /// A keyset page of rows keyed by one user (`$1`), cursor `$2`, limit `$3`, routed like
+    /// every page (see `page_route`): a user's posts, the feed, follower and following lists.
+    pub(crate) async fn user_page<T>(
         &self,
         sql: &'static str,
         user: UserId,
         q: Keyset,
-    ) -> Result<Vec<PostRecord>, StoreError> {
+        decode: fn(&PgRow) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
         let rows = self
             .read(self.page_route(&q), |pool| async move {
                 sqlx::query(sql)
@@ -163,6 +166,6 @@ impl PgStore {
                     .await
             })
             .await?;
-        rows.iter().map(codec::post).collect()
+        rows.iter().map(decode).collect()
     }
 }

@@ -56,12 +56,15 @@ fn edge(row: &SqliteRow) -> Result<FollowEdge, StoreError> {
 }
 
 impl SqliteStore {
-    async fn edges(
+    /// A keyset page of rows keyed by one user (`?1`), cursor `?2`, limit `?3`, from the read
+    /// pool: a user's posts, the feed, follower and following lists.
+    pub(crate) async fn user_page<T>(
         &self,
         sql: &'static str,
         user: UserId,
         q: Keyset,
-    ) -> Result<Vec<FollowEdge>, StoreError> {
+        decode: fn(&SqliteRow) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
         let rows = sqlx::query(sql)
             .bind(key(user.as_uuid()))
             .bind(before_key(q.before))
@@ -69,7 +72,7 @@ impl SqliteStore {
             .fetch_all(&self.read)
             .await
             .store()?;
-        rows.iter().map(edge).collect()
+        rows.iter().map(decode).collect()
     }
 }
 
@@ -143,10 +146,10 @@ impl FollowRepository for SqliteStore {
     }
 
     async fn followers(&self, user: UserId, q: Keyset) -> Result<Vec<FollowEdge>, StoreError> {
-        self.edges(FOLLOWERS, user, q).await
+        self.user_page(FOLLOWERS, user, q, edge).await
     }
 
     async fn following(&self, user: UserId, q: Keyset) -> Result<Vec<FollowEdge>, StoreError> {
-        self.edges(FOLLOWING, user, q).await
+        self.user_page(FOLLOWING, user, q, edge).await
     }
 }

@@ -120,24 +120,10 @@ impl PostRepository for SqliteStore {
     }
 
     async fn by_author(&self, author: UserId, q: Keyset) -> Result<Vec<PostRecord>, StoreError> {
-        let rows = sqlx::query(BY_AUTHOR)
-            .bind(key(author.as_uuid()))
-            .bind(before_key(q.before))
-            .bind(limit(q.limit))
-            .fetch_all(&self.read)
-            .await
-            .store()?;
-        rows.iter().map(codec::post).collect()
+        self.user_page(BY_AUTHOR, author, q, codec::post).await
     }
 
     async fn feed(&self, user: UserId, q: Keyset) -> Result<Vec<PostRecord>, StoreError> {
-        let rows = sqlx::query(FEED)
-            .bind(key(user.as_uuid()))
-            .bind(before_key(q.before))
-            .bind(limit(q.limit))
-            .fetch_all(&self.read)
-            .await
-            .store()?;
-        rows.iter().map(codec::post).collect()
+        self.user_page(FEED, user, q, codec::post).await
     }
 }

@@ -152,17 +152,7 @@ impl UserRepository for PgStore {
             .await?;
         match inserted {
             // Everything stored is known, so no read back.
-            Ok(_) => Ok(User {
-                id: new.id,
-                email: new.email.as_str().to_owned(),
-                username: new.username.as_str().to_owned(),
-                name: new.name.as_ref().map(|n| n.as_str().to_owned()),
-                bio: None,
-                created_at: new.created_at,
-                followers_count: 0,
-                following_count: 0,
-                posts_count: 0,
-            }),
+            Ok(_) => Ok(new.to_user()),
             Err(e) => match violation(&e, UNIQUE_VIOLATION) {
                 Some(db) => Err(self.which_conflict(new, db.message()).await?),
                 None => Err(store_error(e).into()),

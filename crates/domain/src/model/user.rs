@@ -210,6 +210,24 @@ pub struct NewUser {
     pub created_at: Timestamp,
 }
 
+impl NewUser {
+    /// The user this signup becomes once stored: no bio yet, every counter zero. Stores return
+    /// it after an insert instead of reading the row back.
+    pub fn to_user(&self) -> User {
+        User {
+            id: self.id,
+            email: self.email.as_str().to_owned(),
+            username: self.username.as_str().to_owned(),
+            name: self.name.as_ref().map(|n| n.as_str().to_owned()),
+            bio: None,
+            created_at: self.created_at,
+            followers_count: 0,
+            following_count: 0,
+            posts_count: 0,
+        }
+    }
+}
+
 /// A user as stored, with counters that are exact once the write changing them returned.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
@@ -363,6 +381,33 @@ mod tests {
         assert!(Name::parse("   ").is_err());
         assert!(Name::parse(&"n".repeat(50)).is_ok());
         assert!(Name::parse(&"n".repeat(51)).is_err());
+    }
+
+    #[test]
+    fn a_new_user_is_stored_with_zero_counters_and_no_bio() {
+        let new = NewUser {
+            id: UserId::from_uuid(uuid::Uuid::now_v7()),
+            email: Email::parse("New@Example.com").unwrap(),
+            username: Username::parse("Newbie").unwrap(),
+            name: Some(Name::parse(" N ").unwrap()),
+            password_hash: "h".into(),
+            created_at: Timestamp::from_unix_millis(7),
+        };
+        let user = new.to_user();
+        assert_eq!(
+            (
+                user.email.as_str(),
+                user.username.as_str(),
+                user.name.as_deref()
+            ),
+            ("new@example.com", "Newbie", Some("N"))
+        );
+        assert_eq!(user.bio, None);
+        assert_eq!(
+            (user.followers_count, user.following_count, user.posts_count),
+            (0, 0, 0)
+        );
+        assert_eq!((user.id, user.created_at), (new.id, new.created_at));
     }
 
     #[test]

@@ -111,17 +111,7 @@ impl UserRepository for MemoryStore {
         if s.users.contains_key(&new.id) {
             return Err(StoreError::Internal(format!("duplicate user id {}", new.id)).into());
         }
-        let user = User {
-            id: new.id,
-            email: new.email.as_str().to_owned(),
-            username: new.username.as_str().to_owned(),
-            name: new.name.as_ref().map(|n| n.as_str().to_owned()),
-            bio: None,
-            created_at: new.created_at,
-            followers_count: 0,
-            following_count: 0,
-            posts_count: 0,
-        };
+        let user = new.to_user();
         s.users
             .insert(new.id, (user.clone(), new.password_hash.clone()));
         Ok(user)

@@ -1,6 +1,5 @@
 //! The domain's repository contract suites against PostgreSQL, each on a fresh database, plus
-//! what the suites cannot check without a runtime or without knowing it is PostgreSQL: racing
-//! signups, migrations, outages and query plans.
+//! what only an adapter that knows it is PostgreSQL can check: migrations, outages and query plans.
 
 // A failed setup step is a failed test; clippy's test allowance does not cover shared helpers.
 #![allow(clippy::unwrap_used)]
@@ -11,7 +10,7 @@ use std::time::Duration;
 
 use common::TestDb;
 use domain::model::{Email, NewUser, Timestamp, UserId, Username};
-use domain::ports::{CreateUserError, HealthProbe, UserRepository};
+use domain::ports::{HealthProbe, UserRepository};
 use domain::testkit::repos;
 use domain::StoreError;
 use postgres_adapter::{PgOptions, PgStore};
@@ -49,57 +48,6 @@ fn signup(username: &str, email: &str) -> NewUser {
         name: None,
         password_hash: "hash".to_owned(),
         created_at: Timestamp::from_unix_millis(1_700_000_000_123),
-    }
-}
-
-/// Runs `signups` concurrently and returns their outcomes.
-async fn race(store: &PgStore, signups: Vec<NewUser>) -> Vec<Result<(), CreateUserError>> {
-    let tasks: Vec<_> = signups
-        .into_iter()
-        .map(|new| {
-            let store = store.clone();
-            tokio::spawn(async move { store.create(&new).await.map(|_| ()) })
-        })
-        .collect();
-    let mut outcomes = Vec::new();
-    for task in tasks {
-        outcomes.push(task.await.unwrap());
-    }
-    outcomes
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn racing_signups_let_exactly_one_win() {
-    let Some(db) = TestDb::new("race").await else {
-        return;
-    };
-    let spellings = ["racer", "Racer", "RACER", "rAcEr", "raCER", "RaCeR"];
-    let signups = spellings
-        .iter()
-        .enumerate()
-        .map(|(i, name)| signup(name, &format!("racer{i}@example.com")))
-        .collect();
-    let outcomes = race(&db.store, signups).await;
-    assert_eq!(
-        outcomes.iter().filter(|o| o.is_ok()).count(),
-        1,
-        "{outcomes:?}"
-    );
-    for o in outcomes.iter().filter(|o| o.is_err()) {
-        assert!(matches!(o, Err(CreateUserError::UsernameTaken)), "{o:?}");
-    }
-
-    let signups = (0..6)
-        .map(|i| signup(&format!("mail_{i}"), "same@example.com"))
-        .collect();
-    let outcomes = race(&db.store, signups).await;
-    assert_eq!(
-        outcomes.iter().filter(|o| o.is_ok()).count(),
-        1,
-        "{outcomes:?}"
-    );
-    for o in outcomes.iter().filter(|o| o.is_err()) {
-        assert!(matches!(o, Err(CreateUserError::EmailTaken)), "{o:?}");
     }
 }
 

@@ -1,6 +1,5 @@
 //! The domain's repository contract suites against SQLite, each on a fresh database file, plus
-//! what the suites cannot check without a runtime or without knowing it is SQLite: racing
-//! signups, migrations, URL forms and query plans.
+//! what only an adapter that knows it is SQLite can check: migrations, URL forms and query plans.
 
 // clippy's allow-unwrap-in-tests covers `#[test]` fns, not the helpers they share here; a
 // failed setup step is a failed test either way.
@@ -9,7 +8,7 @@
 use std::sync::Arc;
 
 use domain::model::{Email, NewUser, Timestamp, UserId, Username};
-use domain::ports::{CreateUserError, HealthProbe, UserRepository};
+use domain::ports::{HealthProbe, UserRepository};
 use domain::testkit::repos::{self, Repos};
 use sqlite::SqliteStore;
 use sqlx::Connection;
@@ -82,61 +81,6 @@ fn signup(username: &str, email: &str) -> NewUser {
         name: None,
         password_hash: "hash".to_owned(),
         created_at: Timestamp::from_unix_millis(0),
-    }
-}
-
-/// Runs `signups` concurrently and returns their outcomes.
-async fn race(store: &SqliteStore, signups: Vec<NewUser>) -> Vec<Result<(), CreateUserError>> {
-    let tasks: Vec<_> = signups
-        .into_iter()
-        .map(|new| {
-            let store = store.clone();
-            tokio::spawn(async move { store.create(&new).await.map(|_| ()) })
-        })
-        .collect();
-    let mut outcomes = Vec::new();
-    for task in tasks {
-        outcomes.push(task.await.unwrap());
-    }
-    outcomes
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
-async fn racing_signups_for_one_username_let_exactly_one_win() {
-    let db = TestDb::new().await;
-    let spellings = [
-        "racer", "Racer", "RACER", "rAcEr", "raCER", "RaCeR", "racER", "RACer",
-    ];
-    let signups = spellings
-        .iter()
-        .enumerate()
-        .map(|(i, name)| signup(name, &format!("racer{i}@example.com")))
-        .collect();
-    let outcomes = race(&db.store, signups).await;
-    assert_eq!(
-        outcomes.iter().filter(|o| o.is_ok()).count(),
-        1,
-        "{outcomes:?}"
-    );
-    for o in outcomes.iter().filter(|o| o.is_err()) {
-        assert!(matches!(o, Err(CreateUserError::UsernameTaken)), "{o:?}");
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
-async fn racing_signups_for_one_email_let_exactly_one_win() {
-    let db = TestDb::new().await;
-    let signups = (0..8)
-        .map(|i| signup(&format!("mail_{i}"), "same@example.com"))
-        .collect();
-    let outcomes = race(&db.store, signups).await;
-    assert_eq!(
-        outcomes.iter().filter(|o| o.is_ok()).count(),
-        1,
-        "{outcomes:?}"
-    );
-    for o in outcomes.iter().filter(|o| o.is_err()) {
-        assert!(matches!(o, Err(CreateUserError::EmailTaken)), "{o:?}");
     }
 }
 

@@ -6,10 +6,9 @@
 //! because waiting for it needs a runtime's clock; adapters test it with their own.
 //!
 //! The suites run on any executor: concurrency is built from plain futures polled together by
-//! [`join_all`], not from spawned tasks.
+//! [`join_all`](super::join::join_all), not from spawned tasks.
 
-use std::future::{poll_fn, Future};
-use std::pin::Pin;
+use std::future::poll_fn;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
@@ -17,6 +16,7 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
+use super::join::{join_all, BoxFuture};
 use crate::error::StoreError;
 use crate::ports::{Cache, Loader};
 
@@ -293,35 +293,6 @@ async fn race(
         .map(|_| Box::pin(load(cache, key, calls, result.clone())) as BoxFuture<'_, _>)
         .collect();
     join_all(racers).await
-}
-
-type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// Polls every future on each wake-up until all are done: enough concurrency to exercise single
-/// flight without depending on any runtime.
-async fn join_all<T>(futures: Vec<BoxFuture<'_, T>>) -> Vec<T> {
-    let mut slots: Vec<Option<BoxFuture<'_, T>>> = futures.into_iter().map(Some).collect();
-    let mut outputs: Vec<Option<T>> = slots.iter().map(|_| None).collect();
-    poll_fn(move |cx| {
-        let mut pending = false;
-        for (slot, out) in slots.iter_mut().zip(outputs.iter_mut()) {
-            if let Some(fut) = slot {
-                match fut.as_mut().poll(cx) {
-                    Poll::Ready(v) => {
-                        *out = Some(v);
-                        *slot = None;
-                    }
-                    Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            Poll::Pending
-        } else {
-            Poll::Ready(outputs.drain(..).flatten().collect())
-        }
-    })
-    .await
 }
 
 /// Gives other futures (and the executor) a turn, like `tokio::task::yield_now`.

@@ -6,5 +6,6 @@
 
 pub mod cache;
 pub mod fakes;
+mod join;
 pub mod limiter;
 pub mod repos;

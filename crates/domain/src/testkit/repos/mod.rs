@@ -9,8 +9,8 @@
 //! Ids come from `Uuid::now_v7()` (time-ordered, like the real id generator) and timestamps are
 //! fixed millis: the ports order by id, never by timestamp, and the suites pin that.
 //!
-//! Races (two signups for one name) need a runtime to provoke, which this crate does not have;
-//! each adapter tests those itself.
+//! Races (signups for one name) are provoked without a runtime: the creates are polled
+//! together on one task, so their I/O is in flight at once and the store has to decide.
 
 // A suite reports a broken contract by panicking, exactly like `assert!`: `expect` on a setup
 // step that must succeed says which step failed.
@@ -31,8 +31,8 @@ pub use posts::{
     posts_latest_pages,
 };
 pub use users::{
-    user_repository_contract, users_conflicts, users_create_and_lookup, users_summaries,
-    users_update_profile,
+    user_repository_contract, users_conflicts, users_create_and_lookup, users_racing_creates,
+    users_summaries, users_update_profile,
 };
 
 /// The repositories under test, usually all backed by one store.

@@ -4,8 +4,9 @@ use uuid::Uuid;
 
 use super::helpers::{make_user, new_user, new_user_named, reload, salt};
 use super::Repos;
-use crate::model::{Bio, Email, Name, ProfileUpdate, User, UserId, Username};
+use crate::model::{Bio, Email, Name, NewUser, ProfileUpdate, User, UserId, Username};
 use crate::ports::CreateUserError;
+use crate::testkit::join::{join_all, BoxFuture};
 
 // ---------------------------------------------------------------------------------------------
 // UserRepository
@@ -17,6 +18,7 @@ pub async fn user_repository_contract(repos: &Repos) {
     users_conflicts(repos).await;
     users_update_profile(repos).await;
     users_summaries(repos).await;
+    users_racing_creates(repos).await;
 }
 
 /// Create returns the stored user with zeroed counters; every lookup finds it, `by_username`
@@ -234,4 +236,53 @@ pub async fn users_summaries(repos: &Repos) {
         .await
         .expect("ok")
         .is_empty());
+}
+
+/// Of racing signups for one username (in any case) or one email, exactly one is stored; the
+/// others get the matching conflict. The signups are in flight together (see
+/// [`join_all`]), so the store, not the caller, has to decide.
+pub async fn users_racing_creates(repos: &Repos) {
+    let s = salt();
+    let spellings = [
+        "racer", "Racer", "RACER", "rAcEr", "raCER", "RaCeR", "racER", "RACer",
+    ];
+    let by_name = spellings
+        .iter()
+        .enumerate()
+        .map(|(i, tag)| new_user_named(&format!("{tag}_{s}"), &format!("racer{i}.{s}@example.com")))
+        .collect();
+    let outcomes = race(repos, by_name).await;
+    assert_eq!(
+        outcomes.iter().filter(|o| o.is_ok()).count(),
+        1,
+        "{outcomes:?}"
+    );
+    for o in outcomes.iter().filter(|o| o.is_err()) {
+        assert!(matches!(o, Err(CreateUserError::UsernameTaken)), "{o:?}");
+    }
+
+    let s = salt();
+    let by_email = (0..8)
+        .map(|i| new_user_named(&format!("mail{i}_{s}"), &format!("same.{s}@example.com")))
+        .collect();
+    let outcomes = race(repos, by_email).await;
+    assert_eq!(
+        outcomes.iter().filter(|o| o.is_ok()).count(),
+        1,
+        "{outcomes:?}"
+    );
+    for o in outcomes.iter().filter(|o| o.is_err()) {
+        assert!(matches!(o, Err(CreateUserError::EmailTaken)), "{o:?}");
+    }
+}
+
+async fn race(repos: &Repos, signups: Vec<NewUser>) -> Vec<Result<(), CreateUserError>> {
+    let creates = signups
+        .iter()
+        .map(|new| {
+            Box::pin(async move { repos.users.create(new).await.map(|_| ()) })
+                as BoxFuture<'_, Result<(), CreateUserError>>
+        })
+        .collect();
+    join_all(creates).await
 }

@@ -152,31 +152,20 @@ impl Authors {
         Ok(self.many(&[id]).await?.remove(&id))
     }
 
+    /// The summaries of those of `ids` that exist.
     pub async fn many(&self, ids: &[UserId]) -> Result<HashMap<UserId, UserSummary>, StoreError> {
-        Ok(self
-            .shared(ids)
-            .await?
-            .into_iter()
-            .map(|(id, summary)| (id, UserSummary::clone(&summary)))
-            .collect())
-    }
-
-    /// The summaries of those of `ids` that exist, in no particular order, each as the `Arc`
-    /// the decode memo holds (no copy for a warm cache).
-    pub async fn shared(
-        &self,
-        ids: &[UserId],
-    ) -> Result<Vec<(UserId, Arc<UserSummary>)>, StoreError> {
         let mut unique: Vec<UserId> = ids.to_vec();
         unique.sort_unstable();
         unique.dedup();
         let keys: Vec<String> = unique.iter().map(|id| keys::summary(*id)).collect();
         let hits = self.cache.get_many(&keys).await;
-        let mut found = Vec::with_capacity(unique.len());
+        let mut found = HashMap::with_capacity(unique.len());
         let mut missing = Vec::new();
         for ((id, key), hit) in unique.iter().zip(&keys).zip(hits) {
             match hit.map(|bytes| self.memo.decode(key, &bytes)) {
-                Some(Ok(summary)) => found.push((*id, summary)),
+                Some(Ok(summary)) => {
+                    found.insert(*id, UserSummary::clone(&summary));
+                }
                 // A miss, or a value that no longer decodes.
                 _ => missing.push((*id, key)),
             }
@@ -196,7 +185,7 @@ impl Authors {
                 )
                 .await?;
                 if let Some(summary) = loaded {
-                    found.push((id, summary));
+                    found.insert(id, UserSummary::clone(&summary));
                 }
             }
             // Several misses (a cold cache, or the cache switched off) are one query, not one
@@ -210,7 +199,7 @@ impl Authors {
                     self.cache
                         .set(&key, encode(&summary)?, TTL_SUMMARY_UNGUARDED)
                         .await;
-                    found.push((summary.id, Arc::new(summary)));
+                    found.insert(summary.id, summary);
                 }
             }
         }

@@ -29,7 +29,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post, put};
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
+use tower_http::compression::predicate::{Predicate, SizeAbove};
 use tower_http::compression::{CompressionLayer, DefaultPredicate};
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -100,13 +100,10 @@ pub fn router(state: AppState, options: &HttpOptions) -> Router {
         .fallback(|| async { ApiError::NotFound("Route not found") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(
-            CompressionLayer::new().compress_when(
-                DefaultPredicate::new()
-                    .and(SizeAbove::new(COMPRESS_ABOVE))
-                    .and(NotForContentType::const_new("text/event-stream")),
-            ),
-        )
+        .layer(CompressionLayer::new().compress_when(
+            // The default already skips gRPC, images and event streams.
+            DefaultPredicate::new().and(SizeAbove::new(COMPRESS_ABOVE)),
+        ))
         .layer(cors(options))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal("handler panicked".into()).into_response()

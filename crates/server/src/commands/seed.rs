@@ -4,8 +4,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use domain::model::{
-    Email, FollowId, FollowRecord, NewUser, Password, PostId, PostRecord, Timestamp, UserId,
-    Username,
+    Email, FollowId, FollowRecord, NewUser, Password, PostId, PostRecord, UserId, Username,
 };
 use domain::ports::{Clock, IdGenerator, PasswordHasher};
 use local::{Argon2Hasher, HasherConfig, SystemClock, UuidV7Generator};
@@ -72,7 +71,7 @@ pub async fn seed(config: &Config, args: &SeedArgs) -> anyhow::Result<()> {
                 id: PostId::from_uuid(ids.new_id()),
                 author_id: users[i % n],
                 content: format!("Seeded post number {i}. Hello from SocialScale!"),
-                created_at: Timestamp::from_unix_millis(clock.now().unix_millis()),
+                created_at: clock.now(),
             };
             db.posts.create(&post).await?;
         }

@@ -118,6 +118,43 @@ pub trait FollowRepository: Send + Sync {
     async fn following(&self, user: UserId, q: Keyset) -> Result<Vec<FollowEdge>, StoreError>;
 }
 
+/// Bulk loading, for `socialscale seed`: millions of rows in minutes instead of hours, through
+/// each database's own fast path (COPY, large transactions of prepared multi-row inserts).
+///
+/// Counters are not maintained per row: [`BulkLoad::recount`] computes every user's counters
+/// from the rows once the load is in, exactly as the per-row ports would have left them.
+#[async_trait]
+pub trait BulkStore: Send + Sync {
+    /// How many users the database holds (a seed refuses a non-empty database by default).
+    async fn user_count(&self) -> Result<u64, StoreError>;
+
+    /// Opens one transaction for the whole load. With `fresh` (the database is empty) the
+    /// secondary indexes, foreign keys and counter triggers are set aside until
+    /// [`BulkLoad::restore`] and rebuilt once, the way a DBA bulk-loads; otherwise they stay.
+    /// Dropping the load without [`BulkLoad::commit`] rolls everything back, indexes included.
+    async fn begin_load(&self, fresh: bool) -> Result<Box<dyn BulkLoad>, StoreError>;
+
+    /// Refreshes the planner's statistics (and PostgreSQL's visibility map) after a load.
+    async fn analyze(&self) -> Result<(), StoreError>;
+}
+
+/// One bulk load in progress: rows in any batch sizes, then restore, recount, commit.
+///
+/// Rows must be valid and consistent (every referenced user loaded first or already present,
+/// no duplicate edge, no self-follow): the database still checks, and a violation fails the
+/// batch or the restore, which rolls the whole load back.
+#[async_trait]
+pub trait BulkLoad: Send {
+    async fn users(&mut self, rows: &[NewUser]) -> Result<(), StoreError>;
+    async fn follows(&mut self, rows: &[FollowRecord]) -> Result<(), StoreError>;
+    async fn posts(&mut self, rows: &[PostRecord]) -> Result<(), StoreError>;
+    /// Rebuilds what `begin_load` set aside (a no-op when nothing was).
+    async fn restore(&mut self) -> Result<(), StoreError>;
+    /// Sets every user's `followersCount`, `followingCount` and `postsCount` from the rows.
+    async fn recount(&mut self) -> Result<(), StoreError>;
+    async fn commit(self: Box<Self>) -> Result<(), StoreError>;
+}
+
 /// A dependency whose state `/health` reports.
 #[async_trait]
 pub trait HealthProbe: Send + Sync {

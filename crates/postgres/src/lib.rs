@@ -13,6 +13,8 @@
 //! - `users`, `posts`, `follows`: one port each. Every statement is a `&'static str` (one
 //!   prepared statement per connection) and is served by an index; each file says which, and
 //!   docs/SCALING.md shows the plans on a million posts.
+//! - `bulk`: `BulkStore` for `socialscale seed` (COPY in one transaction; constraints and
+//!   indexes set aside and rebuilt once for a fresh load).
 //! - `plans`: the generic plan of a statement ([`explain`]), for the index checks.
 //! - `codec`: ids as native `uuid` (bytewise order = UUIDv7 time order), times as
 //!   `timestamptz`, the shared row decoders.
@@ -21,6 +23,7 @@
 //! - `testing` (feature `testkit`): a throwaway database per test.
 //! - `migrations/` (next to `src/`): the commented schema, embedded at compile time.
 
+mod bulk;
 mod codec;
 mod error;
 mod follows;

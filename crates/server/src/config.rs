@@ -10,6 +10,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use domain::ports::{RateAlgorithm, RatePolicy};
 use http_adapter::TrustedProxies;
 
+mod seed;
+pub use seed::{Preset, SeedArgs, SeedSize};
+
 #[derive(Parser, Debug)]
 #[command(
     name = "socialscale",
@@ -31,17 +34,6 @@ pub enum Command {
     Migrate,
     /// Fill the database with generated users, follows and posts (for benchmarks).
     Seed(SeedArgs),
-}
-
-#[derive(Args, Debug, Clone)]
-pub struct SeedArgs {
-    #[arg(long, default_value_t = 1_000)]
-    pub users: u32,
-    #[arg(long, default_value_t = 10_000)]
-    pub posts: u32,
-    /// How many accounts each user follows.
-    #[arg(long, default_value_t = 20)]
-    pub follows: u32,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,7 +1,7 @@
 //! Repository adapters over SQLite, the embedded default backend, with their migrations.
 //!
 //! [`SqliteStore`] implements `UserRepository`, `PostRepository`, `FollowRepository` and
-//! `HealthProbe` from `domain::ports`; the composition root wraps one store in an `Arc` and
+//! `HealthProbe` (and `BulkStore`) from `domain::ports`; the composition root wraps one store in an `Arc` and
 //! hands out `Arc<dyn Port>` clones of it.
 //!
 //! # Layout
@@ -11,6 +11,8 @@
 //! - `users`, `posts`, `follows`: one port each. Every statement is a `&'static str` so sqlx's
 //!   per-connection prepared-statement cache always hits, and every one is served by an index
 //!   (each file says which; `tests/contract.rs` checks the query plans).
+//! - `bulk`: `BulkStore` for `socialscale seed` (one transaction, multi-row inserts, indexes
+//!   and triggers set aside and rebuilt for a fresh load).
 //! - `codec`: how ids (hyphenated lower-case TEXT, whose order is UUIDv7 time order) and times
 //!   (unix millis) are stored, and the shared row decoders.
 //! - `plans`: `EXPLAIN QUERY PLAN` of every statement ([`SqliteStore::query_plans`]), for the
@@ -18,6 +20,7 @@
 //! - `error`: sqlx errors → `StoreError` (busy/pool/IO → `Unavailable`, the rest `Internal`).
 //! - `migrations/` (next to `src/`): the commented schema, embedded at compile time.
 
+mod bulk;
 mod codec;
 mod error;
 mod follows;

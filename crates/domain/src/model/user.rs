@@ -199,7 +199,7 @@ impl Bio {
 }
 
 /// A signup, parsed: every field valid, the password already hashed.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewUser {
     pub id: UserId,
     pub email: Email,

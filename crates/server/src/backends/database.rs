@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use domain::ports::{FollowRepository, HealthProbe, PostRepository, UserRepository};
+use domain::ports::{BulkStore, FollowRepository, HealthProbe, PostRepository, UserRepository};
 use postgres_adapter::{PgOptions, PgStore};
 use sqlite::SqliteStore;
 
@@ -18,6 +18,8 @@ pub struct Database {
     pub posts: Arc<dyn PostRepository>,
     pub follows: Arc<dyn FollowRepository>,
     pub probe: Arc<dyn HealthProbe>,
+    /// The fast path of `socialscale seed`.
+    pub bulk: Arc<dyn BulkStore>,
     store: Store,
 }
 
@@ -73,6 +75,7 @@ impl Database {
                 users: shared.clone(),
                 posts: shared.clone(),
                 follows: shared.clone(),
+                bulk: shared.clone(),
                 probe: shared,
                 store: Store::Postgres(store),
             });
@@ -89,6 +92,7 @@ impl Database {
             users: shared.clone(),
             posts: shared.clone(),
             follows: shared.clone(),
+            bulk: shared.clone(),
             probe: shared,
             store: Store::Sqlite(store),
         })

@@ -1,6 +1,6 @@
 //! The binary's subcommands.
 
-mod seed;
+pub mod seed;
 
 pub use seed::seed;
 

@@ -1,0 +1,73 @@
+//! A SocialScale server in the test's own process, on a fresh SQLite file, with rate limits
+//! raised and the loopback trusted as a proxy (the load tool's X-Forwarded-For counts).
+
+use std::path::PathBuf;
+
+use server::{App, Cli, Config};
+use tokio_util::sync::CancellationToken;
+
+pub struct TestServer {
+    pub base: String,
+    shutdown: CancellationToken,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+impl TestServer {
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+pub async fn spawn_server() -> TestServer {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("test.db").display());
+    let args = [
+        "socialscale",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--database-url",
+        &db,
+        "--jwt-secret",
+        "loadtest-secret-that-is-at-least-32-bytes",
+        "--log-level",
+        "warn",
+        "--shutdown-grace-seconds",
+        "1",
+        "--trusted-proxies",
+        "127.0.0.1",
+        "--rate-limit-general",
+        "1000000/60s",
+        "--rate-limit-post",
+        "1000000/60s",
+        "--rate-limit-login",
+        "1000000/60s",
+        "--rate-limit-signup",
+        "1000000/60s",
+    ];
+    let cli = <Cli as clap::Parser>::try_parse_from(args).unwrap();
+    let config = Config::from_settings(cli.settings).unwrap();
+    let app = App::build(&config).await.unwrap();
+    let addr = app.local_addr().unwrap();
+    let shutdown = app.shutdown_token();
+    tokio::spawn(app.run_until_stopped());
+    TestServer {
+        base: format!("http://{addr}"),
+        shutdown,
+        dir,
+    }
+}
+
+/// Parses the tool's flags as the binary would.
+pub fn args(argv: &[&str]) -> loadtest::Args {
+    let mut all = vec!["socialscale-load"];
+    all.extend_from_slice(argv);
+    <loadtest::Args as clap::Parser>::try_parse_from(all).unwrap()
+}

@@ -4,7 +4,8 @@
 DROP DATABASE IF EXISTS ss_scale;
 CREATE DATABASE ss_scale;
 \c ss_scale
-\i /work/main/crates/postgres/migrations/0001_initial.sql
+-- \ir: relative to this file, so the script works from any clone and any working directory.
+\ir ../migrations/0001_initial.sql
 -- A UUIDv7 for a given unix-millisecond instant (PostgreSQL 15 has no uuidv7()).
 CREATE FUNCTION v7(ms bigint) RETURNS uuid LANGUAGE sql VOLATILE AS $$
   SELECT (lpad(to_hex(ms), 12, '0') || '7' || substr(md5(random()::text), 1, 3) || '8'

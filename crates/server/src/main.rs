@@ -32,9 +32,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Err(line) =
-        telemetry::init_logging(&config.settings.log_level, config.settings.log_format)
-    {
+    let mut log_level = config.settings.log_level.clone();
+    if matches!(cli.command, Some(Command::Seed(_))) {
+        // A bulk load's index builds and commit are slow statements by design: sqlx's
+        // slow-statement warnings would only bury the progress lines.
+        log_level.push_str(",sqlx::query=error");
+    }
+    if let Err(line) = telemetry::init_logging(&log_level, config.settings.log_format) {
         eprintln!("error: {line}");
         return ExitCode::from(2);
     }

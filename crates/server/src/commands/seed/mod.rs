@@ -127,6 +127,7 @@ pub async fn load(
         match batch {
             Batch::PlannedFollows(n) => progress.plan_follows(n),
             Batch::Users(rows) => {
+                progress.users.begin();
                 load.users(&rows).await.with_context(|| {
                     if append {
                         "loading users (with --append, a --seed already used on this database \
@@ -135,15 +136,17 @@ pub async fn load(
                         "loading users"
                     }
                 })?;
-                Progress::advance(&progress.users, rows.len() as u64);
+                progress.users.done(rows.len() as u64);
             }
             Batch::Follows(rows) => {
+                progress.follows.begin();
                 load.follows(&rows).await.context("loading follows")?;
-                Progress::advance(&progress.follows, rows.len() as u64);
+                progress.follows.done(rows.len() as u64);
             }
             Batch::Posts(rows) => {
+                progress.posts.begin();
                 load.posts(&rows).await.context("loading posts")?;
-                Progress::advance(&progress.posts, rows.len() as u64);
+                progress.posts.done(rows.len() as u64);
             }
         }
     }

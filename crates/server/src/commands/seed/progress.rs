@@ -2,6 +2,7 @@
 //! On a terminal indicatif draws them on stderr; elsewhere (CI, a pipe) the bars are hidden
 //! and each table and stage prints one plain line instead.
 
+use std::cell::Cell;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
@@ -11,10 +12,42 @@ use super::Plan;
 
 pub(super) struct Progress {
     multi: MultiProgress,
-    pub users: ProgressBar,
-    pub follows: ProgressBar,
-    pub posts: ProgressBar,
+    pub users: Table,
+    pub follows: Table,
+    pub posts: Table,
     started: Instant,
+}
+
+/// One table's bar, and when its first batch arrived and its last was loaded: the tables load
+/// one after another, so each rate is over its own span.
+pub(super) struct Table {
+    bar: ProgressBar,
+    first: Cell<Option<Instant>>,
+    last: Cell<Option<Instant>>,
+}
+
+impl Table {
+    /// A batch arrived and is about to be loaded.
+    pub fn begin(&self) {
+        if self.first.get().is_none() {
+            self.first.set(Some(Instant::now()));
+            self.bar.reset_elapsed();
+            self.bar.reset_eta();
+        }
+    }
+
+    /// `n` rows are loaded.
+    pub fn done(&self, n: u64) {
+        self.bar.inc(n);
+        self.last.set(Some(Instant::now()));
+    }
+
+    fn span(&self) -> Duration {
+        match (self.first.get(), self.last.get()) {
+            (Some(a), Some(b)) => b.duration_since(a),
+            _ => Duration::ZERO,
+        }
+    }
 }
 
 const BAR: &str =
@@ -33,10 +66,14 @@ impl Progress {
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> ");
         let bar = |name: &'static str, len: u64| {
-            let b = multi.add(ProgressBar::new(len));
-            b.set_style(style.clone());
-            b.set_prefix(name);
-            b
+            let bar = multi.add(ProgressBar::new(len));
+            bar.set_style(style.clone());
+            bar.set_prefix(name);
+            Table {
+                bar,
+                first: Cell::new(None),
+                last: Cell::new(None),
+            }
         };
         Progress {
             users: bar("users", u64::from(plan.users)),
@@ -47,29 +84,21 @@ impl Progress {
         }
     }
 
-    /// Counts `n` rows loaded into `bar`'s table; its clock starts at the table's first batch.
-    pub fn advance(bar: &ProgressBar, n: u64) {
-        if bar.position() == 0 {
-            bar.reset_elapsed();
-            bar.reset_eta();
-        }
-        bar.inc(n);
-    }
-
     pub fn plan_follows(&self, n: u64) {
-        self.follows.set_length(n);
+        self.follows.bar.set_length(n);
     }
 
     pub fn finish_tables(&self) {
-        for bar in [&self.users, &self.follows, &self.posts] {
+        for table in [&self.users, &self.follows, &self.posts] {
+            let bar = &table.bar;
             bar.set_length(bar.position());
             bar.finish();
+            let secs = table.span().as_secs_f64();
             self.line(&format!(
-                "{}: {} rows in {:.1}s ({:.0} rows/s)",
+                "{}: {} rows in {secs:.1}s ({:.0} rows/s)",
                 bar.prefix(),
                 bar.position(),
-                bar.elapsed().as_secs_f64(),
-                bar.position() as f64 / bar.elapsed().as_secs_f64().max(0.001)
+                bar.position() as f64 / secs.max(0.001)
             ));
         }
     }

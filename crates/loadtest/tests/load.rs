@@ -10,8 +10,8 @@ mod support;
 use std::process::{Command, Output};
 
 use loadtest::Report;
-use serde_json::{json, Value};
-use support::{args, spawn_server};
+use serde_json::Value;
+use support::{args, spawn_seeded_server, spawn_server};
 
 fn assert_clean(report: &Report, steps: &[&str]) {
     for s in &report.steps {
@@ -137,59 +137,19 @@ async fn health_auth_and_stress_run_without_errors() {
     assert_clean(&report, &["posts"]);
 }
 
-/// Accounts named as `socialscale seed --seed 7` names them, made through the API, with posts
-/// deep enough for a second feed page and a few follows.
-async fn seed_like(base: &str, users: u64) {
-    let http = reqwest::Client::builder().no_proxy().build().unwrap();
-    let mut accounts = Vec::new();
-    for i in 0..users {
-        let username = loadtest::scenarios::mix::seeded_username(i, 7);
-        let body = json!({
-            "email": format!("{username}@example.com"),
-            "password": "seed-password",
-            "username": username,
-        });
-        let r = http
-            .post(format!("{base}/auth/signup"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 201);
-        let v: Value = r.json().await.unwrap();
-        accounts.push((
-            v["user"]["id"].as_str().unwrap().to_string(),
-            v["token"].as_str().unwrap().to_string(),
-        ));
-    }
-    for (id, token) in accounts.iter().take(2) {
-        for n in 0..25 {
-            let r = http
-                .post(format!("{base}/posts"))
-                .bearer_auth(token)
-                .json(&json!({ "content": format!("seeded {id} {n}") }))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), 201);
-        }
-    }
-    for (i, (_, token)) in accounts.iter().enumerate() {
-        for target in [0, 1, (i + 1) % accounts.len()] {
-            if target == i {
-                continue;
-            }
-            let url = format!("{base}/users/follow/{}", accounts[target].0);
-            let r = http.post(url).bearer_auth(token).send().await.unwrap();
-            assert!(r.status() == 201 || r.status() == 409, "{}", r.status());
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mix_runs_the_realistic_mix_and_measures_freshness() {
-    let server = spawn_server().await;
-    seed_like(&server.base, 12).await;
+    // A real seed, small: 12 accounts, about 4 follows each, posts deep enough for the feed's
+    // second page.
+    let plan = server::commands::seed::Plan {
+        users: 12,
+        follows: 4,
+        posts: 600,
+        days: 5,
+        seed: 7,
+        now_ms: 1_764_547_200_000,
+    };
+    let server = spawn_seeded_server(plan).await;
     let report = loadtest::run(args(&[
         "mix",
         "--url",

@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use server::backends::Database;
+use server::commands::seed::{self, Plan};
 use server::{App, Cli, Config};
 use tokio_util::sync::CancellationToken;
 
@@ -25,6 +27,16 @@ impl TestServer {
 }
 
 pub async fn spawn_server() -> TestServer {
+    spawn_server_with(None).await
+}
+
+/// A server over a database `socialscale seed` filled with `plan` first: the load tool's
+/// account names and the seed's are checked against each other, not against a copy.
+pub async fn spawn_seeded_server(plan: Plan) -> TestServer {
+    spawn_server_with(Some(plan)).await
+}
+
+async fn spawn_server_with(seed: Option<Plan>) -> TestServer {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("test.db").display());
     let args = [
@@ -54,6 +66,13 @@ pub async fn spawn_server() -> TestServer {
     ];
     let cli = <Cli as clap::Parser>::try_parse_from(args).unwrap();
     let config = Config::from_settings(cli.settings).unwrap();
+    if let Some(plan) = seed {
+        let db = Database::open(&config).await.unwrap();
+        seed::load(db.bulk.as_ref(), plan, false, false)
+            .await
+            .unwrap();
+        db.close().await;
+    }
     let app = App::build(&config).await.unwrap();
     let addr = app.local_addr().unwrap();
     let shutdown = app.shutdown_token();

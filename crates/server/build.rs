@@ -6,7 +6,8 @@
 fn main() {
     println!("cargo::rerun-if-env-changed=SOCIALSCALE_TEST_POSTGRES_URL");
     println!("cargo::rustc-check-cfg=cfg(postgres_tests)");
-    let set = std::env::var_os("SOCIALSCALE_TEST_POSTGRES_URL").is_some_and(|v| !v.is_empty());
+    let set = std::env::var_os("SOCIALSCALE_TEST_POSTGRES_URL")
+        .is_some_and(|v| !v.to_string_lossy().trim().is_empty());
     if set {
         println!("cargo::rustc-cfg=postgres_tests");
     }

@@ -26,6 +26,21 @@ pub struct Cli {
     pub settings: Settings,
 }
 
+impl Cli {
+    /// Parses `args` alone: no setting is read from the environment (each setting's variable
+    /// is switched off before parsing). For tests and embedders, whose configuration must not
+    /// change with whatever the shell exported (`REDIS_URL`, `RATE_LIMIT_*`, …).
+    pub fn try_parse_args_only<I, T>(args: I) -> Result<Cli, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::{CommandFactory, FromArgMatches};
+        let command = Cli::command().mut_args(|arg| arg.env(None::<&str>));
+        Cli::from_arg_matches(&command.try_get_matches_from(args)?)
+    }
+}
+
 #[derive(Subcommand, Debug, Clone)]
 pub enum Command {
     /// Serve the API (the default when no command is given).

@@ -64,7 +64,8 @@ async fn spawn_server_with(seed: Option<Plan>) -> TestServer {
         "--rate-limit-signup",
         "1000000/60s",
     ];
-    let cli = <Cli as clap::Parser>::try_parse_from(args).unwrap();
+    // From these flags alone: an exported REDIS_URL or RATE_LIMIT_* must not change the test.
+    let cli = Cli::try_parse_args_only(args).unwrap();
     let config = Config::from_settings(cli.settings).unwrap();
     if let Some(plan) = seed {
         let db = Database::open(&config).await.unwrap();

@@ -3,7 +3,7 @@ use std::collections::HashSet;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, spawn_app};
+use crate::helpers::{assert_error, spawn_app, MAX_PAGES};
 
 #[tokio::test]
 async fn create_and_read_a_post() {
@@ -206,6 +206,10 @@ async fn timeline_pages_never_skip_or_repeat_while_posts_are_created() {
                 .map(|p| p["id"].as_str().unwrap().to_owned()),
         );
         pages += 1;
+        assert!(
+            pages < MAX_PAGES,
+            "the cursor walk did not end in {MAX_PAGES} pages"
+        );
         // New posts arrive between page reads.
         app.create_post(&user, &format!("interloper {pages}")).await;
         match page["nextCursor"].as_str() {
@@ -226,12 +230,13 @@ async fn timeline_pages_never_skip_or_repeat_while_posts_are_created() {
 async fn every_first_page_size_agrees_with_the_walk() {
     let app = spawn_app().await;
     let user = app.signup("slicer").await;
-    for i in 0..12 {
+    // 25 posts: more than the default page of 20, so the default is seen, not the total.
+    for i in 0..25 {
         app.create_post(&user, &format!("p{i}")).await;
     }
     let all = app.walk("/posts", "posts", 100, None).await;
-    assert_eq!(all.len(), 12);
-    for limit in [1, 5, 11, 12, 13] {
+    assert_eq!(all.len(), 25);
+    for limit in [1, 5, 20, 24, 25, 26] {
         let page: Value = app
             .get(&format!("/posts?limit={limit}"))
             .await
@@ -246,12 +251,12 @@ async fn every_first_page_size_agrees_with_the_walk() {
             .collect();
         assert_eq!(
             ids,
-            all[..limit.min(12)]
+            all[..limit.min(25)]
                 .iter()
                 .map(String::as_str)
                 .collect::<Vec<_>>()
         );
-        assert_eq!(page["nextCursor"].is_null(), limit >= 12, "limit {limit}");
+        assert_eq!(page["nextCursor"].is_null(), limit >= 25, "limit {limit}");
     }
     assert_eq!(
         app.walk(&format!("/users/{}/posts", user.id), "posts", 5, None)
@@ -259,7 +264,20 @@ async fn every_first_page_size_agrees_with_the_walk() {
         all
     );
     let default: Value = app.get("/posts").await.json().await.unwrap();
-    assert_eq!(default["posts"].as_array().unwrap().len(), 12);
+    let ids: Vec<&str> = default["posts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        all[..20].iter().map(String::as_str).collect::<Vec<_>>()
+    );
+    assert!(
+        default["nextCursor"].is_string(),
+        "a default page of 20 leaves 5 more"
+    );
 }
 
 #[tokio::test]

@@ -54,7 +54,8 @@ pub async fn spawn(db: &Path, redis_url: &str, prefix: &str, extra: &[&str]) -> 
         args.extend(["--redis-timeout-ms", "2000"]);
     }
     args.extend_from_slice(extra);
-    let cli = <Cli as clap::Parser>::try_parse_from(args).unwrap();
+    // From these flags alone: an exported REDIS_URL or RATE_LIMIT_* must not change the test.
+    let cli = Cli::try_parse_args_only(args).unwrap();
     let config = Config::from_settings(cli.settings).unwrap();
     let app = App::build(&config).await.unwrap();
     let addr = app.local_addr().unwrap();

@@ -36,9 +36,9 @@ async fn metrics_expose_requests_and_cache_counters() {
     let text = res.text().await.unwrap();
     assert!(text.contains("http_requests_total"), "{text}");
     assert!(text.contains("route=\"/posts\""), "{text}");
+    // Only the names here: the recorder is process-global, so whether this test's requests
+    // moved the cache counters is checked in a binary of its own (tests/metrics.rs).
     assert!(text.contains("cache_requests_total"), "{text}");
-    assert!(text.contains("result=\"hit\""), "{text}");
-    assert!(text.contains("result=\"miss\""), "{text}");
 }
 
 #[tokio::test]

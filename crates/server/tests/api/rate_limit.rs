@@ -156,3 +156,77 @@ async fn failed_logins_are_limited_per_account() {
     let body: Value = res.json().await.unwrap();
     assert!(body["token"].is_string());
 }
+
+/// The header value as a number.
+fn header(res: &reqwest::Response, name: &str) -> u64 {
+    res.headers()[name].to_str().unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn signup_login_and_posting_each_have_their_own_policy() {
+    let app = spawn_app_with(&[
+        "--rate-limit-general",
+        "50/60s",
+        "--rate-limit-post",
+        "2/60s",
+        "--rate-limit-login",
+        "3/60s",
+        "--rate-limit-signup",
+        "4/60s",
+    ])
+    .await;
+    let mut tokens = Vec::new();
+    for i in 0..4u64 {
+        let res = app
+            .signup_raw(json!({
+                "email": format!("policy{i}@example.com"),
+                "password": "password123",
+                "username": format!("policy{i}"),
+            }))
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        assert_eq!(header(&res, "ratelimit-limit"), 4, "signup's own policy");
+        assert_eq!(header(&res, "ratelimit-remaining"), 3 - i);
+        // When the whole budget is back: within two windows for the (default) sliding window,
+        // whose previous window still weighs on the next one.
+        let reset = header(&res, "ratelimit-reset");
+        assert!((1..=120).contains(&reset), "reset {reset}");
+        let body: Value = res.json().await.unwrap();
+        tokens.push(body["token"].as_str().unwrap().to_owned());
+    }
+    let res = app
+        .signup_raw(json!({"email": "policy9@example.com", "password": "password123", "username": "policy9"}))
+        .await;
+    assert_error(res, StatusCode::TOO_MANY_REQUESTS, "RateLimitError").await;
+
+    for i in 0..2u64 {
+        let res = app
+            .post_json("/posts", json!({"content": "limited"}), Some(&tokens[0]))
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        assert_eq!(header(&res, "ratelimit-limit"), 2, "posting's own policy");
+        assert_eq!(header(&res, "ratelimit-remaining"), 1 - i);
+    }
+    let res = app
+        .post_json(
+            "/posts",
+            json!({"content": "one too many"}),
+            Some(&tokens[0]),
+        )
+        .await;
+    assert_error(res, StatusCode::TOO_MANY_REQUESTS, "RateLimitError").await;
+    // Reading is the general policy, untouched by the posting budget.
+    let res = app.get_auth("/posts", &tokens[0]).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(header(&res, "ratelimit-limit"), 50);
+
+    let login = json!({"email": "policy1@example.com", "password": "password123"});
+    for i in 0..3u64 {
+        let res = app.post_json("/auth/login", login.clone(), None).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(header(&res, "ratelimit-limit"), 3, "login's own policy");
+        assert_eq!(header(&res, "ratelimit-remaining"), 2 - i);
+    }
+    let res = app.post_json("/auth/login", login, None).await;
+    assert_error(res, StatusCode::TOO_MANY_REQUESTS, "RateLimitError").await;
+}

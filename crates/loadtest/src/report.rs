@@ -7,7 +7,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use crate::stats::{class_of, histogram, Phase, StepStats};
+use crate::stats::{class_of, Phase, StepStats};
 use crate::threshold::ThresholdResult;
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -122,15 +122,7 @@ fn rate(errors: u64, count: u64) -> f64 {
 
 /// The load steps summed into one row; `dropped` arrivals count as errors there.
 pub fn total_report(steps: &[StepStats], dropped: u64, elapsed: Duration) -> StepReport {
-    let mut total = StepStats {
-        step: crate::stats::Step::load("total", "all load steps"),
-        hist: histogram(),
-        count: 0,
-        errors: 0,
-        expected: 0,
-        outcomes: BTreeMap::new(),
-        error_outcomes: BTreeMap::new(),
-    };
+    let mut total = StepStats::new(crate::stats::Step::load("total", "all load steps"));
     for s in steps.iter().filter(|s| s.step.phase == Phase::Load) {
         // Both histograms have the same bounds, so adding cannot fail.
         let _ = total.hist.add(&s.hist);

@@ -88,7 +88,7 @@ pub struct StepStats {
 }
 
 impl StepStats {
-    fn new(step: Step) -> Self {
+    pub(crate) fn new(step: Step) -> Self {
         StepStats {
             step,
             hist: histogram(),

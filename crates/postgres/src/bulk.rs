@@ -30,7 +30,7 @@ const LOAD_SETTINGS: &str = "SET LOCAL statement_timeout = 0; \
 /// Primary keys, unique and foreign-key constraints of the two big tables, foreign keys first
 /// (they depend on the others' indexes), with the definition to add them back.
 const CONSTRAINTS: &str = "SELECT conrelid::regclass::text, quote_ident(conname), \
-    pg_get_constraintdef(oid) FROM pg_constraint \
+    pg_get_constraintdef(oid), contype = 'f' FROM pg_constraint \
     WHERE conrelid IN ('posts'::regclass, 'follows'::regclass) AND contype IN ('p', 'u', 'f') \
     ORDER BY contype = 'f' DESC, conname";
 
@@ -80,18 +80,23 @@ impl BulkStore for PgStore {
         let mut restore = Vec::new();
         if fresh {
             let mut drops = Vec::new();
-            let mut adds = Vec::new();
+            let mut keys = Vec::new();
+            let mut foreign = Vec::new();
             for row in sqlx::query(CONSTRAINTS).fetch_all(&mut *tx).await.store()? {
-                let (table, name, def): (String, String, String) = (
+                let (table, name, def, is_foreign): (String, String, String, bool) = (
                     row.try_get(0).store()?,
                     row.try_get(1).store()?,
                     row.try_get(2).store()?,
+                    row.try_get(3).store()?,
                 );
                 drops.push(format!("ALTER TABLE {table} DROP CONSTRAINT {name}"));
-                adds.push(format!("ALTER TABLE {table} ADD CONSTRAINT {name} {def}"));
+                let add = format!("ALTER TABLE {table} ADD CONSTRAINT {name} {def}");
+                if is_foreign {
+                    foreign.push(add);
+                } else {
+                    keys.push(add);
+                }
             }
-            // Foreign keys were listed first: drop them first, add them back last.
-            adds.reverse();
             let mut indexes = Vec::new();
             for row in sqlx::query(INDEXES).fetch_all(&mut *tx).await.store()? {
                 let (name, def): (String, String) =
@@ -104,12 +109,7 @@ impl BulkStore for PgStore {
             }
             // Keys and unique constraints, then plain indexes, then foreign keys (which need
             // the referenced keys).
-            let fks = adds
-                .iter()
-                .take_while(|a| !a.contains(" FOREIGN KEY "))
-                .count();
-            let foreign: Vec<String> = adds.drain(fks..).collect();
-            restore.extend(adds);
+            restore.extend(keys);
             restore.extend(indexes);
             restore.extend(foreign);
         }

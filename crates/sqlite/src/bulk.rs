@@ -58,21 +58,22 @@ impl BulkStore for SqliteStore {
     }
 
     async fn begin_load(&self, fresh: bool) -> Result<Box<dyn BulkLoad>, StoreError> {
-        let mut conn = self.write.acquire().await.store()?;
-        let cache_kib: i64 = sqlx::query_scalar("PRAGMA cache_size")
-            .fetch_one(&mut *conn)
-            .await
-            .store()?;
-        conn.execute(format!("PRAGMA cache_size = -{LOAD_CACHE_KIB}").as_str())
-            .await
-            .store()?;
-        conn.execute(BEGIN_WRITE).await.store()?;
+        let conn = self.write.acquire().await.store()?;
+        // Built first, so that a failure below closes the connection (see `Drop`) instead of
+        // pooling it with the load's cache size or inside its transaction.
         let mut load = SqliteLoad {
             conn,
             set_aside: Vec::new(),
-            cache_kib,
+            cache_kib: 0,
             open: true,
         };
+        load.cache_kib = sqlx::query_scalar("PRAGMA cache_size")
+            .fetch_one(&mut *load.conn)
+            .await
+            .store()?;
+        let cache = format!("PRAGMA cache_size = -{LOAD_CACHE_KIB}");
+        load.conn.execute(cache.as_str()).await.store()?;
+        load.conn.execute(BEGIN_WRITE).await.store()?;
         if fresh {
             let rows = sqlx::query(SET_ASIDE)
                 .fetch_all(&mut *load.conn)
@@ -124,14 +125,6 @@ impl SqliteLoad {
                 .await
                 .store()?;
         }
-        Ok(())
-    }
-
-    async fn finish(&mut self, statement: &str) -> Result<(), StoreError> {
-        self.conn.execute(statement).await.store()?;
-        self.open = false;
-        let reset = format!("PRAGMA cache_size = {}", self.cache_kib);
-        self.conn.execute(reset.as_str()).await.store()?;
         Ok(())
     }
 }
@@ -207,7 +200,11 @@ impl BulkLoad for SqliteLoad {
     }
 
     async fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
-        self.finish("COMMIT").await
+        self.conn.execute("COMMIT").await.store()?;
+        self.open = false;
+        let reset = format!("PRAGMA cache_size = {}", self.cache_kib);
+        self.conn.execute(reset.as_str()).await.store()?;
+        Ok(())
     }
 }
 

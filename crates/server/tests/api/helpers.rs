@@ -191,7 +191,7 @@ impl TestApp {
         limit: usize,
         token: Option<&str>,
     ) -> Vec<String> {
-        let mut ids = Vec::new();
+        let mut all = Vec::new();
         let mut cursor: Option<String> = None;
         let sep = if path.contains('?') { '&' } else { '?' };
         for _ in 0..MAX_PAGES {
@@ -205,19 +205,29 @@ impl TestApp {
             };
             assert_eq!(res.status(), StatusCode::OK, "{url}");
             let page: Value = res.json().await.unwrap();
-            let items = page[field].as_array().unwrap();
-            assert!(items.len() <= limit);
-            ids.extend(items.iter().map(|p| p["id"].as_str().unwrap().to_owned()));
+            let page_ids = ids(&page, field);
+            assert!(page_ids.len() <= limit);
+            all.extend(page_ids);
             match page["nextCursor"].as_str() {
                 Some(c) => cursor = Some(c.to_owned()),
                 None => {
                     assert!(page["nextCursor"].is_null());
-                    return ids;
+                    return all;
                 }
             }
         }
         panic!("walking {path} did not end in {MAX_PAGES} pages: a cursor loops");
     }
+}
+
+/// The `id` of every item of a page's list `field` (`posts`, `users`), in order.
+pub fn ids(page: &Value, field: &str) -> Vec<String> {
+    page[field]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["id"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 /// Asserts an error response's status and `type`, returning its body.

@@ -3,7 +3,7 @@ use std::collections::HashSet;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, spawn_app, MAX_PAGES};
+use crate::helpers::{assert_error, ids, spawn_app, MAX_PAGES};
 
 #[tokio::test]
 async fn create_and_read_a_post() {
@@ -198,13 +198,7 @@ async fn timeline_pages_never_skip_or_repeat_while_posts_are_created() {
             None => "/posts?limit=5".to_owned(),
         };
         let page: Value = app.get(&url).await.json().await.unwrap();
-        seen.extend(
-            page["posts"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|p| p["id"].as_str().unwrap().to_owned()),
-        );
+        seen.extend(ids(&page, "posts"));
         pages += 1;
         assert!(
             pages < MAX_PAGES,
@@ -243,19 +237,7 @@ async fn every_first_page_size_agrees_with_the_walk() {
             .json()
             .await
             .unwrap();
-        let ids: Vec<&str> = page["posts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| p["id"].as_str().unwrap())
-            .collect();
-        assert_eq!(
-            ids,
-            all[..limit.min(25)]
-                .iter()
-                .map(String::as_str)
-                .collect::<Vec<_>>()
-        );
+        assert_eq!(ids(&page, "posts"), all[..limit.min(25)]);
         assert_eq!(page["nextCursor"].is_null(), limit >= 25, "limit {limit}");
     }
     assert_eq!(
@@ -264,16 +246,7 @@ async fn every_first_page_size_agrees_with_the_walk() {
         all
     );
     let default: Value = app.get("/posts").await.json().await.unwrap();
-    let ids: Vec<&str> = default["posts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        ids,
-        all[..20].iter().map(String::as_str).collect::<Vec<_>>()
-    );
+    assert_eq!(ids(&default, "posts"), all[..20]);
     assert!(
         default["nextCursor"].is_string(),
         "a default page of 20 leaves 5 more"

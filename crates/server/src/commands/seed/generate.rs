@@ -135,9 +135,9 @@ impl Generator {
         let follow_counts = (0..n)
             .map(|_| match (&lognormal, plan.follows) {
                 (_, 0) | (None, _) => 0,
-                (Some(d), _) => (d.sample(&mut rng).round() as u32)
-                    .clamp(1, cap.max(1))
-                    .min(cap),
+                // Everyone follows at least one account, when there is another to follow.
+                (Some(_), _) if cap == 0 => 0,
+                (Some(d), _) => (d.sample(&mut rng).round() as u32).clamp(1, cap),
             })
             .collect();
         Generator {

@@ -7,12 +7,12 @@
 mod generate;
 mod progress;
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
 use domain::model::{FollowRecord, NewUser, Password, PostRecord};
-use domain::ports::{BulkStore, PasswordHasher};
-use local::{Argon2Hasher, HasherConfig};
+use domain::ports::{BulkStore, Clock, PasswordHasher};
+use local::{Argon2Hasher, HasherConfig, SystemClock};
 use tokio::sync::mpsc;
 
 pub use generate::{email, username, Generator, Plan};
@@ -93,9 +93,7 @@ pub async fn seed(config: &Config, args: &SeedArgs) -> anyhow::Result<()> {
 /// The window ends at the start of the current UTC day, so that seeding twice on one day
 /// with one seed gives the same rows (the password hash's salt aside).
 fn start_of_today_ms() -> i64 {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let now = SystemClock.now().unix_millis();
     now - now.rem_euclid(86_400_000)
 }
 
@@ -182,6 +180,7 @@ enum Batch {
 }
 
 /// Per-user counts the generator saw, to pick the summary's accounts.
+#[derive(Default)]
 struct Stats {
     seed: u64,
     followers: Vec<u32>,
@@ -189,56 +188,57 @@ struct Stats {
     posts: Vec<u32>,
 }
 
-/// Runs on a blocking thread. A closed channel means the loader failed: stop quietly, the
-/// loader reports its own error.
+/// Runs on a blocking thread. A closed channel means the loader failed: stop quietly (empty
+/// stats), the loader reports its own error.
 fn generate(plan: Plan, hash: String, tx: &mpsc::Sender<Batch>) -> Result<Stats, String> {
     let seed = plan.seed;
-    let n = plan.users as usize;
+    let users = plan.users;
     let g = Generator::new(plan, hash);
-    let mut stats = Stats {
-        seed,
-        followers: vec![0; n],
-        following: vec![0; n],
-        posts: vec![0; n],
-    };
     let send = |b: Batch| tx.blocking_send(b).is_ok();
     if !send(Batch::PlannedFollows(g.planned_follows())) {
-        return Ok(stats);
+        return Ok(Stats::default());
     }
-    for start in (0..g.plan().users).step_by(BATCH) {
-        let end = (start + BATCH as u32).min(g.plan().users);
+    for start in (0..users).step_by(BATCH) {
+        let end = (start + BATCH as u32).min(users);
         let rows = (start..end)
             .map(|i| g.user(i))
             .collect::<Result<Vec<_>, _>>()?;
         if !send(Batch::Users(rows)) {
-            return Ok(stats);
+            return Ok(Stats::default());
         }
     }
     let mut follows = g.follows();
-    loop {
-        let rows: Vec<FollowRecord> = follows.by_ref().take(BATCH).collect();
-        if rows.is_empty() {
-            break;
-        }
-        if !send(Batch::Follows(rows)) {
-            return Ok(stats);
-        }
+    if !send_batches(&mut follows, Batch::Follows, &send) {
+        return Ok(Stats::default());
+    }
+    let mut posts = g.posts();
+    if !send_batches(&mut posts, Batch::Posts, &send) {
+        return Ok(Stats::default());
     }
     let (followers, following) = follows.counts();
-    stats.followers = followers;
-    stats.following = following;
-    let mut posts = g.posts();
+    Ok(Stats {
+        seed,
+        followers,
+        following,
+        posts: posts.counts(),
+    })
+}
+
+/// Sends `rows` in batches of [`BATCH`]; `false` once the loader has gone.
+fn send_batches<T>(
+    rows: &mut impl Iterator<Item = T>,
+    wrap: fn(Vec<T>) -> Batch,
+    send: &impl Fn(Batch) -> bool,
+) -> bool {
     loop {
-        let rows: Vec<PostRecord> = posts.by_ref().take(BATCH).collect();
-        if rows.is_empty() {
-            break;
+        let batch: Vec<T> = rows.by_ref().take(BATCH).collect();
+        if batch.is_empty() {
+            return true;
         }
-        if !send(Batch::Posts(rows)) {
-            return Ok(stats);
+        if !send(wrap(batch)) {
+            return false;
         }
     }
-    stats.posts = posts.counts();
-    Ok(stats)
 }
 
 impl Stats {

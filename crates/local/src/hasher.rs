@@ -166,6 +166,33 @@ mod tests {
         assert!(h.inner.dummy.starts_with("$argon2id$"));
     }
 
+    /// The dummy path must really verify against the dummy hash, or an unknown email would
+    /// answer faster than a known one. A dummy that cannot be parsed makes the work visible
+    /// without timing anything: a shortcut that skipped the verification would answer `false`.
+    #[tokio::test]
+    async fn an_unknown_account_costs_a_real_verification_of_the_dummy() {
+        let h = fast(1);
+        let broken = Argon2Hasher {
+            inner: Arc::new(Inner {
+                argon: h.inner.argon.clone(),
+                dummy: "$argon2id$not-a-hash".to_owned(),
+            }),
+            permits: Arc::clone(&h.permits),
+        };
+        let r = broken.verify(&pw("anything"), None).await;
+        assert!(matches!(r, Err(StoreError::Internal(_))), "{r:?}");
+    }
+
+    /// Same algorithm, version and cost as a real hash, so verifying it takes as long.
+    #[tokio::test]
+    async fn the_dummy_hash_has_the_parameters_of_a_real_one() {
+        let h = fast(1);
+        let real = h.hash(&pw("correct horse")).await.unwrap();
+        let params = |s: &str| s.split('$').take(4).collect::<Vec<_>>().join("$");
+        assert_eq!(params(&h.inner.dummy), params(&real));
+        assert_eq!(params(&real), "$argon2id$v=19$m=64,t=1,p=1");
+    }
+
     #[tokio::test]
     async fn a_malformed_stored_hash_is_an_internal_error() {
         let h = fast(1);

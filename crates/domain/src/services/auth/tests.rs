@@ -331,4 +331,20 @@ fn concurrent_failures_cannot_exceed_the_failed_login_limit() {
         checked <= limit,
         "{checked} passwords were checked for one account, but the limit is {limit}"
     );
+    // The attempts refused because another one was in flight say so, with a time to retry.
+    let refused: Vec<_> = results
+        .iter()
+        .filter_map(|r| match r {
+            Some(Err(AuthError::RateLimited(d))) => Some(d),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        !refused.is_empty(),
+        "simultaneous attempts were all let through"
+    );
+    for d in refused {
+        assert!(!d.allowed, "{d:?}");
+        assert!(d.retry_after.is_some_and(|r| r > Duration::ZERO), "{d:?}");
+    }
 }

@@ -18,6 +18,26 @@ fn decoded_values_are_reused_for_the_same_bytes_only() {
     let d = memo.decode("k", &refilled).unwrap();
     assert!(!Arc::ptr_eq(&c, &d));
 }
+/// Up to its capacity every key keeps its decoded value; past it the memo starts over instead
+/// of growing, and a key already held never triggers that.
+#[test]
+fn the_memo_keeps_every_key_up_to_its_capacity_and_no_more() {
+    let memo = Decoded::<Vec<u32>>::new(3);
+    let bytes: Arc<[u8]> = Arc::from(&b"[7]"[..]);
+    let held: Vec<_> = ["a", "b", "c"]
+        .iter()
+        .map(|k| memo.decode(k, &bytes).unwrap())
+        .collect();
+    let len = || memo.slots.lock().unwrap().len();
+    assert_eq!(len(), 3);
+    // A hit on a held key at capacity keeps the others.
+    assert!(Arc::ptr_eq(&memo.decode("a", &bytes).unwrap(), &held[0]));
+    assert!(Arc::ptr_eq(&memo.decode("c", &bytes).unwrap(), &held[2]));
+    assert_eq!(len(), 3);
+    memo.decode("d", &bytes).unwrap();
+    assert!(len() <= 3, "the memo grew past its capacity: {}", len());
+}
+
 use crate::model::{PostId, User};
 use crate::ports::{Clock, IdGenerator};
 use crate::testkit::fakes::{block_on, signup, Fakes};

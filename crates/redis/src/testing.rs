@@ -7,7 +7,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::Write;
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Once;
@@ -68,17 +67,38 @@ pub fn can_start_servers() -> bool {
     false
 }
 
-/// A loopback port free now, whose cluster-bus port (+10000) is free too.
-pub fn free_port() -> u16 {
-    loop {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        if port < 55_000 && TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
-            return port;
+/// A port to try a server on. Below the kernel's ephemeral range (32768 and up on Linux), with
+/// its cluster-bus port (+10000) too, so no client socket or port-0 listener lands on either;
+/// random, so parallel tests rarely pick the same one, and when they do the loser fails to
+/// bind and [`RedisServer::start`] tries another. Never probed and released: that races.
+fn candidate_port() -> u16 {
+    let r = uuid::Uuid::new_v4().as_u128();
+    12_000 + u16::try_from(r % 10_000).unwrap()
+}
+
+/// A loopback port that refuses connections for as long as this lives: bound but never
+/// listening, so nothing else can take it meanwhile (a port probed free and released could be
+/// taken by another test's server before it is used).
+pub struct ClosedPort {
+    pub port: u16,
+    _socket: tokio::net::TcpSocket,
+}
+
+impl ClosedPort {
+    pub fn new() -> Self {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(([127, 0, 0, 1], 0).into()).unwrap();
+        let port = socket.local_addr().unwrap().port();
+        ClosedPort {
+            port,
+            _socket: socket,
         }
+    }
+}
+
+impl Default for ClosedPort {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -91,21 +111,26 @@ pub struct RedisServer {
 }
 
 impl RedisServer {
-    /// Starts a server with no persistence on a free loopback port and waits until it answers.
+    /// Starts a server with no persistence on a loopback port and waits until it answers.
     pub fn start() -> Self {
-        Self::start_on(free_port(), false)
+        Self::start_new(false)
     }
 
-    fn start_on(port: u16, cluster: bool) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = RedisServer {
-            port,
-            child: None,
-            dir,
-            cluster,
-        };
-        s.restart();
-        s
+    /// Tries ports until one binds: a port another server holds makes ours exit at once.
+    fn start_new(cluster: bool) -> Self {
+        for _ in 0..20 {
+            let mut s = RedisServer {
+                port: candidate_port(),
+                child: None,
+                // A fresh one per try: a cluster node's nodes.conf names its port.
+                dir: tempfile::tempdir().unwrap(),
+                cluster,
+            };
+            if s.launch() {
+                return s;
+            }
+        }
+        panic!("redis-server could not bind any of 20 random loopback ports");
     }
 
     pub fn url(&self) -> String {
@@ -144,8 +169,22 @@ impl RedisServer {
         assert!(status.success(), "kill {sig} {pid} failed");
     }
 
-    /// Starts it again on the same port, and waits until it answers.
+    /// Starts it again on the same port, and waits until it answers. The port was ours a moment
+    /// ago and lies outside the ephemeral range, so only another test's random pick landing on
+    /// it in between could take it; that fails here loudly rather than being retried, since the
+    /// point of a restart is the same address.
     pub fn restart(&mut self) {
+        assert!(
+            self.launch(),
+            "redis-server could not bind port {} again on restart",
+            self.port
+        );
+    }
+
+    /// Spawns redis-server on `self.port`: `true` once this very process answers, `false` when
+    /// it exited (it could not bind). The answer is matched by process id, since a server of
+    /// another test on the same port would answer PING too.
+    fn launch(&mut self) -> bool {
         self.stop();
         let mut cmd = Command::new("redis-server");
         cmd.args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
@@ -158,8 +197,27 @@ impl RedisServer {
             cmd.args(["--cluster-enabled", "yes", "--cluster-config-file"])
                 .arg(self.dir.path().join("nodes.conf"));
         }
-        self.child = Some(cmd.spawn().expect("cannot start redis-server"));
-        wait_for(|| ping(self.port), "redis-server to answer");
+        // Held in `self` at once, so a panic below still kills it on drop.
+        let child = self
+            .child
+            .insert(cmd.spawn().expect("cannot start redis-server"));
+        let pid = child.id();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if self.child.as_mut().unwrap().try_wait().unwrap().is_some() {
+                self.child = None;
+                return false;
+            }
+            if served_by(self.port, pid) {
+                return true;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for redis-server to answer on port {}",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     pub fn dir(&self) -> &Path {
@@ -173,11 +231,17 @@ impl Drop for RedisServer {
     }
 }
 
-fn ping(port: u16) -> bool {
+/// Whether the server answering on `port` is the process `pid`.
+fn served_by(port: u16, pid: u32) -> bool {
+    let want = format!("process_id:{pid}");
     Command::new("redis-cli")
-        .args(["-p", &port.to_string(), "ping"])
+        .args(["-p", &port.to_string(), "info", "server"])
         .output()
-        .is_ok_and(|o| o.stdout.starts_with(b"PONG"))
+        .is_ok_and(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .any(|l| l.trim() == want)
+        })
 }
 
 fn wait_for(mut ok: impl FnMut() -> bool, what: &str) {
@@ -195,9 +259,7 @@ pub struct RedisCluster {
 
 impl RedisCluster {
     pub fn start() -> Self {
-        let nodes: Vec<RedisServer> = (0..3)
-            .map(|_| RedisServer::start_on(free_port(), true))
-            .collect();
+        let nodes: Vec<RedisServer> = (0..3).map(|_| RedisServer::start_new(true)).collect();
         let addrs: Vec<String> = nodes
             .iter()
             .map(|n| format!("127.0.0.1:{}", n.port))

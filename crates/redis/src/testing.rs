@@ -6,7 +6,8 @@
 //! binary missing is a failure, never a skip.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::Write;
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Once;
@@ -67,13 +68,14 @@ pub fn can_start_servers() -> bool {
     false
 }
 
-/// A port to try a server on. Below the kernel's ephemeral range (32768 and up on Linux), with
-/// its cluster-bus port (+10000) too, so no client socket or port-0 listener lands on either;
-/// random, so parallel tests rarely pick the same one, and when they do the loser fails to
-/// bind and [`RedisServer::start`] tries another. Never probed and released: that races.
+/// A port to try a server on: 10000–15999, so its cluster-bus port (+10000) is 20000–25999.
+/// Both lie below the kernel's ephemeral range (32768 and up on Linux), where no client socket
+/// or port-0 listener lands, and apart from the private PostgreSQL servers of the postgres
+/// crate's tests (26000–31999). Random, so parallel tests rarely pick the same one, and when
+/// they do the loser fails to bind and tries another. Never probed and released: that races.
 fn candidate_port() -> u16 {
     let r = uuid::Uuid::new_v4().as_u128();
-    12_000 + u16::try_from(r % 10_000).unwrap()
+    10_000 + u16::try_from(r % 6_000).unwrap()
 }
 
 /// A loopback port that refuses connections for as long as this lives: bound but never
@@ -118,9 +120,13 @@ impl RedisServer {
 
     /// Tries ports until one binds: a port another server holds makes ours exit at once.
     fn start_new(cluster: bool) -> Self {
+        Self::start_picking(candidate_port, cluster)
+    }
+
+    fn start_picking(mut pick: impl FnMut() -> u16, cluster: bool) -> Self {
         for _ in 0..20 {
             let mut s = RedisServer {
-                port: candidate_port(),
+                port: pick(),
                 child: None,
                 // A fresh one per try: a cluster node's nodes.conf names its port.
                 dir: tempfile::tempdir().unwrap(),
@@ -231,17 +237,33 @@ impl Drop for RedisServer {
     }
 }
 
-/// Whether the server answering on `port` is the process `pid`.
+/// Whether the server answering on `port` is the process `pid`: its `INFO server` says so.
+/// Plain TCP with timeouts, not redis-cli: whatever else holds the port (another test's server
+/// of any kind) must not be able to hang the wait.
 fn served_by(port: u16, pid: u32) -> bool {
-    let want = format!("process_id:{pid}");
-    Command::new("redis-cli")
-        .args(["-p", &port.to_string(), "info", "server"])
-        .output()
-        .is_ok_and(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .any(|l| l.trim() == want)
-        })
+    let ask = || -> std::io::Result<bool> {
+        let timeout = Duration::from_millis(500);
+        let mut conn = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), timeout)?;
+        conn.set_read_timeout(Some(timeout))?;
+        conn.write_all(b"*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n")?;
+        let want = format!("\r\nprocess_id:{pid}\r\n");
+        let (mut seen, mut buf) = (Vec::new(), [0_u8; 4096]);
+        loop {
+            let n = conn.read(&mut buf)?;
+            if n == 0 {
+                return Ok(false);
+            }
+            seen.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&seen);
+            if text.contains(&want) {
+                return Ok(true);
+            }
+            if text.contains("\r\nprocess_id:") && text.ends_with("\r\n\r\n") {
+                return Ok(false);
+            }
+        }
+    };
+    ask().unwrap_or(false)
 }
 
 fn wait_for(mut ok: impl FnMut() -> bool, what: &str) {
@@ -299,5 +321,29 @@ impl RedisCluster {
             .map(|n| format!("127.0.0.1:{}", n.port))
             .collect();
         format!("redis+cluster://{}", hosts.join(","))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A port someone else holds is given up for another, and the server found is ours.
+    #[test]
+    fn a_server_whose_port_is_taken_starts_on_another() {
+        if !can_start_servers() {
+            return;
+        }
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = taken.local_addr().unwrap().port();
+        let mut picks = std::iter::once(port).chain(std::iter::repeat_with(candidate_port));
+        let server = RedisServer::start_picking(|| picks.next().unwrap(), false);
+        assert_ne!(server.port, port);
+        let pid = server.child.as_ref().unwrap().id();
+        assert!(served_by(server.port, pid));
+        assert!(
+            !served_by(port, pid),
+            "the holder of the taken port is not ours"
+        );
     }
 }

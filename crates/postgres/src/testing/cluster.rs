@@ -200,9 +200,10 @@ impl LocalCluster {
     fn launch(&self, data: &Path) -> Result<u16, String> {
         let log = data.with_extension("log");
         for _ in 0..20 {
-            // Below the ephemeral range (32768 and up on Linux), where client sockets and
-            // port-0 listeners never land.
-            let port = 20_000 + u16::try_from(uuid::Uuid::new_v4().as_u128() % 10_000).unwrap_or(0);
+            // 26000–31999: below the ephemeral range (32768 and up on Linux), where client
+            // sockets and port-0 listeners never land, and apart from the redis-servers of the
+            // redis crate's tests (10000–15999 and their cluster-bus ports, 20000–25999).
+            let port = 26_000 + u16::try_from(uuid::Uuid::new_v4().as_u128() % 6_000).unwrap_or(0);
             let settings = format!(
                 "-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={} \
                  -c fsync=off -c full_page_writes=off -c shared_buffers=16MB",

@@ -49,6 +49,11 @@ impl LocalCluster {
     /// Initialises and starts a primary. `Ok(None)` (skip) when the binaries are missing and no
     /// test server is configured; see the module doc.
     pub fn start() -> Result<Option<LocalCluster>, String> {
+        Self::start_trying(None)
+    }
+
+    /// [`LocalCluster::start`], with the primary trying `first` before random ports.
+    fn start_trying(first: Option<u16>) -> Result<Option<LocalCluster>, String> {
         let configured = std::env::var(ENV).is_ok_and(|v| !v.trim().is_empty());
         let bin = match find_bin() {
             Ok(bin) => bin,
@@ -97,7 +102,7 @@ impl LocalCluster {
         run(initdb)?;
         let data = cluster.primary.data.clone();
         cluster.primary.started = true;
-        cluster.primary.port = cluster.launch(&data)?;
+        cluster.primary.port = cluster.launch(&data, first)?;
         Ok(Some(cluster))
     }
 
@@ -119,7 +124,7 @@ impl LocalCluster {
             port: 0,
             started: true,
         });
-        let port = self.launch(&data)?;
+        let port = self.launch(&data, None)?;
         if let Some(standby) = self.standby.as_mut() {
             standby.port = port;
         }
@@ -197,13 +202,14 @@ impl LocalCluster {
     /// Starts the server of `data` on a random port, trying another when that one is taken
     /// (the server then fails to bind and exits): picking a port known to be free and using it
     /// later would race with every other test doing the same.
-    fn launch(&self, data: &Path) -> Result<u16, String> {
+    fn launch(&self, data: &Path, first: Option<u16>) -> Result<u16, String> {
         let log = data.with_extension("log");
-        for _ in 0..20 {
-            // 26000–31999: below the ephemeral range (32768 and up on Linux), where client
-            // sockets and port-0 listeners never land, and apart from the redis-servers of the
-            // redis crate's tests (10000–15999 and their cluster-bus ports, 20000–25999).
-            let port = 26_000 + u16::try_from(uuid::Uuid::new_v4().as_u128() % 6_000).unwrap_or(0);
+        // 26000–31999: below the ephemeral range (32768 and up on Linux), where client sockets
+        // and port-0 listeners never land, and apart from the redis-servers of the redis
+        // crate's tests (10000–15999 and their cluster-bus ports, 20000–25999).
+        let random = std::iter::repeat_with(|| uuid::Uuid::new_v4().as_u128() % 6_000)
+            .map(|r| 26_000 + u16::try_from(r).unwrap_or(0));
+        for port in first.into_iter().chain(random).take(20) {
             let settings = format!(
                 "-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={} \
                  -c fsync=off -c full_page_writes=off -c shared_buffers=16MB",
@@ -328,5 +334,23 @@ fn run(mut cmd: Command) -> Result<Output, String> {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LocalCluster;
+
+    /// A port someone else holds makes the server fail to bind; another is tried.
+    #[test]
+    fn a_server_whose_port_is_taken_starts_on_another() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = taken.local_addr().unwrap().port();
+        let Some(cluster) = LocalCluster::start_trying(Some(port)).unwrap() else {
+            return;
+        };
+        assert_ne!(cluster.primary.port, port);
+        let answer = cluster.sql(cluster.primary.port, "SELECT 1").unwrap();
+        assert_eq!(answer, "1");
     }
 }

@@ -3,6 +3,12 @@
 //! Unset: [`TestDatabase::create`] answers `None` and the caller skips, after one line on
 //! stderr per test binary. Set but unreachable: it answers an error and the test fails — a CI
 //! that exports the URL must never pass by skipping.
+//!
+//! [`LocalCluster`]: a private primary and streaming standby a test starts itself.
+
+mod cluster;
+
+pub use cluster::LocalCluster;
 
 use std::io::Write;
 use std::str::FromStr;
@@ -85,6 +91,27 @@ impl Drop for TestDatabase {
             });
         });
         let _ = dropper.join();
+    }
+}
+
+/// A loopback port that refuses connections for as long as this lives: bound but never
+/// listening, so nothing else can take it meanwhile (a port probed free and released could be
+/// taken by another test's server before it is used).
+#[derive(Debug)]
+pub struct ClosedPort {
+    pub port: u16,
+    _socket: tokio::net::TcpSocket,
+}
+
+impl ClosedPort {
+    pub fn new() -> std::io::Result<Self> {
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.bind(([127, 0, 0, 1], 0).into())?;
+        let port = socket.local_addr()?.port();
+        Ok(ClosedPort {
+            port,
+            _socket: socket,
+        })
     }
 }
 

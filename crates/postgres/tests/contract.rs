@@ -9,11 +9,12 @@ mod common;
 use std::time::Duration;
 
 use common::TestDb;
-use domain::model::{Email, NewUser, Timestamp, UserId, Username};
+use domain::model::{Email, Keyset, NewUser, PostId, PostRecord, Timestamp, UserId, Username};
 use domain::ports::{HealthProbe, UserRepository};
 use domain::testkit::repos;
 use domain::StoreError;
 use postgres_adapter::{PgOptions, PgStore};
+use sqlx::Connection;
 use uuid::Uuid;
 
 #[tokio::test]
@@ -83,26 +84,62 @@ async fn a_closed_store_is_unavailable() {
     assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
 }
 
-/// A statement that outlives `statement_timeout` is cancelled by the server: `Unavailable`
-/// (503), not `Internal`, and quickly.
+/// A call through the adapter's pool that outlives `statement_timeout` (here: waiting on a lock
+/// another session holds) is cancelled by the server and answers `Unavailable` (503), not
+/// `Internal`, and does not hang. The message pins the cause: were the timeout not set on the
+/// pool's connections, the store's own, longer call deadline would answer instead.
 #[tokio::test]
 async fn the_statement_timeout_applies_to_every_connection() {
+    use domain::ports::PostRepository;
     let Some(db) = TestDb::new("timeout").await else {
         return;
     };
+    let author = UserRepository::create(&db.store, &signup("locked", "locked@example.com"))
+        .await
+        .unwrap();
     let options = PgOptions {
-        statement_timeout: Duration::from_millis(100),
+        statement_timeout: Duration::from_millis(200),
         ..PgOptions::default()
     };
     let store = PgStore::connect(&db.db.url, &[], options).await.unwrap();
-    let err = sqlx::query("SELECT pg_sleep(2)")
-        .execute(store.primary())
+    let mut holder = sqlx::PgConnection::connect(&db.db.url).await.unwrap();
+    let mut lock = holder.begin().await.unwrap();
+    sqlx::query("LOCK TABLE posts IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *lock)
         .await
-        .unwrap_err();
-    assert_eq!(
-        err.as_database_error().and_then(|d| d.code()).as_deref(),
-        Some("57014")
-    );
+        .unwrap();
+
+    let first = Keyset {
+        before: None,
+        limit: 10,
+    };
+    let post = PostRecord {
+        id: PostId::from_uuid(Uuid::now_v7()),
+        author_id: author.id,
+        content: "blocked".to_owned(),
+        created_at: Timestamp::from_unix_millis(0),
+    };
+    // Only bounds a hang; the statement timeout fires long before.
+    let bound = Duration::from_secs(20);
+    let read = tokio::time::timeout(bound, store.latest(first)).await;
+    let write = tokio::time::timeout(bound, PostRepository::create(&store, &post)).await;
+    for (what, got) in [
+        ("latest", read.map(|r| r.map(|_| ()))),
+        ("create", write.map(|r| r.map(|_| ()))),
+    ] {
+        let err = got
+            .unwrap_or_else(|_| panic!("{what} hung behind the lock"))
+            .unwrap_err();
+        match err {
+            StoreError::Unavailable(m) => assert!(m.contains("statement timeout"), "{what}: {m}"),
+            other => panic!("{what}: {other:?}"),
+        }
+    }
+
+    // The lock gone, the same pool serves again.
+    lock.rollback().await.unwrap();
+    assert!(PostRepository::create(&store, &post).await.unwrap());
+    assert_eq!(store.latest(first).await.unwrap(), [post]);
 }
 
 /// Every statement the ports run is served by an index, on an empty and on an analysed

@@ -1,6 +1,10 @@
-//! Read-replica routing, with two databases on one server standing in for a primary and its
+//! Read-replica routing.
+//!
+//! Most tests use two databases on the shared server standing in for a primary and its
 //! replica. They do not replicate, and that is what makes routing visible: a row written only
-//! to the "replica" shows up exactly when a read was routed there.
+//! to the "replica" shows up exactly when a read was routed there. One test runs a real
+//! streaming standby of a private primary ([`LocalCluster`]) and holds its replay to see which
+//! side a read was served by.
 
 #![allow(clippy::unwrap_used)]
 
@@ -11,6 +15,7 @@ use std::time::Duration;
 use common::{repos_of, TestDb};
 use domain::model::{Email, Keyset, NewUser, PostId, PostRecord, Timestamp, UserId, Username};
 use domain::ports::{PostRepository, UserRepository};
+use postgres_adapter::testing::{ClosedPort, LocalCluster};
 use postgres_adapter::{PgOptions, PgStore};
 use uuid::Uuid;
 
@@ -138,10 +143,9 @@ async fn a_dead_replica_is_routed_around() {
     let Some(primary) = TestDb::new("deadrep").await else {
         return;
     };
-    // A port nothing listens on: connection refused.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let dead = format!("postgres://postgres@{}/nope", closed.local_addr().unwrap());
-    drop(closed);
+    // Held for the whole test, so no server can start on it meanwhile: connection refused.
+    let closed = ClosedPort::new().unwrap();
+    let dead = format!("postgres://postgres@127.0.0.1:{}/nope", closed.port);
     let replicas = [dead, primary.db.url.clone()];
     let store = PgStore::connect(&primary.db.url, &replicas[..1], options(Duration::ZERO))
         .await
@@ -175,4 +179,103 @@ async fn a_dead_replica_is_routed_around() {
     assert_eq!(two.replica_status(), (2, 1));
     // The suites still pass through a store with a dead replica.
     domain::testkit::repos::post_repository_contract(&repos_of(&two)).await;
+}
+
+/// Runs a blocking call of the cluster helper (it waits on child processes) off the runtime's
+/// worker, which needs the multi-threaded runtime.
+fn blocking<T>(f: impl FnOnce() -> Result<T, String>) -> T {
+    tokio::task::block_in_place(f).unwrap()
+}
+
+/// Polls `read` until it answers `want`; the deadline only bounds a failure.
+async fn until_reads(what: &str, want: &[&str], read: impl AsyncFn() -> Vec<PostRecord>) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let got = read().await;
+        if contents(&got) == want {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: still {:?}",
+            contents(&got)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// On a real standby: with its replay held, a deep page shows the standby's older state while
+/// first pages and lookups show the primary's; resumed, it converges; stopped, deep pages are
+/// served by the primary with no error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deep_pages_read_a_streaming_standby_and_fall_back_when_it_stops() {
+    let Some(mut cluster) = blocking(|| {
+        let mut cluster = LocalCluster::start()?;
+        if let Some(c) = cluster.as_mut() {
+            c.add_standby()?;
+        }
+        Ok(cluster)
+    }) else {
+        return;
+    };
+    let store = PgStore::connect(
+        &cluster.primary_url("postgres"),
+        &[cluster.standby_url("postgres")],
+        options(Duration::ZERO),
+    )
+    .await
+    .unwrap();
+    store.migrate().await.unwrap();
+    let author = user();
+    UserRepository::create(&store, &author).await.unwrap();
+    let old = post(&store, author.id, "old").await;
+    post(&store, author.id, "kept").await;
+    let first = Keyset {
+        before: None,
+        limit: 10,
+    };
+    let deep = Keyset {
+        before: Some(Uuid::now_v7()),
+        limit: 10,
+    };
+    blocking(|| cluster.wait_standby_caught_up());
+    assert_eq!(
+        contents(&store.latest(deep).await.unwrap()),
+        ["kept", "old"]
+    );
+
+    // Replay held, then a delete on the primary: only the primary knows.
+    blocking(|| cluster.pause_standby_replay());
+    assert!(PostRepository::delete(&store, old.id, author.id)
+        .await
+        .unwrap());
+
+    let got = store.latest(deep).await.unwrap();
+    assert_eq!(contents(&got), ["kept", "old"], "a deep page: the standby");
+    let got = store.by_author(author.id, deep).await.unwrap();
+    assert_eq!(contents(&got), ["kept", "old"], "a deep page: the standby");
+    let got = store.feed(author.id, deep).await.unwrap();
+    assert_eq!(contents(&got), ["kept", "old"], "a deep page: the standby");
+    let got = store.latest(first).await.unwrap();
+    assert_eq!(contents(&got), ["kept"], "a first page: the primary");
+    let got = store.by_author(author.id, first).await.unwrap();
+    assert_eq!(contents(&got), ["kept"], "a first page: the primary");
+    let got = PostRepository::by_id(&store, old.id).await.unwrap();
+    assert_eq!(got, None, "a lookup: the primary");
+
+    blocking(|| cluster.resume_standby_replay());
+    until_reads("the standby converging", &["kept"], async || {
+        store.latest(deep).await.unwrap()
+    })
+    .await;
+    assert_eq!(store.replica_status(), (1, 1));
+
+    // Gone: its sessions are ended, and deep pages move to the primary without an error.
+    blocking(|| cluster.stop_standby());
+    let got = store.latest(deep).await.unwrap();
+    assert_eq!(contents(&got), ["kept"], "the primary, instead");
+    assert_eq!(store.replica_status(), (1, 0), "the standby is now skipped");
+    let got = store.by_author(author.id, deep).await.unwrap();
+    assert_eq!(contents(&got), ["kept"]);
+    store.close().await;
 }

@@ -6,8 +6,8 @@
 //! binary missing is a failure, never a skip.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::Write;
-use std::net::TcpListener;
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Once;
@@ -68,17 +68,39 @@ pub fn can_start_servers() -> bool {
     false
 }
 
-/// A loopback port free now, whose cluster-bus port (+10000) is free too.
-pub fn free_port() -> u16 {
-    loop {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        if port < 55_000 && TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
-            return port;
+/// A port to try a server on: 10000–15999, so its cluster-bus port (+10000) is 20000–25999.
+/// Both lie below the kernel's ephemeral range (32768 and up on Linux), where no client socket
+/// or port-0 listener lands, and apart from the private PostgreSQL servers of the postgres
+/// crate's tests (26000–31999). Random, so parallel tests rarely pick the same one, and when
+/// they do the loser fails to bind and tries another. Never probed and released: that races.
+fn candidate_port() -> u16 {
+    let r = uuid::Uuid::new_v4().as_u128();
+    10_000 + u16::try_from(r % 6_000).unwrap()
+}
+
+/// A loopback port that refuses connections for as long as this lives: bound but never
+/// listening, so nothing else can take it meanwhile (a port probed free and released could be
+/// taken by another test's server before it is used).
+pub struct ClosedPort {
+    pub port: u16,
+    _socket: tokio::net::TcpSocket,
+}
+
+impl ClosedPort {
+    pub fn new() -> Self {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(([127, 0, 0, 1], 0).into()).unwrap();
+        let port = socket.local_addr().unwrap().port();
+        ClosedPort {
+            port,
+            _socket: socket,
         }
+    }
+}
+
+impl Default for ClosedPort {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -91,21 +113,30 @@ pub struct RedisServer {
 }
 
 impl RedisServer {
-    /// Starts a server with no persistence on a free loopback port and waits until it answers.
+    /// Starts a server with no persistence on a loopback port and waits until it answers.
     pub fn start() -> Self {
-        Self::start_on(free_port(), false)
+        Self::start_new(false)
     }
 
-    fn start_on(port: u16, cluster: bool) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = RedisServer {
-            port,
-            child: None,
-            dir,
-            cluster,
-        };
-        s.restart();
-        s
+    /// Tries ports until one binds: a port another server holds makes ours exit at once.
+    fn start_new(cluster: bool) -> Self {
+        Self::start_picking(candidate_port, cluster)
+    }
+
+    fn start_picking(mut pick: impl FnMut() -> u16, cluster: bool) -> Self {
+        for _ in 0..20 {
+            let mut s = RedisServer {
+                port: pick(),
+                child: None,
+                // A fresh one per try: a cluster node's nodes.conf names its port.
+                dir: tempfile::tempdir().unwrap(),
+                cluster,
+            };
+            if s.launch() {
+                return s;
+            }
+        }
+        panic!("redis-server could not bind any of 20 random loopback ports");
     }
 
     pub fn url(&self) -> String {
@@ -144,8 +175,22 @@ impl RedisServer {
         assert!(status.success(), "kill {sig} {pid} failed");
     }
 
-    /// Starts it again on the same port, and waits until it answers.
+    /// Starts it again on the same port, and waits until it answers. The port was ours a moment
+    /// ago and lies outside the ephemeral range, so only another test's random pick landing on
+    /// it in between could take it; that fails here loudly rather than being retried, since the
+    /// point of a restart is the same address.
     pub fn restart(&mut self) {
+        assert!(
+            self.launch(),
+            "redis-server could not bind port {} again on restart",
+            self.port
+        );
+    }
+
+    /// Spawns redis-server on `self.port`: `true` once this very process answers, `false` when
+    /// it exited (it could not bind). The answer is matched by process id, since a server of
+    /// another test on the same port would answer PING too.
+    fn launch(&mut self) -> bool {
         self.stop();
         let mut cmd = Command::new("redis-server");
         cmd.args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
@@ -158,8 +203,27 @@ impl RedisServer {
             cmd.args(["--cluster-enabled", "yes", "--cluster-config-file"])
                 .arg(self.dir.path().join("nodes.conf"));
         }
-        self.child = Some(cmd.spawn().expect("cannot start redis-server"));
-        wait_for(|| ping(self.port), "redis-server to answer");
+        // Held in `self` at once, so a panic below still kills it on drop.
+        let child = self
+            .child
+            .insert(cmd.spawn().expect("cannot start redis-server"));
+        let pid = child.id();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if self.child.as_mut().unwrap().try_wait().unwrap().is_some() {
+                self.child = None;
+                return false;
+            }
+            if served_by(self.port, pid) {
+                return true;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for redis-server to answer on port {}",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     pub fn dir(&self) -> &Path {
@@ -173,11 +237,33 @@ impl Drop for RedisServer {
     }
 }
 
-fn ping(port: u16) -> bool {
-    Command::new("redis-cli")
-        .args(["-p", &port.to_string(), "ping"])
-        .output()
-        .is_ok_and(|o| o.stdout.starts_with(b"PONG"))
+/// Whether the server answering on `port` is the process `pid`: its `INFO server` says so.
+/// Plain TCP with timeouts, not redis-cli: whatever else holds the port (another test's server
+/// of any kind) must not be able to hang the wait.
+fn served_by(port: u16, pid: u32) -> bool {
+    let ask = || -> std::io::Result<bool> {
+        let timeout = Duration::from_millis(500);
+        let mut conn = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), timeout)?;
+        conn.set_read_timeout(Some(timeout))?;
+        conn.write_all(b"*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n")?;
+        let want = format!("\r\nprocess_id:{pid}\r\n");
+        let (mut seen, mut buf) = (Vec::new(), [0_u8; 4096]);
+        loop {
+            let n = conn.read(&mut buf)?;
+            if n == 0 {
+                return Ok(false);
+            }
+            seen.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&seen);
+            if text.contains(&want) {
+                return Ok(true);
+            }
+            if text.contains("\r\nprocess_id:") && text.ends_with("\r\n\r\n") {
+                return Ok(false);
+            }
+        }
+    };
+    ask().unwrap_or(false)
 }
 
 fn wait_for(mut ok: impl FnMut() -> bool, what: &str) {
@@ -195,9 +281,7 @@ pub struct RedisCluster {
 
 impl RedisCluster {
     pub fn start() -> Self {
-        let nodes: Vec<RedisServer> = (0..3)
-            .map(|_| RedisServer::start_on(free_port(), true))
-            .collect();
+        let nodes: Vec<RedisServer> = (0..3).map(|_| RedisServer::start_new(true)).collect();
         let addrs: Vec<String> = nodes
             .iter()
             .map(|n| format!("127.0.0.1:{}", n.port))
@@ -237,5 +321,29 @@ impl RedisCluster {
             .map(|n| format!("127.0.0.1:{}", n.port))
             .collect();
         format!("redis+cluster://{}", hosts.join(","))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A port someone else holds is given up for another, and the server found is ours.
+    #[test]
+    fn a_server_whose_port_is_taken_starts_on_another() {
+        if !can_start_servers() {
+            return;
+        }
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = taken.local_addr().unwrap().port();
+        let mut picks = std::iter::once(port).chain(std::iter::repeat_with(candidate_port));
+        let server = RedisServer::start_picking(|| picks.next().unwrap(), false);
+        assert_ne!(server.port, port);
+        let pid = server.child.as_ref().unwrap().id();
+        assert!(served_by(server.port, pid));
+        assert!(
+            !served_by(port, pid),
+            "the holder of the taken port is not ours"
+        );
     }
 }

@@ -15,7 +15,7 @@ use common::support::{
 use domain::ports::{Cache, Loader, RateAlgorithm, RateLimiter, RatePolicy};
 use futures::{FutureExt, StreamExt};
 use local::LocalRateLimiter;
-use redis_adapter::testing::{can_start_servers, free_port, redis_url, RedisServer};
+use redis_adapter::testing::{can_start_servers, redis_url, ClosedPort, RedisServer};
 use redis_adapter::{
     spawn_invalidation_listener, spawn_invalidation_listener_with, FallbackLimiter,
     ListenerOptions, RedisRateLimiter,
@@ -279,7 +279,8 @@ async fn a_write_back_racing_another_instances_invalidation_is_refused() {
 /// for the caller. Needs no Redis, so it always runs.
 #[tokio::test]
 async fn without_redis_the_cache_and_limiter_keep_working() {
-    let redis = shared(&format!("redis://127.0.0.1:{}", free_port()));
+    let closed = ClosedPort::new();
+    let redis = shared(&format!("redis://127.0.0.1:{}", closed.port));
     let c = cache(&redis);
     let calls = AtomicUsize::new(0);
     for _ in 0..5 {

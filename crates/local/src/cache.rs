@@ -293,3 +293,6 @@ impl Cache for NoCache {
 
     async fn invalidate(&self, _keys: &[String]) {}
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,123 @@
+//! What the contract suite cannot see from outside: moka's own expiry, the TTL clamp, the
+//! counters, and the generation guard the two-level cache relies on.
+
+use std::time::Duration;
+
+use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+
+use super::*;
+
+fn bytes(v: &'static [u8]) -> Loader<'static> {
+    Box::pin(async move { Ok(Some(v.to_vec())) })
+}
+
+async fn get(cache: &L1Cache, key: &str) -> Option<Arc<[u8]>> {
+    cache.get_many(&[key.to_owned()]).await.pop().flatten()
+}
+
+/// Our own clock hides an expired entry; moka must also evict it, or expired values would
+/// hold memory until capacity pushes them out. moka expires on its own (real) clock, so this
+/// test needs real time: a short TTL and a bounded wait for the entry to go.
+#[tokio::test]
+async fn moka_itself_drops_entries_after_their_ttl_on_create_and_on_update() {
+    let cache = L1Cache::new(100);
+    let ttl = Duration::from_millis(20);
+    cache.set("created", b"1".to_vec(), ttl).await;
+    cache
+        .set("updated", b"1".to_vec(), Duration::from_secs(3600))
+        .await;
+    cache.set("updated", b"2".to_vec(), ttl).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        cache.inner.run_pending_tasks().await;
+        let left: Vec<_> = ["created", "updated"]
+            .into_iter()
+            .filter(|k| cache.inner.contains_key(*k))
+            .collect();
+        if left.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "moka still holds {left:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A TTL of a month is kept as a month, not clamped to something short.
+#[tokio::test(start_paused = true)]
+async fn long_ttls_are_kept_and_only_absurd_ones_clamped() {
+    let cache = L1Cache::new(100);
+    cache
+        .set("month", b"m".to_vec(), Duration::from_secs(30 * 86_400))
+        .await;
+    cache.set("forever", b"f".to_vec(), Duration::MAX).await;
+    tokio::time::advance(Duration::from_secs(29 * 86_400)).await;
+    assert!(get(&cache, "month").await.is_some());
+    assert!(get(&cache, "forever").await.is_some());
+    tokio::time::advance(Duration::from_secs(2 * 86_400)).await;
+    assert!(get(&cache, "month").await.is_none());
+}
+
+/// When moka hands back an entry our clock says has expired, it is replaced by the new load
+/// and that load is cached, not served once and forgotten.
+#[tokio::test(start_paused = true)]
+async fn a_load_after_expiry_is_cached_again() {
+    let cache = L1Cache::new(100);
+    let ttl = Duration::from_secs(30);
+    cache.get_or_load("k", ttl, bytes(b"1")).await.unwrap();
+    tokio::time::advance(Duration::from_secs(31)).await;
+    let v = cache.get_or_load("k", ttl, bytes(b"2")).await.unwrap();
+    assert_eq!(v.as_deref(), Some(&b"2"[..]));
+    assert_eq!(get(&cache, "k").await.as_deref(), Some(&b"2"[..]));
+}
+
+#[tokio::test]
+async fn generations_move_on_invalidation_and_guard_late_inserts() {
+    let cache = L1Cache::new(100);
+    let ttl = Duration::from_secs(60);
+    let seen = cache.generation_of("k");
+    cache.invalidate(&["k".to_owned()]).await;
+    let now = cache.generation_of("k");
+    assert_ne!(seen, now, "an invalidation moves the key's generation");
+    cache.invalidate(&["k".to_owned()]).await;
+    assert_ne!(cache.generation_of("k"), now);
+
+    // Fetched before the last invalidation: dropped.
+    cache
+        .insert_unless_invalidated("k", Arc::from(&b"stale"[..]), ttl, now)
+        .await;
+    assert!(get(&cache, "k").await.is_none());
+    // Fetched after it: kept.
+    let current = cache.generation_of("k");
+    cache
+        .insert_unless_invalidated("k", Arc::from(&b"fresh"[..]), ttl, current)
+        .await;
+    assert_eq!(get(&cache, "k").await.as_deref(), Some(&b"fresh"[..]));
+}
+
+/// Counted through a recorder of this test's own, so other tests' traffic cannot pass it.
+#[tokio::test]
+async fn hits_and_misses_are_counted() {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    // The counters are registered when the cache is built, so only that needs the recorder.
+    let cache = metrics::with_local_recorder(&recorder, || L1Cache::new(100));
+    let ttl = Duration::from_secs(60);
+    cache.get_or_load("a", ttl, bytes(b"1")).await.unwrap(); // miss
+    cache.get_or_load("a", ttl, bytes(b"1")).await.unwrap(); // hit
+    cache.get_or_load("a", ttl, bytes(b"1")).await.unwrap(); // hit
+    cache.get_many(&["a".to_owned(), "b".to_owned()]).await; // hit, miss
+
+    let mut counts = std::collections::HashMap::new();
+    for (key, _, _, value) in snapshotter.snapshot().into_vec() {
+        let key = key.key();
+        let result = key
+            .labels()
+            .find(|l| l.key() == "result")
+            .map(|l| l.value().to_owned());
+        if let (Some(result), DebugValue::Counter(n)) = (result, value) {
+            counts.insert(result, n);
+        }
+    }
+    assert_eq!(counts.get("hit"), Some(&3), "{counts:?}");
+    assert_eq!(counts.get("miss"), Some(&2), "{counts:?}");
+}

@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 
 use crate::support::{
     database, eventually, ids, posts, prefix, spawn, timeline_ids, wait_for_listeners, Database,
-    Instance, User,
+    Instance, User, POSTGRES,
 };
 
 /// L1 entries may live this long: far beyond any wait below.
@@ -48,6 +48,12 @@ async fn pair() -> Option<Pair> {
     let a = spawn(&db, &url, &p, &LONG_L1).await;
     let b = spawn(&db, &url, &p, &LONG_L1).await;
     wait_for_listeners(&url, &p, 2).await;
+    let health = a.json("/health").await;
+    let backend = if POSTGRES { "postgres" } else { "sqlite" };
+    assert_eq!(
+        health["backends"]["database"], backend,
+        "this binary's database"
+    );
     let ada = a.signup("ada").await;
     let bob = a.signup("bob").await;
     a.follow(&bob, &ada).await;

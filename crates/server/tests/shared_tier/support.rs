@@ -1,14 +1,61 @@
-//! Servers for the shared-tier tests: several instances on one SQLite file and one Redis key
+//! Servers for the shared-tier tests: several instances on one database and one Redis key
 //! prefix, as they would run behind a load balancer. (Spawn logic after `api/helpers.rs`.)
 
-use std::path::Path;
 use std::time::Duration;
 
+use postgres_adapter::testing::TestDatabase;
 use reqwest::{Client, Method, Response, StatusCode};
 use serde_json::{json, Value};
 use server::{App, Cli, Config};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+
+/// Which database this binary runs the suite on, from the binary's name: `shared_tier` (this
+/// directory's `main.rs`) on an SQLite file, `shared_tier_postgres` (which includes these same
+/// files) on a fresh PostgreSQL database. A constant, so both share every line of test code.
+pub const POSTGRES: bool = str_eq(env!("CARGO_CRATE_NAME"), "shared_tier_postgres");
+
+const fn str_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// One database for all the instances of a test; removed when dropped.
+pub struct Database {
+    pub url: String,
+    _dir: tempfile::TempDir,
+    _pg: Option<TestDatabase>,
+}
+
+/// A fresh database: an SQLite file, or a new PostgreSQL database in `shared_tier_postgres`.
+pub async fn database() -> Database {
+    let dir = tempfile::tempdir().unwrap();
+    let pg = if POSTGRES {
+        let created = TestDatabase::create("shared").await.unwrap();
+        Some(created.expect("SOCIALSCALE_TEST_POSTGRES_URL was set when this binary was built"))
+    } else {
+        None
+    };
+    let url = match &pg {
+        Some(pg) => pg.url.clone(),
+        None => format!("sqlite://{}", dir.path().join("shared.db").display()),
+    };
+    Database {
+        url,
+        _dir: dir,
+        _pg: pg,
+    }
+}
 
 pub struct Instance {
     pub base: String,
@@ -27,9 +74,8 @@ pub fn prefix() -> String {
     format!("test:{}:", uuid::Uuid::new_v4().simple())
 }
 
-/// Starts an instance on `db` (a SQLite file) with Redis at `redis_url`, plus `extra` flags.
-pub async fn spawn(db: &Path, redis_url: &str, prefix: &str, extra: &[&str]) -> Instance {
-    let db = format!("sqlite://{}", db.display());
+/// Starts an instance on `db` with Redis at `redis_url`, plus `extra` flags.
+pub async fn spawn(db: &Database, redis_url: &str, prefix: &str, extra: &[&str]) -> Instance {
     let mut args = vec![
         "socialscale",
         "--host",
@@ -37,7 +83,7 @@ pub async fn spawn(db: &Path, redis_url: &str, prefix: &str, extra: &[&str]) -> 
         "--port",
         "0",
         "--database-url",
-        &db,
+        &db.url,
         "--jwt-secret",
         "test-secret-that-is-at-least-32-bytes-long",
         "--log-level",
@@ -68,6 +114,34 @@ pub async fn spawn(db: &Path, redis_url: &str, prefix: &str, extra: &[&str]) -> 
     }
 }
 
+/// Waits until `n` listeners are subscribed to the invalidation channel of `prefix`: only
+/// then does a write reach (and wait for) every instance, rather than racing a listener that
+/// is still connecting.
+pub async fn wait_for_listeners(redis_url: &str, prefix: &str, n: u64) {
+    let channel = format!("{prefix}invalidate");
+    eventually(
+        Duration::from_secs(10),
+        "every instance's invalidation listener subscribed",
+        || {
+            let (url, channel) = (redis_url.to_owned(), channel.clone());
+            async move {
+                let out = tokio::task::spawn_blocking(move || {
+                    std::process::Command::new("redis-cli")
+                        .args(["-u", &url, "PUBSUB", "NUMSUB", &channel])
+                        .output()
+                        .expect("cannot run redis-cli")
+                })
+                .await
+                .unwrap();
+                // Without a terminal, redis-cli prints the channel and its count on two lines.
+                let text = String::from_utf8_lossy(&out.stdout);
+                text.lines().last().and_then(|l| l.trim().parse().ok()) == Some(n)
+            }
+        },
+    )
+    .await;
+}
+
 pub struct User {
     pub id: String,
     pub token: String,
@@ -96,7 +170,12 @@ impl Instance {
     }
 
     pub async fn json(&self, path: &str) -> Value {
-        let res = self.get(path).await;
+        self.json_as(path, None).await
+    }
+
+    /// `GET path` (as `token`'s owner, if any), which must answer 200.
+    pub async fn json_as(&self, path: &str, token: Option<&str>) -> Value {
+        let res = self.send(Method::GET, path, token, None).await;
         assert_eq!(res.status(), StatusCode::OK, "GET {path}");
         res.json().await.unwrap()
     }
@@ -117,6 +196,33 @@ impl Instance {
             token: body["token"].as_str().unwrap().to_owned(),
         }
     }
+
+    /// `POST /posts` as `user`; the new post's id.
+    pub async fn post(&self, user: &User, content: &str) -> String {
+        let res = self
+            .send(
+                Method::POST,
+                "/posts",
+                Some(&user.token),
+                Some(json!({ "content": content })),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED, "POST /posts");
+        let body: Value = res.json().await.unwrap();
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn follow(&self, follower: &User, followee: &User) {
+        let res = self
+            .send(
+                Method::POST,
+                &format!("/users/follow/{}", followee.id),
+                Some(&follower.token),
+                None,
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED, "follow");
+    }
 }
 
 /// Polls `ok` until it holds, failing after `within`: "visible within the bound" without
@@ -136,13 +242,20 @@ where
     }
 }
 
-/// Ids of the posts on the first page of the global timeline.
-pub async fn timeline_ids(i: &Instance) -> Vec<String> {
-    let page = i.json("/posts?limit=20").await;
-    page["posts"]
-        .as_array()
-        .unwrap()
+/// The posts of a `{posts: [Post]}` page.
+pub fn posts(page: &Value) -> &[Value] {
+    page["posts"].as_array().unwrap()
+}
+
+/// The ids of the posts of a `{posts: [Post]}` page.
+pub fn ids(page: &Value) -> Vec<String> {
+    posts(page)
         .iter()
         .map(|p| p["id"].as_str().unwrap().to_owned())
         .collect()
+}
+
+/// Ids of the posts on the first page of the global timeline.
+pub async fn timeline_ids(i: &Instance) -> Vec<String> {
+    ids(&i.json("/posts?limit=20").await)
 }

@@ -1,5 +1,5 @@
 //! The binary's log lines: each request's line carries its request id, and no credential of any
-//! kind reaches any line, at the default level or a more verbose one.
+//! kind reaches any line, at the default level or the most verbose one.
 
 use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
@@ -64,8 +64,8 @@ async fn no_credential_reaches_the_log_at_info() {
 }
 
 #[tokio::test]
-async fn no_credential_reaches_the_log_at_debug() {
-    no_credential_reaches_the_log("debug").await;
+async fn no_credential_reaches_the_log_at_trace() {
+    no_credential_reaches_the_log("trace").await;
 }
 
 /// Counts what it sends, so the scan can check every request was logged.

@@ -104,7 +104,10 @@ pub async fn start(extra: &[(&str, &str)]) -> Server {
             std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines() {
                     let Ok(line) = line else { break };
-                    seen.lock().unwrap().push(line.clone());
+                    // A test that panicked holding the lock must not hide its output.
+                    let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
+                    seen.push(line.clone());
+                    drop(seen);
                     let _ = tx.send(line);
                 }
             })
@@ -144,10 +147,10 @@ impl Server {
         };
         match tokio::time::timeout(DEADLINE, wait).await {
             Ok(json) => json,
-            Err(_) => panic!(
-                "no such log line within {DEADLINE:?}; seen:\n{}",
-                self.seen.lock().unwrap().join("\n")
-            ),
+            Err(_) => {
+                let seen = self.seen.lock().unwrap().join("\n");
+                panic!("no such log line within {DEADLINE:?}; seen:\n{seen}")
+            }
         }
     }
 

@@ -1,0 +1,86 @@
+//! A bad setting stops the binary with one line on stderr that names the setting: a non-zero
+//! exit, never a panic. (`src/config/tests.rs` checks the messages in-process; this checks
+//! what an operator actually sees.)
+
+use std::net::TcpListener;
+
+use crate::support::{command, run_to_exit};
+
+/// Runs the binary with only `vars` set, in an empty directory, and checks the way it fails.
+/// Returns the one stderr line.
+fn fails_naming(vars: &[(&str, &str)], setting: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    fails_naming_in(&dir, vars, setting)
+}
+
+fn fails_naming_in(dir: &tempfile::TempDir, vars: &[(&str, &str)], setting: &str) -> String {
+    let output = run_to_exit(command(dir.path(), vars));
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let case = format!("{vars:?}: status {}, stderr {stderr:?}", output.status);
+    assert!(!output.status.success(), "{case}");
+    assert_ne!(
+        output.status.code(),
+        Some(101),
+        "a panic's exit code; {case}"
+    );
+    assert!(!stderr.contains("panicked"), "{case}");
+    assert_eq!(stderr.lines().count(), 1, "exactly one line; {case}");
+    assert!(stderr.ends_with('\n'), "{case}");
+    assert!(stderr.starts_with("error: "), "{case}");
+    assert!(stderr.contains(setting), "names {setting}; {case}");
+    // Nothing started, so nothing was logged.
+    assert!(stdout.is_empty(), "{case}; stdout {stdout:?}");
+    stderr
+}
+
+#[test]
+fn a_malformed_value_names_its_variable() {
+    fails_naming(&[("PORT", "abc")], "PORT");
+    fails_naming(&[("JWT_TTL", "forever")], "JWT_TTL");
+    fails_naming(&[("RATE_LIMIT_GENERAL", "10/0s")], "RATE_LIMIT_GENERAL");
+    fails_naming(&[("RATE_LIMIT_LOGIN", "ten/1m")], "RATE_LIMIT_LOGIN");
+    fails_naming(&[("APP_ENV", "staging")], "APP_ENV");
+    fails_naming(&[("LOG_FORMAT", "xml")], "LOG_FORMAT");
+    fails_naming(&[("LOG_LEVEL", "info,server=loudest")], "LOG_LEVEL");
+    fails_naming(
+        &[("SHUTDOWN_GRACE_SECONDS", "-1")],
+        "SHUTDOWN_GRACE_SECONDS",
+    );
+}
+
+#[test]
+fn a_value_that_parses_but_cannot_work_names_its_variable() {
+    fails_naming(&[("DATABASE_URL", "mysql://x")], "DATABASE_URL");
+    fails_naming(&[("REDIS_URL", "http://x")], "REDIS_URL");
+    fails_naming(&[("JWT_SECRET", "short")], "JWT_SECRET");
+    let line = fails_naming(&[("APP_ENV", "production")], "JWT_SECRET");
+    assert!(line.contains("APP_ENV=production"), "{line}");
+}
+
+#[test]
+fn the_secret_itself_is_never_echoed() {
+    let line = fails_naming(&[("JWT_SECRET", "tooshort-but-private")], "JWT_SECRET");
+    assert!(!line.contains("tooshort-but-private"), "{line}");
+}
+
+#[test]
+fn a_bad_value_in_dot_env_names_its_variable_too() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(".env"), "JWT_TTL=someday\n").unwrap();
+    fails_naming_in(&dir, &[], "JWT_TTL");
+}
+
+#[test]
+fn a_port_already_taken_names_host_and_port() {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let vars = [
+        ("HOST", "127.0.0.1"),
+        ("PORT", port.as_str()),
+        ("JWT_SECRET", "a-secret-of-at-least-thirty-two-bytes"),
+        ("LOG_LEVEL", "off"),
+    ];
+    let line = fails_naming(&vars, "PORT");
+    assert!(line.contains("HOST"), "{line}");
+}

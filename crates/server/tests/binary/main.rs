@@ -1,0 +1,8 @@
+//! The `socialscale` binary itself, run as a child process the way an operator runs it: its
+//! exit codes, its stderr, its log lines, its answer to SIGTERM.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod config_errors;
+mod logs;
+mod shutdown;
+mod support;

@@ -1,0 +1,105 @@
+//! SIGTERM on the real binary: what a client sees while it drains, and that it ends.
+//!
+//! What the server does on SIGTERM: `/health/readiness` turns 503, the listener closes (new
+//! connections are refused), idle keep-alive connections are closed, and requests already
+//! started are answered (then their connection closes) — until `SHUTDOWN_GRACE_SECONDS`, after
+//! which the process exits anyway.
+
+use serde_json::{json, Value};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+use crate::support::{
+    kill, read_to_close, read_until, start, start_request_awaiting_body, wait_until_refused,
+};
+
+const DRAINING: &str = "shutting down: draining in-flight requests";
+const CUT_OFF: &str = "grace period over; dropping the connections still open";
+
+fn body_of(response: &str) -> Value {
+    let (_, body) = response.split_once("\r\n\r\n").unwrap();
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {response}"))
+}
+
+#[tokio::test]
+async fn sigterm_answers_requests_in_flight_reports_not_ready_and_exits_cleanly() {
+    // A grace period far past the test's own deadline: exiting at all shows the drain ended
+    // because the requests did, not because the cut-off struck.
+    let mut server = start(&[("SHUTDOWN_GRACE_SECONDS", "600")]).await;
+    let addr = server.addr;
+
+    // A keep-alive connection that has served a request and sits idle.
+    let mut idle = TcpStream::connect(addr).await.unwrap();
+    idle.write_all(b"GET /health/readiness HTTP/1.1\r\nhost: e2e\r\n\r\n")
+        .await
+        .unwrap();
+    let ready = read_until(&mut idle, b"\"ready\"").await;
+    assert!(ready.starts_with(b"HTTP/1.1 200"));
+
+    // A readiness probe whose head is still arriving. Connected before `in_flight`: the kernel
+    // hands connections to `accept` in order, so once `in_flight` has reached its handler this
+    // one has been accepted too and belongs to the drain.
+    let mut probe = TcpStream::connect(addr).await.unwrap();
+    probe
+        .write_all(b"GET /health/readiness HTTP/1.1\r\nhost: e2e\r\n")
+        .await
+        .unwrap();
+
+    // A signup whose body has not been sent yet; its handler is waiting for it.
+    let body =
+        json!({"email": "drain@example.com", "password": "password123", "username": "drain"})
+            .to_string();
+    let mut in_flight = start_request_awaiting_body(addr, "/auth/signup", body.len()).await;
+
+    kill(server.pid(), "TERM");
+    server.wait_for_log(|l| l["message"] == DRAINING).await;
+
+    assert_eq!(
+        read_to_close(&mut idle).await,
+        "",
+        "an idle keep-alive connection is closed without a response"
+    );
+    wait_until_refused(addr).await;
+
+    probe.write_all(b"\r\n").await.unwrap();
+    let not_ready = read_to_close(&mut probe).await;
+    assert!(not_ready.starts_with("HTTP/1.1 503"), "{not_ready}");
+    assert_eq!(
+        body_of(&not_ready),
+        json!({"status": "not ready", "error": "shutting down"})
+    );
+
+    in_flight.write_all(body.as_bytes()).await.unwrap();
+    let created = read_to_close(&mut in_flight).await;
+    assert!(created.starts_with("HTTP/1.1 201"), "{created}");
+    assert_eq!(body_of(&created)["user"]["username"], "drain");
+
+    let status = server.wait_exit().await;
+    assert!(status.success(), "exit status {status}");
+    let output = server.all_output();
+    assert!(
+        output.iter().any(|l| l.contains("\"stopped\"")),
+        "{output:#?}"
+    );
+    assert!(!output.iter().any(|l| l.contains(CUT_OFF)), "{output:#?}");
+}
+
+#[tokio::test]
+async fn the_grace_period_ends_the_process_despite_a_request_that_never_completes() {
+    // Real time: the cut-off is a wall-clock timer in the binary; one second keeps the test short.
+    let mut server = start(&[("SHUTDOWN_GRACE_SECONDS", "1")]).await;
+    let mut stuck = start_request_awaiting_body(server.addr, "/auth/signup", 100).await;
+
+    kill(server.pid(), "TERM");
+    server.wait_for_log(|l| l["message"] == DRAINING).await;
+    let cut_off = server.wait_for_log(|l| l["message"] == CUT_OFF).await;
+    assert_eq!(cut_off["level"], "WARN");
+
+    let status = server.wait_exit().await;
+    assert!(status.success(), "exit status {status}");
+    let rest = read_to_close(&mut stuck).await;
+    assert!(
+        !rest.contains("HTTP/1.1"),
+        "no answer to a body never sent: {rest}"
+    );
+}

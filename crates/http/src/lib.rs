@@ -82,6 +82,11 @@ pub fn router(state: AppState, options: &HttpOptions) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::rate_limit::rate_limit,
+        ))
+        // Outside the limiter: a request refused for the drain spends no budget.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::drain::drain,
         ));
     let open = Router::new()
         .route("/health", get(h::health))

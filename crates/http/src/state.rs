@@ -1,10 +1,11 @@
 //! What every handler and middleware can reach, built by the composition root.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use domain::ports::RatePolicy;
 use domain::services::Services;
+use tokio::sync::Notify;
 
 use crate::health::Health;
 use crate::middleware::client_ip::TrustedProxies;
@@ -37,17 +38,58 @@ pub struct AppState {
     pub rendered: Arc<crate::render::RenderedPages>,
 }
 
-/// Set once the server starts draining, so readiness fails and load balancers move away
-/// while in-flight requests finish.
+/// Set once the server starts draining: readiness fails so load balancers move away, new
+/// requests are answered 503 at once, and the server keeps accepting connections until the
+/// requests admitted before the drain have finished (see [`ShutdownFlag::drained`]).
 #[derive(Clone, Default)]
-pub struct ShutdownFlag(Arc<AtomicBool>);
+pub struct ShutdownFlag(Arc<Drain>);
+
+#[derive(Default)]
+struct Drain {
+    draining: AtomicBool,
+    in_flight: AtomicUsize,
+    idle: Notify,
+}
+
+/// One request admitted before the drain began; the drain waits for it to be dropped.
+pub struct Admitted(Arc<Drain>);
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        if self.0.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
 
 impl ShutdownFlag {
     pub fn begin(&self) {
-        self.0.store(true, Ordering::SeqCst);
+        self.0.draining.store(true, Ordering::SeqCst);
     }
 
     pub fn is_set(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
+        self.0.draining.load(Ordering::SeqCst)
+    }
+
+    /// Counts a request as in flight, or `None` once draining. Counting before checking the
+    /// flag means `drained` can never miss a request that was admitted as the drain began.
+    pub fn admit(&self) -> Option<Admitted> {
+        self.0.in_flight.fetch_add(1, Ordering::SeqCst);
+        let admitted = Admitted(Arc::clone(&self.0));
+        (!self.is_set()).then_some(admitted)
+    }
+
+    /// Resolves once draining and no admitted request is left.
+    pub async fn drained(&self) {
+        loop {
+            let idle = self.0.idle.notified();
+            tokio::pin!(idle);
+            // Registered before the count is read, so a drop in between still wakes us.
+            idle.as_mut().enable();
+            if self.is_set() && self.0.in_flight.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            idle.await;
+        }
     }
 }

@@ -103,8 +103,9 @@ impl App {
         self.shutdown.clone()
     }
 
-    /// Serves until the shutdown token is cancelled, then stops accepting, lets in-flight
-    /// requests finish for up to the grace period, and closes the database pool.
+    /// Serves until the shutdown token is cancelled, then drains: readiness and new requests
+    /// get 503 while in-flight requests finish, for up to the grace period; then it stops
+    /// accepting and closes the database pool.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let App {
             listener,
@@ -127,6 +128,10 @@ impl App {
                 grace_seconds = grace.as_secs(),
                 "shutting down: draining in-flight requests"
             );
+            // Keep accepting (new requests get 503 and a closed connection) until the requests
+            // admitted before the drain are done; then axum stops accepting and closes idle
+            // keep-alive connections.
+            draining.drained().await;
         });
         let deadline = async {
             shutdown.cancelled().await;

@@ -10,8 +10,8 @@ use crate::helpers::spawn_app;
 /// Bounds every wait below; reached only when the server is broken.
 const DEADLINE: Duration = Duration::from_secs(20);
 
-/// A request whose body is still arriving when shutdown starts is answered, then the server
-/// stops and refuses new connections.
+/// A request whose body is still arriving when shutdown starts is answered while new requests
+/// get 503, then the server stops and refuses new connections.
 #[tokio::test]
 async fn shutdown_finishes_in_flight_requests() {
     let mut app = spawn_app().await;
@@ -29,8 +29,9 @@ async fn shutdown_finishes_in_flight_requests() {
     assert!(interim.starts_with("HTTP/1.1 100"), "{interim}");
 
     app.shutdown.cancel();
-    // The listener closes only after the drain has begun.
-    wait_until_refused(app.addr).await;
+    // The drain has begun once a new request is answered 503; the listener stays open until
+    // the request in flight is answered.
+    wait_until_draining(app.addr).await;
     stream.write_all(body.as_bytes()).await.unwrap();
 
     let mut response = Vec::new();
@@ -57,15 +58,26 @@ async fn read_some(stream: &mut TcpStream) -> String {
     String::from_utf8_lossy(&buf[..n]).into_owned()
 }
 
-/// Polls until a new connection is refused; each one that still gets through is dropped at
-/// once so it holds nothing open.
-async fn wait_until_refused(addr: SocketAddr) {
+/// Polls until a request on a new connection is answered 503 for the drain.
+async fn wait_until_draining(addr: SocketAddr) {
     let poll = async {
-        while TcpStream::connect(addr).await.is_ok() {
-            tokio::task::yield_now().await;
+        loop {
+            let mut stream = TcpStream::connect(addr).await.unwrap();
+            stream
+                .write_all(b"GET /posts HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n")
+                .await
+                .unwrap();
+            let mut answer = Vec::new();
+            stream.read_to_end(&mut answer).await.unwrap();
+            let text = String::from_utf8_lossy(&answer);
+            if text.starts_with("HTTP/1.1 503") {
+                assert!(text.contains("ServiceUnavailableError"), "{text}");
+                return;
+            }
+            assert!(text.starts_with("HTTP/1.1 200"), "{text}");
         }
     };
     tokio::time::timeout(DEADLINE, poll)
         .await
-        .expect("the listener closes within the deadline");
+        .expect("the drain begins within the deadline");
 }

@@ -1,9 +1,9 @@
 //! SIGTERM on the real binary: what a client sees while it drains, and that it ends.
 //!
-//! What the server does on SIGTERM: `/health/readiness` turns 503, the listener closes (new
-//! connections are refused), idle keep-alive connections are closed, and requests already
-//! started are answered (then their connection closes) — until `SHUTDOWN_GRACE_SECONDS`, after
-//! which the process exits anyway.
+//! What the server does on SIGTERM: `/health/readiness` turns 503 and every new request is
+//! answered 503 (`Retry-After`, connection closed) at once, on new connections and on open
+//! keep-alive ones, while the requests already started are answered; once they are, the
+//! listener closes and the process exits — or at `SHUTDOWN_GRACE_SECONDS`, whichever is first.
 
 use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
@@ -21,8 +21,23 @@ fn body_of(response: &str) -> Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {response}"))
 }
 
+/// Sends one request on `stream` and reads the answer up to the connection's close: a request
+/// refused for the drain must close its connection.
+async fn refused_for_the_drain(stream: &mut TcpStream, request: &[u8]) -> String {
+    stream.write_all(request).await.unwrap();
+    let answer = read_to_close(stream).await;
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(
+        answer
+            .to_ascii_lowercase()
+            .contains("\r\nretry-after: 1\r\n"),
+        "{answer}"
+    );
+    answer
+}
+
 #[tokio::test]
-async fn sigterm_answers_requests_in_flight_reports_not_ready_and_exits_cleanly() {
+async fn sigterm_answers_requests_in_flight_refuses_new_ones_with_503_and_exits_cleanly() {
     // A grace period far past the test's own deadline: exiting at all shows the drain ended
     // because the requests did, not because the cut-off struck.
     let mut server = start(&[("SHUTDOWN_GRACE_SECONDS", "600")]).await;
@@ -36,15 +51,6 @@ async fn sigterm_answers_requests_in_flight_reports_not_ready_and_exits_cleanly(
     let ready = read_until(&mut idle, b"\"ready\"").await;
     assert!(ready.starts_with(b"HTTP/1.1 200"));
 
-    // A readiness probe whose head is still arriving. Connected before `in_flight`: the kernel
-    // hands connections to `accept` in order, so once `in_flight` has reached its handler this
-    // one has been accepted too and belongs to the drain.
-    let mut probe = TcpStream::connect(addr).await.unwrap();
-    probe
-        .write_all(b"GET /health/readiness HTTP/1.1\r\nhost: e2e\r\n")
-        .await
-        .unwrap();
-
     // A signup whose body has not been sent yet; its handler is waiting for it.
     let body =
         json!({"email": "drain@example.com", "password": "password123", "username": "drain"})
@@ -54,14 +60,22 @@ async fn sigterm_answers_requests_in_flight_reports_not_ready_and_exits_cleanly(
     kill(server.pid(), "TERM");
     server.wait_for_log(|l| l["message"] == DRAINING).await;
 
-    assert_eq!(
-        read_to_close(&mut idle).await,
-        "",
-        "an idle keep-alive connection is closed without a response"
-    );
-    wait_until_refused(addr).await;
-
-    probe.write_all(b"\r\n").await.unwrap();
+    // New work during the drain: on the open keep-alive connection and on new connections.
+    let answer =
+        refused_for_the_drain(&mut idle, b"GET /posts HTTP/1.1\r\nhost: e2e\r\n\r\n").await;
+    assert_eq!(body_of(&answer)["type"], "ServiceUnavailableError");
+    let mut fresh = TcpStream::connect(addr).await.unwrap();
+    let answer = refused_for_the_drain(
+        &mut fresh,
+        b"POST /auth/login HTTP/1.1\r\nhost: e2e\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}",
+    )
+    .await;
+    assert_eq!(body_of(&answer)["type"], "ServiceUnavailableError");
+    let mut probe = TcpStream::connect(addr).await.unwrap();
+    probe
+        .write_all(b"GET /health/readiness HTTP/1.1\r\nhost: e2e\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
     let not_ready = read_to_close(&mut probe).await;
     assert!(not_ready.starts_with("HTTP/1.1 503"), "{not_ready}");
     assert_eq!(
@@ -74,6 +88,8 @@ async fn sigterm_answers_requests_in_flight_reports_not_ready_and_exits_cleanly(
     assert!(created.starts_with("HTTP/1.1 201"), "{created}");
     assert_eq!(body_of(&created)["user"]["username"], "drain");
 
+    // With the last admitted request answered the listener closes and the process ends.
+    wait_until_refused(addr).await;
     let status = server.wait_exit().await;
     assert!(status.success(), "exit status {status}");
     let output = server.all_output();

@@ -41,6 +41,14 @@ async fn follow_repository_contract() {
     repos::follow_repository_contract(&db.repos()).await;
 }
 
+#[tokio::test]
+async fn counters_exact_under_concurrency() {
+    let Some(db) = TestDb::new("counts").await else {
+        return;
+    };
+    repos::counters_exact_under_concurrency(&db.repos()).await;
+}
+
 fn signup(username: &str, email: &str) -> NewUser {
     NewUser {
         id: UserId::from_uuid(Uuid::now_v7()),

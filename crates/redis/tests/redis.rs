@@ -11,8 +11,10 @@ use std::time::Duration;
 use common::suites;
 use common::support::{
     cache, eventually, in_l1, long_lived_cache, same_prefix, shared, shared_with_ack_timeout,
+    PausedClock,
 };
 use domain::ports::{Cache, Loader, RateAlgorithm, RateLimiter, RatePolicy};
+use domain::testkit::limiter::rate_limiter_contract;
 use futures::{FutureExt, StreamExt};
 use local::LocalRateLimiter;
 use redis_adapter::testing::{can_start_servers, redis_url, ClosedPort, RedisServer};
@@ -315,4 +317,22 @@ async fn without_redis_the_cache_and_limiter_keep_working() {
     assert!(!d.allowed, "the local fallback still limits: {d:?}");
     assert!(redis.is_degraded(), "the breaker opened");
     assert!(redis.ping().await.is_err());
+}
+
+/// The limiter the server wires (`FallbackLimiter`: Redis, else the local limiter) with Redis
+/// a closed port, so every decision comes from the fallback path: it keeps the whole limiter
+/// contract, concurrent checks included. The paused clock drives the local limiter's windows
+/// (and the breaker's); needs no Redis, so it always runs.
+#[tokio::test(start_paused = true)]
+async fn the_fallback_limiter_without_redis_passes_the_limiter_contract() {
+    let redis = shared(&format!("redis://127.0.0.1:{}", free_port()));
+    let limiter = FallbackLimiter::new(
+        RedisRateLimiter::new(redis.clone()),
+        Arc::new(LocalRateLimiter::new()),
+    );
+    rate_limiter_contract(&limiter, &PausedClock, Duration::from_secs(60)).await;
+    assert!(
+        redis.is_degraded(),
+        "Redis never answered: the breaker is open"
+    );
 }

@@ -63,6 +63,12 @@ async fn follow_repository_contract() {
 }
 
 #[tokio::test]
+async fn counters_exact_under_concurrency() {
+    let db = TestDb::new().await;
+    repos::counters_exact_under_concurrency(&db.repos()).await;
+}
+
+#[tokio::test]
 async fn every_suite_passes_on_a_memory_database() {
     let store = SqliteStore::connect("sqlite::memory:", 4).await.unwrap();
     store.migrate().await.unwrap();
@@ -70,6 +76,7 @@ async fn every_suite_passes_on_a_memory_database() {
     repos::user_repository_contract(&repos).await;
     repos::post_repository_contract(&repos).await;
     repos::follow_repository_contract(&repos).await;
+    repos::counters_exact_under_concurrency(&repos).await;
     store.close().await;
 }
 

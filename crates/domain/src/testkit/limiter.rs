@@ -15,6 +15,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use crate::ports::{RateAlgorithm, RateDecision, RateLimiter, RatePolicy};
+use crate::testkit::join::{join_all, BoxFuture};
 
 /// Lets time pass for the limiter under test.
 pub trait TimeControl: Send + Sync {
@@ -24,6 +25,9 @@ pub trait TimeControl: Send + Sync {
 
 /// Every policy in the suite allows this many hits per window.
 const LIMIT: u32 = 5;
+
+/// How many checks on one key are in flight at once in the concurrency step.
+const CONCURRENT: usize = 50;
 
 const ALGORITHMS: [RateAlgorithm; 3] = [
     RateAlgorithm::FixedWindow,
@@ -69,6 +73,7 @@ pub async fn rate_limiter_algorithm_contract(
     s.costs_count_and_an_oversized_cost_consumes_nothing().await;
     s.keys_are_independent().await;
     s.policies_are_independent().await;
+    s.concurrent_checks_allow_exactly_the_limit().await;
 }
 
 struct Suite<'a> {
@@ -199,6 +204,43 @@ impl Suite<'_> {
         self.expect(
             !d.allowed,
             &format!("the first policy stays exhausted: {d:?}"),
+        );
+    }
+
+    /// [`CONCURRENT`] checks on a fresh key, all in flight together (polled on one task, see
+    /// [`join_all`], so a limiter that reads, awaits, then writes lets them all read the same
+    /// count): exactly [`LIMIT`] are allowed, each seeing its own remaining budget, and the
+    /// rest are denied with nothing left.
+    async fn concurrent_checks_allow_exactly_the_limit(&self) {
+        let key = self.key("concurrent");
+        let checks: Vec<BoxFuture<'_, RateDecision>> = (0..CONCURRENT)
+            .map(|_| Box::pin(self.hit(&self.policy, &key, 1)) as BoxFuture<'_, RateDecision>)
+            .collect();
+        let decisions = join_all(checks).await;
+        let allowed: Vec<&RateDecision> = decisions.iter().filter(|d| d.allowed).collect();
+        self.expect(
+            allowed.len() == LIMIT as usize,
+            &format!(
+                "of {CONCURRENT} concurrent hits exactly {LIMIT} are allowed, not {}",
+                allowed.len()
+            ),
+        );
+        let mut remaining: Vec<u32> = allowed.iter().map(|d| d.remaining).collect();
+        remaining.sort_unstable();
+        self.expect(
+            remaining == (0..LIMIT).collect::<Vec<_>>(),
+            &format!("each allowed hit took its own unit of budget: remaining {remaining:?}"),
+        );
+        for d in decisions.iter().filter(|d| !d.allowed) {
+            self.expect(
+                d.remaining == 0 && d.reset_after > Duration::ZERO,
+                &format!("a denied concurrent hit sees nothing left: {d:?}"),
+            );
+        }
+        let d = self.hit(&self.policy, &key, 0).await;
+        self.expect(
+            !d.allowed && d.remaining == 0,
+            &format!("after the burst the key is exhausted: {d:?}"),
         );
     }
 

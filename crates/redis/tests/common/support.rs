@@ -47,6 +47,15 @@ impl TimeControl for Offset<'_> {
     }
 }
 
+/// Advances tokio's paused clock: the time of an in-process limiter (and of the breaker).
+pub struct PausedClock;
+
+impl TimeControl for PausedClock {
+    fn advance(&self, d: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(tokio::time::advance(d))
+    }
+}
+
 /// The window the limiter suites use: long next to a suite's real duration, so with the
 /// start aligned to a window edge no edge passes except through [`Offset`].
 pub const WINDOW: Duration = Duration::from_secs(60);

@@ -15,6 +15,7 @@ use crate::ports::FollowError;
 pub async fn follow_repository_contract(repos: &Repos) {
     follows_counters_and_conflicts(repos).await;
     follows_lists(repos).await;
+    super::follows_lists_pages_while_following(repos).await;
 }
 
 /// Follow/unfollow keep both counters exact; a duplicate or an unknown user changes nothing.

@@ -107,10 +107,27 @@ pub(super) fn keyset(before: Option<Uuid>, limit: usize) -> Keyset {
 /// Walks a keyset list from the top in pages of `limit`, checking on every page what the
 /// `Keyset` contract says (at most `limit` rows, all strictly below the cursor, newest first),
 /// and returns every row seen, in order.
-pub(super) async fn walk<T, F, Fut>(limit: usize, mut fetch: F, key: impl Fn(&T) -> Uuid) -> Vec<T>
+pub(super) async fn walk<T, F, Fut>(limit: usize, fetch: F, key: impl Fn(&T) -> Uuid) -> Vec<T>
 where
     F: FnMut(Keyset) -> Fut,
     Fut: Future<Output = Result<Vec<T>, StoreError>>,
+{
+    walk_while(limit, fetch, key, || async {}).await
+}
+
+/// [`walk`], running `between` after every full page, before the next is fetched: how a
+/// client's walk meets writes made while it pages.
+pub(super) async fn walk_while<T, F, Fut, B, BFut>(
+    limit: usize,
+    mut fetch: F,
+    key: impl Fn(&T) -> Uuid,
+    mut between: B,
+) -> Vec<T>
+where
+    F: FnMut(Keyset) -> Fut,
+    Fut: Future<Output = Result<Vec<T>, StoreError>>,
+    B: FnMut() -> BFut,
+    BFut: Future<Output = ()>,
 {
     let mut all: Vec<T> = Vec::new();
     let mut before = None;
@@ -133,6 +150,7 @@ where
             return all;
         }
         before = all.last().map(&key);
+        between().await;
     }
     panic!("pagination did not terminate");
 }

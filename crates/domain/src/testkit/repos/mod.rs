@@ -9,22 +9,25 @@
 //! Ids come from `Uuid::now_v7()` (time-ordered, like the real id generator) and timestamps are
 //! fixed millis: the ports order by id, never by timestamp, and the suites pin that.
 //!
-//! Races (signups for one name) are provoked without a runtime: the creates are polled
+//! Races (signups for one name, counter updates) are provoked without a runtime: the creates are polled
 //! together on one task, so their I/O is in flight at once and the store has to decide.
 
 // A suite reports a broken contract by panicking, exactly like `assert!`: `expect` on a setup
 // step that must succeed says which step failed.
 #![allow(clippy::expect_used)]
 
+mod counts;
 mod follows;
 mod helpers;
 mod posts;
 mod users;
+mod walks;
 
 use std::sync::Arc;
 
 use crate::ports::{FollowRepository, PostRepository, UserRepository};
 
+pub use counts::counters_exact_under_concurrency;
 pub use follows::{follow_repository_contract, follows_counters_and_conflicts, follows_lists};
 pub use posts::{
     post_repository_contract, posts_by_author_pages, posts_create_and_delete, posts_feed,
@@ -33,6 +36,10 @@ pub use posts::{
 pub use users::{
     user_repository_contract, users_conflicts, users_create_and_lookup, users_racing_creates,
     users_summaries, users_update_profile,
+};
+pub use walks::{
+    follows_lists_pages_while_following, posts_by_author_pages_while_posting,
+    posts_feed_pages_while_posting,
 };
 
 /// The repositories under test, usually all backed by one store.

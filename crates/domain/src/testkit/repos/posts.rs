@@ -20,6 +20,8 @@ pub async fn post_repository_contract(repos: &Repos) {
     posts_by_author_pages(repos).await;
     posts_latest_pages(repos).await;
     posts_feed(repos).await;
+    super::posts_by_author_pages_while_posting(repos).await;
+    super::posts_feed_pages_while_posting(repos).await;
 }
 
 /// Create/delete keep `posts_count` exact; an unknown author writes nothing; only the author

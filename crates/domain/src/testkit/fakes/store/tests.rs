@@ -242,5 +242,13 @@ fn memory_store_passes_every_repository_contract_on_one_store() {
         crate::testkit::repos::user_repository_contract(&repos).await;
         crate::testkit::repos::post_repository_contract(&repos).await;
         crate::testkit::repos::follow_repository_contract(&repos).await;
+        crate::testkit::repos::counters_exact_under_concurrency(&repos).await;
     });
+}
+
+#[test]
+fn memory_store_keeps_counters_exact_under_concurrency() {
+    block_on(crate::testkit::repos::counters_exact_under_concurrency(
+        &contract_repos(),
+    ));
 }

@@ -1,7 +1,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, spawn_app};
+use crate::helpers::{assert_error, mint_token, spawn_app, token_claims, unix_now};
 
 #[tokio::test]
 async fn signup_returns_the_private_user_and_a_token() {
@@ -196,4 +196,135 @@ async fn forged_or_malformed_tokens_are_401() {
     let stranger = other.signup("mallory").await;
     let res = app.get_auth("/users/me", &stranger.token).await;
     assert_error(res, StatusCode::UNAUTHORIZED, "UnauthorizedError").await;
+}
+
+#[tokio::test]
+async fn tokens_live_seven_days_by_default_and_expired_ones_are_401() {
+    let app = spawn_app().await;
+    let user = app.signup("timely").await;
+    let claims = token_claims(&user.token);
+    assert_eq!(claims["sub"], user.id.as_str());
+    let lifetime = claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap();
+    assert_eq!(lifetime, 7 * 24 * 60 * 60, "default JWT_TTL");
+
+    let now = unix_now();
+    // The same claims with a future `exp` pass, so the 401 below is about expiry alone.
+    let current = mint_token(&user.id, now, now + 600);
+    assert_eq!(
+        app.get_auth("/users/me", &current).await.status(),
+        StatusCode::OK
+    );
+    let expired = mint_token(&user.id, now - 600, now - 60);
+    let res = app.get_auth("/users/me", &expired).await;
+    assert_error(res, StatusCode::UNAUTHORIZED, "UnauthorizedError").await;
+    let res = app
+        .post_json("/posts", json!({"content": "late"}), Some(&expired))
+        .await;
+    assert_error(res, StatusCode::UNAUTHORIZED, "UnauthorizedError").await;
+}
+
+#[tokio::test]
+async fn login_checks_the_email_shape_but_not_the_password_length() {
+    let app = spawn_app().await;
+    let user = app.signup("shortpw").await;
+    let login = |email: &str, password: &str| {
+        app.post_json(
+            "/auth/login",
+            json!({"email": email, "password": password}),
+            None,
+        )
+    };
+    for bad in ["not-an-email", "a@b", "shortpw@@example.com"] {
+        let res = login(bad, "password123").await;
+        let body = assert_error(res, StatusCode::BAD_REQUEST, "ValidationError").await;
+        assert_eq!(body["details"][0]["field"], "email", "{bad}: {body}");
+    }
+    // Shorter than signup's 8-character minimum: just wrong, not a hint about the rules.
+    for short in ["x", "passwor"] {
+        let res = login(&user.email, short).await;
+        let body = assert_error(res, StatusCode::UNAUTHORIZED, "UnauthorizedError").await;
+        assert_eq!(body["error"], "Invalid credentials");
+    }
+}
+
+#[tokio::test]
+async fn missing_fields_are_named_and_a_missing_body_is_required() {
+    let app = spawn_app().await;
+    let res = app.signup_raw(json!({})).await;
+    let body = assert_error(res, StatusCode::BAD_REQUEST, "ValidationError").await;
+    assert_eq!(body["error"], "Email is required");
+    assert_eq!(
+        body["details"],
+        json!([
+            {"field": "email", "message": "is required"},
+            {"field": "password", "message": "is required"},
+            {"field": "username", "message": "is required"},
+        ])
+    );
+    let res = app.post_json("/auth/login", json!({}), None).await;
+    let body = assert_error(res, StatusCode::BAD_REQUEST, "ValidationError").await;
+    assert_eq!(body["error"], "Email is required");
+    let res = app
+        .post_json("/auth/login", json!({"email": "who@example.com"}), None)
+        .await;
+    let body = assert_error(res, StatusCode::BAD_REQUEST, "ValidationError").await;
+    assert_eq!(body["error"], "Password is required");
+    assert_eq!(body["details"][0]["field"], "password");
+
+    let user = app.signup("bodyless").await;
+    let res = app.post_json("/posts", json!({}), Some(&user.token)).await;
+    let body = assert_error(res, StatusCode::BAD_REQUEST, "ValidationError").await;
+    assert_eq!(body["details"][0]["field"], "content", "{body}");
+
+    for (method, path) in [
+        (Method::POST, "/auth/signup"),
+        (Method::POST, "/auth/login"),
+        (Method::POST, "/posts"),
+        (Method::PUT, "/users/profile"),
+    ] {
+        let res = app
+            .request(method, path)
+            .bearer_auth(&user.token)
+            .send()
+            .await
+            .unwrap();
+        let body = assert_error(res, StatusCode::BAD_REQUEST, "ValidationError").await;
+        assert_eq!(body["error"], "Request body is required", "{path}");
+    }
+}
+
+#[tokio::test]
+async fn wrong_json_types_are_400_without_details() {
+    let app = spawn_app().await;
+    let user = app.signup("typist").await;
+    for (method, path, body) in [
+        (
+            Method::POST,
+            "/auth/signup",
+            json!({"email": 5, "password": "password123", "username": "typist2"}),
+        ),
+        (
+            Method::POST,
+            "/auth/login",
+            json!({"email": ["typist@example.com"], "password": "password123"}),
+        ),
+        (Method::POST, "/posts", json!({"content": 42})),
+        (
+            Method::PUT,
+            "/users/profile",
+            json!({"name": {"first": "T"}}),
+        ),
+        (Method::PUT, "/users/profile", json!({"bio": true})),
+        (Method::POST, "/posts", json!(["not", "an", "object"])),
+    ] {
+        let res = app
+            .request(method, path)
+            .bearer_auth(&user.token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let res = assert_error(res, StatusCode::BAD_REQUEST, "ValidationError").await;
+        assert!(res.get("details").is_none(), "{path} {body}: {res}");
+    }
 }

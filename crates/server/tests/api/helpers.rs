@@ -69,7 +69,7 @@ pub async fn spawn_app_with(extra: &[&str]) -> TestApp {
         Some(pg) => pg.url.clone(),
         None => format!("sqlite://{}", dir.path().join("test.db").display()),
     };
-    let secret = "test-secret-that-is-at-least-32-bytes-long";
+    let secret = JWT_SECRET;
     let defaults = [
         ("--host", "127.0.0.1"),
         ("--port", "0"),
@@ -244,4 +244,38 @@ pub async fn assert_error(res: Response, status: StatusCode, kind: &str) -> Valu
     assert_eq!(body["type"], kind, "{body}");
     assert!(body["error"].is_string(), "{body}");
     body
+}
+
+/// The `--jwt-secret` every test app gets unless the test passes its own.
+pub const JWT_SECRET: &str = "test-secret-that-is-at-least-32-bytes-long";
+
+/// A genuine HS256 token signed with the test apps' secret, for claims the API cannot produce
+/// (an expired token, a user that does not exist): `{sub, iat, exp}`.
+pub fn mint_token(sub: &str, iat: u64, exp: u64) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &json!({ "sub": sub, "iat": iat, "exp": exp }),
+        &jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes()),
+    )
+    .unwrap()
+}
+
+/// The claims of a token a test app issued, checked against the test apps' secret.
+pub fn token_claims(token: &str) -> Value {
+    let validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+    jsonwebtoken::decode::<Value>(
+        token,
+        &jsonwebtoken::DecodingKey::from_secret(JWT_SECRET.as_bytes()),
+        &validation,
+    )
+    .unwrap()
+    .claims
+}
+
+/// Seconds since the Unix epoch, as JWTs count time.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }

@@ -183,3 +183,114 @@ async fn cors_allows_configured_origins() {
         .unwrap();
     assert!(res.headers().get("access-control-allow-origin").is_none());
 }
+
+#[tokio::test]
+async fn compression_serves_zstd_and_follows_the_clients_preference() {
+    let app = spawn_app().await;
+    let raw = reqwest::Client::builder()
+        .no_proxy()
+        .no_gzip()
+        .no_brotli()
+        .no_zstd()
+        .no_deflate()
+        .build()
+        .unwrap();
+    for (accept, expected) in [
+        ("zstd", "zstd"),
+        ("gzip;q=0.5, zstd;q=0.9, br;q=0.1", "zstd"),
+        ("zstd;q=0.2, gzip, br;q=0.8", "gzip"),
+        ("gzip;q=0.3, br;q=0.7, zstd;q=0.4", "br"),
+        ("br;q=0, zstd;q=0.1", "zstd"),
+    ] {
+        let res = raw
+            .get(format!("{}/openapi.json", app.base))
+            .header("accept-encoding", accept)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(res.headers()["content-encoding"], expected, "{accept}");
+    }
+}
+
+#[tokio::test]
+async fn default_cors_allows_any_origin_without_credentials() {
+    let app = spawn_app().await;
+    let res = app
+        .request(Method::GET, "/posts")
+        .header("origin", "https://example.org")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["access-control-allow-origin"], "*");
+    assert!(!res
+        .headers()
+        .contains_key("access-control-allow-credentials"));
+    let preflight = app
+        .request(Method::OPTIONS, "/posts")
+        .header("origin", "https://example.org")
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization, content-type",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success(), "{}", preflight.status());
+    assert_eq!(preflight.headers()["access-control-allow-origin"], "*");
+    assert!(!preflight
+        .headers()
+        .contains_key("access-control-allow-credentials"));
+}
+
+#[tokio::test]
+async fn only_validation_errors_carry_details() {
+    let app = spawn_app().await;
+    let a = app.signup("detail_a").await;
+    let b = app.signup("detail_b").await;
+    assert_eq!(app.follow(&a, &b).await.status(), StatusCode::CREATED);
+    let post = app.create_post(&b, "not yours").await;
+    let cases = [
+        (app.get("/users/me").await, StatusCode::UNAUTHORIZED),
+        (
+            app.request(
+                Method::DELETE,
+                &format!("/posts/{}", post["id"].as_str().unwrap()),
+            )
+            .bearer_auth(&a.token)
+            .send()
+            .await
+            .unwrap(),
+            StatusCode::FORBIDDEN,
+        ),
+        (app.get("/posts/nope").await, StatusCode::NOT_FOUND),
+        (app.get("/nope").await, StatusCode::NOT_FOUND),
+        (
+            app.request(Method::PATCH, "/posts").send().await.unwrap(),
+            StatusCode::METHOD_NOT_ALLOWED,
+        ),
+        (app.follow(&a, &b).await, StatusCode::CONFLICT),
+        (
+            app.request(Method::POST, "/auth/login")
+                .header("content-type", "text/plain")
+                .body("hi")
+                .send()
+                .await
+                .unwrap(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+    ];
+    for (res, status) in cases {
+        assert_eq!(res.status(), status);
+        let body: Value = res.json().await.unwrap();
+        assert!(body["type"].is_string(), "{body}");
+        assert!(body.get("details").is_none(), "{status}: {body}");
+    }
+    // The contrast: a broken rule does carry them.
+    let res = app
+        .post_json("/posts", serde_json::json!({"content": ""}), Some(&a.token))
+        .await;
+    let body = assert_error(res, StatusCode::BAD_REQUEST, "ValidationError").await;
+    assert_eq!(body["details"][0]["field"], "content");
+}

@@ -281,3 +281,40 @@ async fn bad_limits_and_cursors_are_400() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn only_the_exact_cursor_shape_is_accepted_on_every_list() {
+    let app = spawn_app().await;
+    let user = app.signup("shapes").await;
+    let key = uuid::Uuid::now_v7();
+    let good = key.simple().to_string();
+    let bad = [
+        good.to_uppercase(),
+        good[..31].to_owned(),
+        format!("{good}0"),
+        key.hyphenated().to_string(),
+        uuid::Uuid::new_v4().simple().to_string(),
+        format!("{}g", &good[..31]),
+        "z".repeat(32),
+    ];
+    for list in [
+        "/posts".to_owned(),
+        "/feed".to_owned(),
+        format!("/users/{}/posts", user.id),
+        format!("/users/{}/followers", user.id),
+        format!("/users/{}/following", user.id),
+    ] {
+        // The right shape passes, so each 400 below is about the shape alone.
+        let res = app
+            .get_auth(&format!("{list}?cursor={good}"), &user.token)
+            .await;
+        assert_eq!(res.status(), StatusCode::OK, "{list}");
+        for cursor in &bad {
+            let res = app
+                .get_auth(&format!("{list}?cursor={cursor}"), &user.token)
+                .await;
+            let body = assert_error(res, StatusCode::BAD_REQUEST, "ValidationError").await;
+            assert_eq!(body["details"][0]["field"], "cursor", "{list} {cursor}");
+        }
+    }
+}

@@ -230,3 +230,113 @@ async fn signup_login_and_posting_each_have_their_own_policy() {
     let res = app.post_json("/auth/login", login, None).await;
     assert_error(res, StatusCode::TOO_MANY_REQUESTS, "RateLimitError").await;
 }
+
+#[tokio::test]
+async fn rate_limit_headers_are_on_successes_and_client_errors_alike() {
+    let app = spawn_app_with(&["--rate-limit-general", "5/60s"]).await;
+    let responses = [
+        (app.get("/posts").await, StatusCode::OK),
+        (app.get("/posts/nope").await, StatusCode::NOT_FOUND),
+        (app.get("/posts?limit=0").await, StatusCode::BAD_REQUEST),
+        (app.get("/users/me").await, StatusCode::UNAUTHORIZED),
+    ];
+    for (i, (res, status)) in responses.iter().enumerate() {
+        assert_eq!(res.status(), *status);
+        assert_eq!(header(res, "ratelimit-limit"), 5, "{status}");
+        assert_eq!(header(res, "ratelimit-remaining"), 4 - i as u64, "{status}");
+        // The (default) sliding window's budget is whole again once this window and the
+        // next have passed: more than one window, at most two.
+        let reset = header(res, "ratelimit-reset");
+        assert!((61..=120).contains(&reset), "{status}: reset {reset}");
+        assert_eq!(res.headers()["ratelimit-policy"], "5;w=60", "{status}");
+    }
+}
+
+#[tokio::test]
+async fn the_documented_defaults_are_what_responses_show() {
+    let app = spawn_app().await;
+    let res = app
+        .signup_raw(
+            json!({"email": "dflt@example.com", "password": "password123", "username": "dflt"}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert_eq!(header(&res, "ratelimit-limit"), 2000);
+    assert_eq!(res.headers()["ratelimit-policy"], "2000;w=60");
+    let token = res.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let res = app
+        .post_json("/posts", json!({"content": "defaults"}), Some(&token))
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert_eq!(header(&res, "ratelimit-limit"), 10000);
+    assert_eq!(res.headers()["ratelimit-policy"], "10000;w=30");
+    let res = app.get("/posts").await;
+    assert_eq!(header(&res, "ratelimit-limit"), 15000);
+    assert_eq!(res.headers()["ratelimit-policy"], "15000;w=30");
+    // Sliding window is the default algorithm: after a hit its reset lies past the 30 s window
+    // (a fixed window's never does, a token bucket's is a fraction of it).
+    let reset = header(&res, "ratelimit-reset");
+    assert!((31..=60).contains(&reset), "reset {reset}");
+
+    let wrong = json!({"email": "dflt@example.com", "password": "wrong-password"});
+    for _ in 0..10 {
+        let res = app.post_json("/auth/login", wrong.clone(), None).await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(header(&res, "ratelimit-limit"), 5000);
+        assert_eq!(res.headers()["ratelimit-policy"], "5000;w=60");
+    }
+    // RATE_LIMIT_LOGIN_FAILURES defaults to 10 per 15 minutes: the eleventh attempt is refused,
+    // and a sliding 15-minute window is whole again only after more than 15 minutes.
+    let res = app.post_json("/auth/login", wrong, None).await;
+    assert_eq!(header(&res, "ratelimit-limit"), 10);
+    let reset = header(&res, "ratelimit-reset");
+    assert!((901..=1800).contains(&reset), "reset {reset}");
+    assert_error(res, StatusCode::TOO_MANY_REQUESTS, "RateLimitError").await;
+}
+
+/// The guaranteed part of "a second simultaneous login for one account is 429": bursts of
+/// parallel guesses for one account, with a failure budget far above their number, so any 429
+/// can only come from the in-flight rule. Whether two attempts of a burst really overlap is up
+/// to the scheduler, so bursts repeat until one does (each hashes a password off the executor,
+/// which leaves room for the next attempt), bounded by a deadline.
+#[tokio::test]
+async fn simultaneous_logins_for_one_account_are_refused() {
+    let app = spawn_app_with(&["--rate-limit-login-failures", "1000/15m"]).await;
+    let user = app.signup("guessed").await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut attempts = 0;
+    loop {
+        let burst = (0..8).map(|i| {
+            app.post_json(
+                "/auth/login",
+                json!({"email": user.email, "password": format!("guess-{i}")}),
+                None,
+            )
+        });
+        let results = futures::future::join_all(burst).await;
+        attempts += results.len();
+        let mut refused = None;
+        for res in results {
+            match res.status() {
+                StatusCode::UNAUTHORIZED => {}
+                StatusCode::TOO_MANY_REQUESTS => refused = Some(res),
+                other => panic!("a racing login got {other}"),
+            }
+        }
+        if let Some(res) = refused {
+            // The failed-login policy answered, not the login route's own budget.
+            assert_eq!(header(&res, "ratelimit-limit"), 1000);
+            assert!(header(&res, "retry-after") >= 1);
+            assert!(!res.headers().contains_key("ratelimit-policy"));
+            assert_error(res, StatusCode::TOO_MANY_REQUESTS, "RateLimitError").await;
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{attempts} parallel logins for one account, none refused"
+        );
+    }
+}

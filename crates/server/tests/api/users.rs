@@ -1,7 +1,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, spawn_app};
+use crate::helpers::{assert_error, mint_token, spawn_app, unix_now};
 
 #[tokio::test]
 async fn me_and_public_profiles() {
@@ -220,4 +220,113 @@ async fn follower_lists_are_paginated_newest_first() {
         "ValidationError",
     )
     .await;
+}
+
+#[tokio::test]
+async fn me_for_a_user_that_no_longer_exists_is_404() {
+    let app = spawn_app().await;
+    let user = app.signup("exists").await;
+    let now = unix_now();
+    // The API cannot delete accounts: a genuine token for an id no account has stands in.
+    let ghost = mint_token(&uuid::Uuid::now_v7().to_string(), now, now + 600);
+    let res = app.get_auth("/users/me", &ghost).await;
+    let body = assert_error(res, StatusCode::NOT_FOUND, "NotFoundError").await;
+    assert_eq!(body["error"], "User not found");
+    // The same minting for a real account is a 200: the 404 is about the missing user.
+    let genuine = mint_token(&user.id, now, now + 600);
+    let me: Value = app
+        .get_auth("/users/me", &genuine)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["id"], user.id.as_str());
+}
+
+#[tokio::test]
+async fn profile_bio_is_kept_as_typed_and_null_clears_name_and_bio() {
+    let app = spawn_app().await;
+    let user = app.signup("typed").await;
+    let put = |body: Value| {
+        app.request(Method::PUT, "/users/profile")
+            .bearer_auth(&user.token)
+            .json(&body)
+            .send()
+    };
+    let me = || async {
+        let res = app.get_auth("/users/me", &user.token).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        res.json::<Value>().await.unwrap()
+    };
+    let body: Value = put(json!({"name": "Ty", "bio": "  hi  \n"}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["bio"], "  hi  \n");
+    assert_eq!(me().await["bio"], "  hi  \n", "stored as typed");
+
+    let body: Value = put(json!({"bio": null}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(body["bio"].is_null(), "{body}");
+    assert_eq!(body["name"], "Ty", "an absent field is left alone");
+    assert!(me().await["bio"].is_null());
+
+    let body: Value = put(json!({"name": null}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(body["name"].is_null(), "{body}");
+    assert!(me().await["name"].is_null());
+
+    assert_eq!(
+        put(json!({"name": "Ty"})).await.unwrap().status(),
+        StatusCode::OK
+    );
+    for empty in ["", "   "] {
+        let res = put(json!({ "name": empty })).await.unwrap();
+        let body = assert_error(res, StatusCode::BAD_REQUEST, "ValidationError").await;
+        assert_eq!(body["details"][0]["field"], "name", "{body}");
+        assert!(
+            body["error"].as_str().unwrap().starts_with("Name "),
+            "{body}"
+        );
+    }
+    assert_eq!(me().await["name"], "Ty", "a refused update changes nothing");
+}
+
+#[tokio::test]
+async fn following_or_unfollowing_an_impossible_id_is_404() {
+    let app = spawn_app().await;
+    let user = app.signup("seeker").await;
+    for id in [
+        "not-an-id".to_owned(),
+        uuid::Uuid::new_v4().to_string(),
+        uuid::Uuid::now_v7().simple().to_string(),
+    ] {
+        let path = format!("/users/follow/{id}");
+        let res = app
+            .request(Method::POST, &path)
+            .bearer_auth(&user.token)
+            .send()
+            .await
+            .unwrap();
+        let body = assert_error(res, StatusCode::NOT_FOUND, "NotFoundError").await;
+        assert_eq!(body["error"], "User not found", "POST {path}");
+        let res = app
+            .request(Method::DELETE, &path)
+            .bearer_auth(&user.token)
+            .send()
+            .await
+            .unwrap();
+        let body = assert_error(res, StatusCode::NOT_FOUND, "NotFoundError").await;
+        assert_eq!(body["error"], "Not following this user", "DELETE {path}");
+    }
 }

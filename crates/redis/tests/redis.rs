@@ -325,7 +325,8 @@ async fn without_redis_the_cache_and_limiter_keep_working() {
 /// (and the breaker's); needs no Redis, so it always runs.
 #[tokio::test(start_paused = true)]
 async fn the_fallback_limiter_without_redis_passes_the_limiter_contract() {
-    let redis = shared(&format!("redis://127.0.0.1:{}", free_port()));
+    let closed = ClosedPort::new();
+    let redis = shared(&format!("redis://127.0.0.1:{}", closed.port));
     let limiter = FallbackLimiter::new(
         RedisRateLimiter::new(redis.clone()),
         Arc::new(LocalRateLimiter::new()),

@@ -1,7 +1,7 @@
 //! Rate limits across instances: one budget shared through Redis, and still enforced (by each
 //! instance on its own) while Redis cannot be reached.
 
-use redis_adapter::testing::{can_start_servers, free_port, redis_url, RedisServer};
+use redis_adapter::testing::{can_start_servers, redis_url, ClosedPort, RedisServer};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -109,7 +109,8 @@ async fn with_redis_gone_the_local_limiter_still_answers_429() {
 async fn with_redis_never_reachable_the_local_limiter_still_answers_429() {
     // Nothing listens there: the instance starts degraded and never leaves the fallback. No
     // Redis is needed, so this runs (and guards the fallback) on machines without one too.
-    let url = format!("redis://127.0.0.1:{}", free_port());
+    let closed = ClosedPort::new();
+    let url = format!("redis://127.0.0.1:{}", closed.port);
     let db = database().await;
     let app = spawn(
         &db,

@@ -1,7 +1,8 @@
-//! Turns on the PostgreSQL run of the end-to-end suite (`tests/api_postgres.rs`) when
-//! `SOCIALSCALE_TEST_POSTGRES_URL` is set at build time. A cfg rather than a runtime check
-//! because those tests are the very files of `tests/api`, which cannot skip themselves; the
-//! binary built without it has one test that says the suite was skipped.
+//! Turns on the PostgreSQL runs of the end-to-end suites (`tests/api_postgres.rs`,
+//! `tests/shared_tier_postgres.rs`) when `SOCIALSCALE_TEST_POSTGRES_URL` is set at build time.
+//! A cfg rather than a runtime check because those tests are the very files of `tests/api`
+//! and `tests/shared_tier`, which cannot skip themselves; a binary built without it has one
+//! test that says the suite was skipped.
 
 fn main() {
     println!("cargo::rerun-if-env-changed=SOCIALSCALE_TEST_POSTGRES_URL");

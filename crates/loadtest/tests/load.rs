@@ -214,12 +214,11 @@ async fn broken_thresholds_exit_non_zero() {
         "{stdout}"
     );
 
-    // An induced error: nothing listens on this port any more, so every request fails.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // An induced error: a port bound but never listening refuses every connection, and
+    // holding it keeps another test from taking it meanwhile.
+    let closed = tokio::net::TcpSocket::new_v4().unwrap();
+    closed.bind(([127, 0, 0, 1], 0).into()).unwrap();
+    let port = closed.local_addr().unwrap().port();
     let url = format!("http://127.0.0.1:{port}");
     let out = binary(&[
         "health",

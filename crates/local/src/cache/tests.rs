@@ -121,3 +121,21 @@ async fn hits_and_misses_are_counted() {
     assert_eq!(counts.get("hit"), Some(&3), "{counts:?}");
     assert_eq!(counts.get("miss"), Some(&2), "{counts:?}");
 }
+
+/// After a lost pub/sub connection every key may have missed an invalidation: `clear` drops
+/// every entry and refuses values fetched before it.
+#[tokio::test]
+async fn clear_forgets_everything_and_refuses_late_inserts() {
+    let cache = L1Cache::new(100);
+    let ttl = Duration::from_secs(60);
+    cache.set("a", b"1".to_vec(), ttl).await;
+    cache.set("b", b"2".to_vec(), ttl).await;
+    let seen = cache.generation_of("c");
+    cache.clear();
+    assert!(get(&cache, "a").await.is_none());
+    assert!(get(&cache, "b").await.is_none());
+    cache
+        .insert_unless_invalidated("c", Arc::from(&b"stale"[..]), ttl, seen)
+        .await;
+    assert!(get(&cache, "c").await.is_none());
+}

@@ -235,6 +235,23 @@ mod tests {
         assert!(check(&mut s, P, 96 * SEC, 1).allowed);
     }
 
+    /// `RateLimit-Reset`: nothing counted → 0; only the previous window's hits left → they are
+    /// gone when this window ends; hits in this window → they must also slide out of the next.
+    #[test]
+    fn sliding_window_reset_depends_on_which_window_holds_hits() {
+        let mut s = State::fresh(RateAlgorithm::SlidingWindow);
+        assert_eq!(check(&mut s, P, 10 * SEC, 0).reset_after, 0);
+        hits(&mut s, 10 * SEC, 3);
+        let v = check(&mut s, P, 70 * SEC, 0);
+        assert_eq!(
+            v.reset_after,
+            50 * SEC,
+            "only the previous window's hits remain"
+        );
+        let v = check(&mut s, P, 70 * SEC, 1);
+        assert_eq!(v.reset_after, 110 * SEC);
+    }
+
     #[test]
     fn sliding_window_retry_can_reach_into_the_next_window() {
         let mut s = State::fresh(RateAlgorithm::SlidingWindow);

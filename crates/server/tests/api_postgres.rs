@@ -7,6 +7,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[cfg(postgres_tests)]
+const POSTGRES: bool = true;
+
+#[cfg(postgres_tests)]
 #[path = "api/auth.rs"]
 mod auth;
 #[cfg(postgres_tests)]

@@ -8,6 +8,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[cfg(postgres_tests)]
+const POSTGRES: bool = true;
+
+#[cfg(postgres_tests)]
 #[path = "shared_tier/freshness.rs"]
 mod freshness;
 #[cfg(postgres_tests)]

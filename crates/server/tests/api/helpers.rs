@@ -6,28 +6,13 @@ use server::{App, Cli, Config};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-/// Which database this test binary runs the suite on, from the binary's name: `api` (this
+/// Which database this test binary runs the suite on, as its root file says: `api` (this
 /// directory's `main.rs`) runs on SQLite, `api_postgres` (which includes these same files) on
 /// PostgreSQL. A compile-time constant, so both binaries share every line of test code.
-pub const POSTGRES: bool = str_eq(env!("CARGO_CRATE_NAME"), "api_postgres");
+pub const POSTGRES: bool = crate::POSTGRES;
 
 /// What `/health` reports as `backends.database` here.
 pub const DATABASE_BACKEND: &str = if POSTGRES { "postgres" } else { "sqlite" };
-
-const fn str_eq(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len() != b.len() {
-        return false;
-    }
-    let mut i = 0;
-    while i < a.len() {
-        if a[i] != b[i] {
-            return false;
-        }
-        i += 1;
-    }
-    true
-}
 
 /// More pages than any test's list can have: past it a cursor walk has looped.
 pub const MAX_PAGES: usize = 1_000;

@@ -5,6 +5,8 @@
 //! This binary runs on SQLite; `shared_tier_postgres` runs these same files on PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+const POSTGRES: bool = false;
+
 mod freshness;
 mod limits;
 mod outage;

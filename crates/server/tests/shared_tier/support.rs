@@ -10,25 +10,10 @@ use server::{App, Cli, Config};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-/// Which database this binary runs the suite on, from the binary's name: `shared_tier` (this
+/// Which database this binary runs the suite on, as its root file says: `shared_tier` (this
 /// directory's `main.rs`) on an SQLite file, `shared_tier_postgres` (which includes these same
 /// files) on a fresh PostgreSQL database. A constant, so both share every line of test code.
-pub const POSTGRES: bool = str_eq(env!("CARGO_CRATE_NAME"), "shared_tier_postgres");
-
-const fn str_eq(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len() != b.len() {
-        return false;
-    }
-    let mut i = 0;
-    while i < a.len() {
-        if a[i] != b[i] {
-            return false;
-        }
-        i += 1;
-    }
-    true
-}
+pub const POSTGRES: bool = crate::POSTGRES;
 
 /// One database for all the instances of a test; removed when dropped.
 pub struct Database {

@@ -7,11 +7,12 @@ set -euo pipefail
 : "${PRIMARY_HOST:?}" "${REPLICATION_USER:?}" "${REPLICATION_PASSWORD:?}"
 PGDATA=${PGDATA:-/var/lib/postgresql/data}
 slot=${REPLICATION_SLOT:-replica1}
+port=${PRIMARY_PORT:-5432}
 
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
   # depends_on waits for the primary's healthcheck, but a restart of both can still race.
   deadline=$((SECONDS + 120))
-  until pg_isready -q -h "$PRIMARY_HOST" -p 5432; do
+  until pg_isready -q -h "$PRIMARY_HOST" -p "$port"; do
     if [ "$SECONDS" -ge "$deadline" ]; then
       echo "replica: primary $PRIMARY_HOST not ready after 120 s" >&2
       exit 1
@@ -21,10 +22,11 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
   mkdir -p "$PGDATA"
   chown postgres:postgres "$PGDATA"
   chmod 700 "$PGDATA"
-  # pg_basebackup removes what it wrote if it fails, so a retry starts clean.
+  # pg_basebackup removes what it wrote if it fails, so a retry starts clean. A fast checkpoint:
+  # the default spread one can keep the replica waiting for minutes on an idle primary.
   PGPASSWORD=$REPLICATION_PASSWORD gosu postgres pg_basebackup \
-    --host="$PRIMARY_HOST" --username="$REPLICATION_USER" --no-password \
-    --pgdata="$PGDATA" --wal-method=stream --slot="$slot" --write-recovery-conf --progress
+    --host="$PRIMARY_HOST" --port="$port" --username="$REPLICATION_USER" --no-password \
+    --pgdata="$PGDATA" --checkpoint=fast --wal-method=stream --slot="$slot" --write-recovery-conf --progress
 fi
 
 # hot_standby is on by default; said here because the read URLs depend on it.

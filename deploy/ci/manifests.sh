@@ -138,6 +138,10 @@ for name, svc in services.items():
             err(f"compose {name}: stop_grace_period {stop:g}s does not outlast "
                 f"SHUTDOWN_GRACE_SECONDS={grace}: docker would SIGKILL mid-drain")
 
+for line in (deploy / "compose/env.example").read_text().splitlines():
+    if line.strip() and not line.lstrip().startswith("#") and not line.rstrip().endswith("="):
+        err(f"compose/env.example gives a value: {line.split('=')[0]}= must stay empty")
+
 app = services["app"]
 app_env = app["environment"]
 app_port = str(app_env["PORT"])

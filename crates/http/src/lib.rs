@@ -56,6 +56,7 @@ pub struct HttpOptions {
 
 pub fn router(state: AppState, options: &HttpOptions) -> Router {
     use routes::{auth, health as h, posts, users};
+    middleware::rate_limit::register_metrics(&state);
 
     // Everything a client calls is rate limited; probes, metrics and docs are not, so a load
     // balancer's checks can never be answered 429.

@@ -80,6 +80,32 @@ struct Replica {
     down_until: AtomicU64,
 }
 
+/// One pool's connections at a moment, for the `db_pool_*` gauges.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolStats {
+    /// `primary` or `replica`.
+    pub pool: &'static str,
+    /// For a replica, its position in the list of replica URLs.
+    pub replica: Option<usize>,
+    pub in_use: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
+fn stats(pool: &'static str, replica: Option<usize>, p: &PgPool) -> PoolStats {
+    // `size` and `num_idle` are read one after the other, so a connection returned in between
+    // could make idle exceed size for an instant.
+    let size = p.size();
+    let idle = u32::try_from(p.num_idle()).unwrap_or(u32::MAX).min(size);
+    PoolStats {
+        pool,
+        replica,
+        in_use: size - idle,
+        idle,
+        max: p.options().get_max_connections(),
+    }
+}
+
 /// Where a read runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Route {
@@ -270,6 +296,14 @@ impl PgStore {
             u64::try_from(self.inner.options.replica_retry_after.as_millis()).unwrap_or(u64::MAX);
         let until = self.now_ms().saturating_add(wait).max(1);
         replica.down_until.store(until, Ordering::Relaxed);
+    }
+
+    /// The pools' connections now: the primary, then each replica in configuration order.
+    pub fn pool_stats(&self) -> Vec<PoolStats> {
+        let replicas = self.inner.replicas.iter().enumerate();
+        std::iter::once(stats("primary", None, &self.inner.primary))
+            .chain(replicas.map(|(i, r)| stats("replica", Some(i), &r.pool)))
+            .collect()
     }
 
     /// How many replicas are configured and how many are currently used.

@@ -33,6 +33,9 @@ pub enum Permit {
 
 impl Breaker {
     pub fn new(threshold: u32, cool_down: Duration) -> Self {
+        // Set on every transition only; without this the gauge would not exist (no data, not 0)
+        // until Redis first failed.
+        metrics::gauge!("redis_breaker_open").set(0.0);
         Breaker {
             origin: Instant::now(),
             threshold: threshold.max(1),

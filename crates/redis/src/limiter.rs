@@ -113,6 +113,14 @@ impl FallbackLimiter {
     pub fn new(primary: RedisRateLimiter, fallback: Arc<dyn RateLimiter>) -> Self {
         FallbackLimiter { primary, fallback }
     }
+
+    /// Puts `rate_limit_fallback_total` at 0 for these policies, so the series exist (a rate of
+    /// 0 on a dashboard, not no data) before Redis first fails to answer.
+    pub fn register_metrics(&self, policies: &[&RatePolicy]) {
+        for policy in policies {
+            metrics::counter!("rate_limit_fallback_total", "policy" => policy.name).increment(0);
+        }
+    }
 }
 
 #[async_trait]

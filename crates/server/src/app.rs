@@ -70,7 +70,13 @@ impl App {
             }),
             trusted_proxies: Arc::new(s.trusted_proxies.clone()),
             health: Arc::new(health),
-            metrics: Arc::new(move || metrics.render()),
+            metrics: Arc::new({
+                let pools = database.pool_gauges();
+                move || {
+                    pools.record();
+                    metrics.render()
+                }
+            }),
             version: env!("CARGO_PKG_VERSION"),
             shutdown: draining.clone(),
             rendered: Default::default(),

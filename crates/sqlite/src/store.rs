@@ -37,6 +37,31 @@ pub(crate) const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 pub struct SqliteStore {
     pub(crate) write: SqlitePool,
     pub(crate) read: SqlitePool,
+    /// A memory database: `write` and `read` are the same pool.
+    shared: bool,
+}
+
+/// One pool's connections at a moment, for the `db_pool_*` gauges.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolStats {
+    /// `write` (the single-writer pool; on a memory database it serves reads too) or `read`.
+    pub pool: &'static str,
+    pub in_use: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
+fn stats(pool: &'static str, p: &SqlitePool) -> PoolStats {
+    // `size` and `num_idle` are read one after the other, so a connection returned in between
+    // could make idle exceed size for an instant.
+    let size = p.size();
+    let idle = u32::try_from(p.num_idle()).unwrap_or(u32::MAX).min(size);
+    PoolStats {
+        pool,
+        in_use: size - idle,
+        idle,
+        max: p.options().get_max_connections(),
+    }
 }
 
 impl SqliteStore {
@@ -80,6 +105,7 @@ impl SqliteStore {
             return Ok(SqliteStore {
                 write: shared.clone(),
                 read: shared,
+                shared: true,
             });
         }
 
@@ -101,7 +127,11 @@ impl SqliteStore {
             .connect_with(read_options)
             .await
             .map_err(store_error)?;
-        Ok(SqliteStore { write, read })
+        Ok(SqliteStore {
+            write,
+            read,
+            shared: false,
+        })
     }
 
     /// Applies the embedded migrations (`crates/sqlite/migrations`) not yet applied. Safe to
@@ -114,6 +144,15 @@ impl SqliteStore {
                 sqlx::migrate::MigrateError::Execute(e) => store_error(e),
                 other => StoreError::Internal(format!("migration failed: {other}")),
             })
+    }
+
+    /// The pools' connections now: `write`, then `read` unless it is the same pool.
+    pub fn pool_stats(&self) -> Vec<PoolStats> {
+        let mut out = vec![stats("write", &self.write)];
+        if !self.shared {
+            out.push(stats("read", &self.read));
+        }
+        out
     }
 
     /// Closes both pools, waiting for connections in use to be returned. On a file database

@@ -19,6 +19,15 @@ use crate::state::AppState;
 #[derive(Clone, Copy, Debug)]
 pub struct VerifiedUser(pub UserId);
 
+/// Puts `rate_limited_total` at 0 for each route policy, so the series exist (and dashboards and
+/// alerts see a rate of 0, not no data) before the first request is refused.
+pub(crate) fn register_metrics(state: &AppState) {
+    let p = &state.policies;
+    for policy in [&p.general, &p.post, &p.login, &p.signup] {
+        metrics::counter!("rate_limited_total", "policy" => policy.name).increment(0);
+    }
+}
+
 pub async fn rate_limit(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let policy = pick_policy(&state, req.method(), req.uri().path()).clone();
     let user = bearer_token(req.headers()).and_then(|t| state.services.auth.authenticate(t).ok());

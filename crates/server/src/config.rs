@@ -49,6 +49,38 @@ pub enum Command {
     Migrate,
     /// Fill the database with generated users, follows and posts (for benchmarks).
     Seed(SeedArgs),
+    /// Exit 0 if the liveness URL answers 200, else 1 (a container HEALTHCHECK without curl).
+    Healthcheck(HealthcheckArgs),
+}
+
+/// `socialscale healthcheck`.
+#[derive(Args, Debug, Clone)]
+pub struct HealthcheckArgs {
+    /// The URL to GET (http:// only) [default: http://127.0.0.1:$PORT/health/liveness, or
+    /// HOST in place of 127.0.0.1 when HOST is a specific address].
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// Bound on the whole check: resolving, connecting, sending and reading the status line.
+    #[arg(long, value_name = "MS", default_value_t = 3000,
+        value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    pub timeout_ms: u64,
+}
+
+impl HealthcheckArgs {
+    /// The URL to check: `--url`, else the liveness route of the address `serve` listens on.
+    pub fn target(&self, settings: &Settings) -> String {
+        if let Some(url) = &self.url {
+            return url.clone();
+        }
+        // A wildcard bind is reached on loopback of the same family.
+        let host = match settings.host {
+            IpAddr::V4(a) if a.is_unspecified() => "127.0.0.1".to_owned(),
+            IpAddr::V6(a) if a.is_unspecified() => "[::1]".to_owned(),
+            IpAddr::V4(a) => a.to_string(),
+            IpAddr::V6(a) => format!("[{a}]"),
+        };
+        format!("http://{host}:{}/health/liveness", settings.port)
+    }
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

@@ -25,6 +25,22 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(Command::Healthcheck(args)) = &cli.command {
+        // Before the configuration check and logging: the probe must not fail, or print log
+        // lines, because of a setting only `serve` needs.
+        let url = args.target(&cli.settings);
+        let timeout = std::time::Duration::from_millis(args.timeout_ms);
+        return match commands::healthcheck(&url, timeout) {
+            Ok(status_line) => {
+                println!("{url}: {status_line}");
+                ExitCode::SUCCESS
+            }
+            Err(why) => {
+                eprintln!("unhealthy: {url}: {why}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let config = match Config::from_settings(cli.settings) {
         Ok(c) => c,
         Err(line) => {
@@ -57,6 +73,7 @@ fn main() -> ExitCode {
             Command::Serve => commands::serve(&config).await,
             Command::Migrate => commands::migrate(&config).await,
             Command::Seed(args) => commands::seed(&config, &args).await,
+            Command::Healthcheck(_) => unreachable!("handled before the configuration check"),
         }
     });
     match result {

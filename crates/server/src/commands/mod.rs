@@ -1,7 +1,9 @@
 //! The binary's subcommands.
 
+pub mod healthcheck;
 pub mod seed;
 
+pub use healthcheck::healthcheck;
 pub use seed::seed;
 
 use crate::app::{shutdown_signal, App};

@@ -128,3 +128,19 @@ pub fn decision_headers(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `Retry-After` and `RateLimit-Reset` are whole seconds rounded up: never "retry now"
+    /// while any wait is left.
+    #[test]
+    fn waits_round_up_to_whole_seconds() {
+        assert_eq!(secs_ceil(Duration::ZERO), 0);
+        assert_eq!(secs_ceil(Duration::from_millis(1)), 1);
+        assert_eq!(secs_ceil(Duration::from_secs(2)), 2);
+        assert_eq!(secs_ceil(Duration::from_millis(2_500)), 3);
+        assert_eq!(secs_ceil(Duration::from_nanos(59_000_000_001)), 60);
+    }
+}

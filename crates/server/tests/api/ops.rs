@@ -294,3 +294,54 @@ async fn only_validation_errors_carry_details() {
     let body = assert_error(res, StatusCode::BAD_REQUEST, "ValidationError").await;
     assert_eq!(body["details"][0]["field"], "content");
 }
+
+/// Sends `head` + `body` on a fresh connection (closed after the answer) and returns the
+/// status line's code and the body.
+async fn raw(addr: std::net::SocketAddr, head: &str, body: &str) -> (u16, Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(format!("{head}connection: close\r\n\r\n{body}").as_bytes())
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        stream.read_to_end(&mut answer),
+    );
+    read.await.unwrap().unwrap();
+    let text = String::from_utf8_lossy(&answer);
+    let status = text[9..12].parse().unwrap();
+    let (_, body) = text.split_once("\r\n\r\n").unwrap();
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+/// "Request body is required" is for a request with no body at all: a body without a JSON
+/// content type is 415, and a JSON body sent chunked (no Content-Length) is read.
+#[tokio::test]
+async fn a_body_is_missing_only_when_nothing_was_sent() {
+    let app = spawn_app().await;
+    let login = r#"{"email":"nobody@example.com","password":"whatever1"}"#;
+
+    let (status, body) = raw(
+        app.addr,
+        &format!(
+            "POST /auth/login HTTP/1.1\r\nhost: t\r\ncontent-length: {}\r\n",
+            login.len()
+        ),
+        login,
+    )
+    .await;
+    assert_eq!(status, 415, "{body}");
+    assert_eq!(body["type"], "UnsupportedMediaTypeError", "{body}");
+
+    let chunked = format!("{:x}\r\n{login}\r\n0\r\n\r\n", login.len());
+    let (status, body) = raw(
+        app.addr,
+        "POST /auth/login HTTP/1.1\r\nhost: t\r\ncontent-type: application/json\r\n\
+         transfer-encoding: chunked\r\n",
+        &chunked,
+    )
+    .await;
+    assert_eq!(status, 401, "the chunked body was read: {body}");
+}

@@ -32,6 +32,10 @@ DB_NAME=socialscale
 
 say() { printf '%s\n' "$*"; }
 die() {
+  if [ -n "${INTERRUPTED:-}" ]; then
+    printf 'local-cluster: interrupted\n' >&2
+    exit "$INTERRUPTED"
+  fi
   printf 'local-cluster: %s\n' "$*" >&2
   exit 1
 }
@@ -122,13 +126,19 @@ free_port() {
 
 log_of() { printf '%s/logs/%s.log\n' "$RUN" "$1"; }
 
-# Polls "$@" until it succeeds, for at most $1 seconds.
+INTERRUPTED=""
+# Where `up` stops after a Ctrl-C or SIGTERM: every server started so far is recorded.
+checkpoint() {
+  [ -z "$INTERRUPTED" ] || exit "$INTERRUPTED"
+}
+
+# Polls "$@" until it succeeds, for at most $1 seconds (or until an interrupt).
 wait_for() {
   local secs=$1
   shift
   local deadline=$((SECONDS + secs))
   until "$@" >/dev/null 2>&1; do
-    [ "$SECONDS" -lt "$deadline" ] || return 1
+    [ "$SECONDS" -lt "$deadline" ] && [ -z "$INTERRUPTED" ] || return 1
     sleep 0.2
   done
 }
@@ -147,12 +157,15 @@ spawn() {
 start_on_free_port() {
   local name=$1 starter=$2 kind=${3:-} port attempt
   for attempt in 1 2 3 4 5; do
+    checkpoint
     port=$(free_port "$kind") || die "no free port for $name"
     set_port "$name" "$port"
     [ "$kind" = bus ] && set_port "$name-bus" $((port + 10000))
     if "$starter" "$name" "$port"; then
+      checkpoint
       return 0
     fi
+    checkpoint
     if ! grep -qiE 'address already in use|could not bind|bind\(\)' "$(log_of "$name")" 2>/dev/null; then
       tail -n 20 "$(log_of "$name")" >&2 2>/dev/null || true
       die "$name did not start (log: $(log_of "$name"))"
@@ -323,10 +336,14 @@ cmd_up() {
   : >"$RUN/ports"
   : >"$RUN/pids"
 
-  # From here on, a failure or an interrupt takes down whatever already started.
-  trap 'rc=$?; trap - EXIT INT TERM; if [ "$rc" != 0 ]; then say "up failed; stopping what had started"; cmd_down >&2 || true; fi; exit "$rc"' EXIT
-  trap 'exit 130' INT
-  trap 'exit 143' TERM
+  # From here on, a failure or an interrupt takes down whatever already started. An interrupt
+  # only sets a flag, acted on at the next checkpoint: exiting straight from the trap could
+  # happen between starting a server and recording its pid (leaving it behind), and inside a
+  # command's `>/dev/null` (swallowing what the cleanup says). fds 3 and 4 keep the real output.
+  exec 3>&1 4>&2
+  trap 'rc=$?; exec 1>&3 2>&4; trap - EXIT INT TERM; INTERRUPTED=""; if [ "$rc" != 0 ]; then say "up failed or was interrupted; stopping what had started"; cmd_down >&2 || true; fi; exit "$rc"' EXIT
+  trap 'INTERRUPTED=130' INT
+  trap 'INTERRUPTED=143' TERM
 
   # PostgreSQL's data must belong to the user that runs it; a run directory that user cannot
   # enter (a checkout under /root) gets its data under /tmp instead, linked from here.
@@ -347,6 +364,7 @@ cmd_up() {
   say "postgres: initdb (primary)"
   as_pg "$PG_BIN/initdb" -D "$PGROOT/pg-primary" -U postgres --auth=trust --no-sync -E UTF8 \
     >"$(log_of initdb)" 2>&1 || { cat "$(log_of initdb)" >&2; die "initdb failed"; }
+  checkpoint
   # Loopback TCP only, no Unix socket: nothing here can collide with the machine's own server.
   cat >>"$PGROOT/pg-primary/postgresql.conf" <<'EOF'
 listen_addresses = '127.0.0.1'
@@ -363,6 +381,7 @@ EOF
   as_pg "$PG_BIN/pg_basebackup" -h 127.0.0.1 -p "$PG_PORT" -U postgres -D "$PGROOT/pg-replica" \
     -R -X stream -c fast --no-sync >"$(log_of basebackup)" 2>&1 ||
     { cat "$(log_of basebackup)" >&2; die "pg_basebackup failed"; }
+  checkpoint
   start_on_free_port pg-replica start_pg
   REPLICA_PORT=$(get_port pg-replica)
   wait_for 30 standby_streams || die "the replica on 127.0.0.1:$REPLICA_PORT does not stream from the primary"
@@ -398,6 +417,7 @@ EOF
   export SHUTDOWN_GRACE_SECONDS=${SHUTDOWN_GRACE_SECONDS:-5}
   printf '%s\n' "$SHUTDOWN_GRACE_SECONDS" >"$RUN/grace"
   "$BIN_ABS" migrate >"$(log_of migrate)" 2>&1 || { cat "$(log_of migrate)" >&2; die "migrate failed"; }
+  checkpoint
 
   INSTANCE_PORTS=()
   local n
@@ -417,6 +437,7 @@ EOF
   start_on_free_port prometheus start_prometheus
   PROM_PORT=$(get_port prometheus)
   write_env
+  checkpoint
   trap - EXIT INT TERM
 
   say ""
@@ -441,10 +462,12 @@ cleanup_data() {
   rm -rf "$RUN/pg" "$RUN"/redis-* "$RUN/prometheus/data" "$RUN/nginx"/{body,proxy,fastcgi,uwsgi,scgi} "$RUN/jwt_secret"
 }
 
+# By the data directory, not only the recorded pid: a server whose start was interrupted before
+# its pid was read is stopped too.
 stop_pg() {
   local name=$1 dir
-  ours_alive "$name" || return 0
-  dir=$(readlink -f "$RUN/pg")/$name
+  dir=$(readlink -f "$RUN/pg" 2>/dev/null)/$name
+  [ -f "$dir/postmaster.pid" ] || return 0
   as_pg "$(pg_bindir)/pg_ctl" stop -D "$dir" -m fast -w -t 20 >/dev/null 2>&1 ||
     as_pg "$(pg_bindir)/pg_ctl" stop -D "$dir" -m immediate -w -t 10 >/dev/null 2>&1 || true
   stop_pid "$name" KILL 5
@@ -466,6 +489,10 @@ cmd_down() {
   for name in $instances; do
     stop_pid "$name" 0 $(($(cat "$RUN/grace" 2>/dev/null || echo 30) + 5))
   done
+  # nginx writes its pid file just after `up` may have been interrupted waiting for it.
+  if [ -z "$(pid_of nginx)" ] && [ -s "$RUN/nginx/nginx.pid" ]; then
+    set_pid nginx "$(cat "$RUN/nginx/nginx.pid")"
+  fi
   stop_pid nginx TERM 10
   stop_pid prometheus TERM 15
   for name in $(awk '$1 ~ /^redis-/ { print $1 }' "$RUN/pids"); do

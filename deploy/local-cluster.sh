@@ -614,7 +614,10 @@ step_parts() {
   for p in "${INSTANCE_PORTS[@]}"; do
     api GET "http://127.0.0.1:$p/health"
     expect 200 "instance $p /health" || ok=1
-    [ "$(jq -r .status <<<"$BODY" 2>/dev/null)" = ok ] || { say "    instance $p: $BODY"; ok=1; }
+    # Healthy, and really on the shared backends (an instance without REDIS_URL is "ok" too).
+    jq -e '.status == "ok" and .backends.database == "postgres" and .backends.cache == "redis"
+      and .backends.rateLimit == "redis" and all(.services[]; . == "healthy")' <<<"$BODY" >/dev/null 2>&1 ||
+      { say "    instance $p: $BODY"; ok=1; }
   done
   api GET "$LB_URL/health/readiness"
   expect 200 "balancer /health/readiness" || ok=1
@@ -643,7 +646,7 @@ replayed() {
 deep_page_has() { # instance port, cursor, post id: true if the page after the cursor lists it
   api GET "http://127.0.0.1:$1/users/$DEEP_USER/posts?limit=10&cursor=$2" "$DEEP_TOKEN"
   [ "$STATUS" = 200 ] || { say "    deep page on $1: $STATUS ${BODY:0:200}"; return 2; }
-  jq -e --arg id "$3" 'any(.items[]; .id == $id)' <<<"$BODY" >/dev/null
+  jq -e --arg id "$3" 'any(.posts[]; .id == $id)' <<<"$BODY" >/dev/null
 }
 
 # A page after a cursor older than the router's replica_min_age (2s, crates/postgres/src/store.rs)
@@ -764,7 +767,7 @@ step_backup() {
   api POST "$LB_URL/users/follow/$USER_ID" "$a"
   case $STATUS in 200 | 201 | 204) ;; *) expect 201 "follow" || return 1 ;; esac
   local file=$RUN/smoke/backup.dump scratch=socialscale_restore_check before after
-  psql_at "$PG_PORT" "DROP DATABASE IF EXISTS $scratch" >/dev/null
+  psql_at "$PG_PORT" "DROP DATABASE IF EXISTS $scratch" >/dev/null 2>&1
   (cmd_backup "$file") >/dev/null || { say "    backup failed"; return 1; }
   (RESTORE_DB=$scratch && cmd_restore "$file") >/dev/null || { say "    restore failed"; return 1; }
   before=$(counts "$PG_PORT" "$DB_NAME")

@@ -741,6 +741,16 @@ targets_up() {
     <<<"$body" >/dev/null
 }
 
+rules_summary() {
+  curl -sf --max-time 5 "$PROM_URL/api/v1/rules" |
+    jq -r '[.data.groups[].rules[]] | "\(length) \([.[] | select(.health != "ok")] | length)"'
+}
+rules_ok() {
+  local r
+  r=$(rules_summary) || return 1
+  [ "${r%% *}" -gt 0 ] && [ "${r##* }" = 0 ]
+}
+
 step_prometheus() {
   if ! wait_for 20 targets_up; then
     say "    not every target is up:"
@@ -753,6 +763,16 @@ step_prometheus() {
     jq -r '.data.result[0].value[1]')
   [ "$n" = "${#INSTANCE_PORTS[@]}" ] || { say "    sum(up) is $n"; return 1; }
   say "    $n of ${#INSTANCE_PORTS[@]} targets up"
+  # The alert rules `up` copied beside the configuration are loaded and evaluate cleanly (a
+  # rule shows health "unknown" until its first evaluation, a second at most).
+  if [ -f deploy/prometheus/alerts.yml ]; then
+    if wait_for 10 rules_ok; then
+      say "    $(rules_summary | cut -d' ' -f1) alert rules loaded, all evaluating"
+    else
+      say "    alert rules loaded / not evaluating cleanly: $(rules_summary | tr " " /)"
+      return 1
+    fi
+  fi
 }
 
 counts() { # port db

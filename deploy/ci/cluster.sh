@@ -46,6 +46,9 @@ if [ "${#missing[@]}" -gt 0 ]; then
   [ "$installed" = 0 ] || { echo "cluster: apt-get install ${missing[*]} failed"; exit 1; }
 fi
 [ -x "$BIN" ] || { echo "cluster: no binary at $BIN (cargo build -p server)"; exit 1; }
+if command -v shellcheck >/dev/null; then
+  shellcheck deploy/local-cluster.sh deploy/ci/cluster.sh
+fi
 
 step() { # seconds, description, command...
   local secs=$1 what=$2

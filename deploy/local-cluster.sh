@@ -329,7 +329,9 @@ cmd_up() {
   if any_alive; then
     die "already up ($RUN); run: deploy/local-cluster.sh down"
   fi
-  # A previous run that was killed before it could clean up leaves only dead state behind.
+  # A previous `up` killed outright (SIGKILL) may have left a server it had not yet recorded;
+  # down finds those by their data directory or pid file.
+  if [ -f "$RUN/pids" ]; then cmd_down >/dev/null 2>&1 || true; fi
   if [ -d "$RUN" ]; then cleanup_data; fi
   rm -rf "$RUN"
   mkdir -p "$RUN/logs"

@@ -55,7 +55,12 @@ step() { # seconds, description, command...
   shift 2
   echo "== $what"
   local t=$SECONDS rc=0
-  timeout --kill-after=10 "$secs" "$@" || rc=$?
+  # In the background and waited for, so that an interrupt reaches the trap at once (a
+  # foreground child would delay it to the end of the step); the trap passes it on.
+  timeout --kill-after=10 "$secs" "$@" &
+  STEP_PID=$!
+  wait "$STEP_PID" || rc=$?
+  STEP_PID=""
   if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
     echo "cluster: '$what' took longer than ${secs}s"
   fi
@@ -64,9 +69,16 @@ step() { # seconds, description, command...
 }
 
 # What `up` recorded: every port it bound and every pid it started, checked after `down`.
+STEP_PID=""
 finish() {
   local rc=$? ports="" pids="" leftover=0
   trap - EXIT INT TERM
+  if [ -n "$STEP_PID" ]; then
+    # Interrupted mid-step: timeout hands the signal to the step (an interrupted `up` stops
+    # what it started), and the step gets a bounded time to finish.
+    kill -TERM "$STEP_PID" 2>/dev/null || true
+    wait "$STEP_PID" 2>/dev/null || true
+  fi
   [ -f "$RUN_DIR/ports" ] && ports=$(awk '{ print $2 }' "$RUN_DIR/ports")
   [ -f "$RUN_DIR/pids" ] && pids=$(awk '{ print $2 }' "$RUN_DIR/pids")
   step 90 "down" "$CLUSTER" down || rc=1

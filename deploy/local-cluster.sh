@@ -57,10 +57,12 @@ pg_bindir() {
 # The PostgreSQL servers refuse to run as root: as root, run their tools as `postgres`, from /
 # (the postgres user may not be able to enter the working directory).
 as_pg() {
+  # fds 3 and 4 (up's saved output) closed: a server started here must not hold the caller's
+  # terminal or pipe open after `up` returns.
   if [ "$(id -u)" = 0 ]; then
-    (cd / && runuser -u postgres -- "$@")
+    (cd / && runuser -u postgres -- "$@" 3>&- 4>&-)
   else
-    "$@"
+    "$@" 3>&- 4>&-
   fi
 }
 
@@ -148,7 +150,7 @@ wait_for() {
 spawn() {
   local name=$1
   shift
-  setsid "$@" >"$(log_of "$name")" 2>&1 </dev/null &
+  setsid "$@" >"$(log_of "$name")" 2>&1 </dev/null 3>&- 4>&- &
   set_pid "$name" $!
 }
 
@@ -253,7 +255,7 @@ start_nginx() { # name port
   rm -f "$dir/nginx.pid"
   # nginx forks its master into the background itself; -e keeps even its start-up complaints
   # out of /var/log.
-  if ! nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" >"$(log_of "$name")" 2>&1; then
+  if ! nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" >"$(log_of "$name")" 2>&1 </dev/null 3>&- 4>&-; then
     return 1
   fi
   wait_for 10 test -s "$dir/nginx.pid" || return 1
@@ -360,6 +362,8 @@ cmd_up() {
       chmod 755 "$tmp"
       chown postgres: "$tmp"
       ln -s "$tmp" "$PGROOT"
+      # The postgres user reaches it only by its real path, not through the link.
+      PGROOT=$tmp
     fi
   fi
 

@@ -222,6 +222,16 @@ mod tests {
         assert!(Argon2Hasher::new(config).is_err());
     }
 
+    /// On a current-thread runtime the executor is the test's own thread: hashing must happen
+    /// on another one (the blocking pool), or a login would stall every request on its worker.
+    #[tokio::test(flavor = "current_thread")]
+    async fn hashing_runs_off_the_executor_thread() {
+        let h = fast(1);
+        let executor = std::thread::current().id();
+        let worker = h.run(|_| Ok(std::thread::current().id())).await.unwrap();
+        assert_ne!(worker, executor);
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn never_runs_more_than_the_bound_at_once() {
         let h = fast(2);

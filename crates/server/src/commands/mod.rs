@@ -20,8 +20,9 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
     let app = App::build(config).await?;
     let addr = app.local_addr()?;
     let stop = app.shutdown_token();
+    let signal = shutdown_signal();
     tokio::spawn(async move {
-        shutdown_signal().await;
+        signal.await;
         stop.cancel();
     });
     tracing::info!(%addr, database = %redact(&config.settings.database_url), "listening");

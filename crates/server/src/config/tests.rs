@@ -72,3 +72,34 @@ fn bad_values_name_their_variable() {
     let e = Config::from_settings(s).unwrap_err();
     assert!(e.starts_with("DB_STATEMENT_TIMEOUT_MS"), "{e}");
 }
+
+/// The defaults the README's configuration table documents, from no flags and no environment.
+#[test]
+fn documented_defaults() {
+    let s = Cli::try_parse_args_only(["socialscale"]).unwrap().settings;
+    assert_eq!(s.port, 3333);
+    assert_eq!(s.host.to_string(), "0.0.0.0");
+    assert_eq!(s.app_env, AppEnv::Development);
+    assert_eq!(s.database_url, "sqlite://socialscale.db");
+    assert_eq!(s.database_read_urls, None);
+    assert_eq!(s.db_max_connections, 8);
+    assert_eq!(s.db_statement_timeout_ms, 5000);
+    assert_eq!(s.redis_url, None);
+    assert_eq!(s.redis_key_prefix, "ss:");
+    assert_eq!(s.redis_timeout_ms, 250);
+    assert_eq!(s.redis_l1_ttl_ms, 1000);
+    assert_eq!(s.jwt_ttl, Duration::from_secs(7 * 86_400));
+    assert_eq!(s.log_level, "info");
+    assert_eq!(s.log_format, LogFormat::Json);
+    assert_eq!(s.rate_limit_algorithm, RateAlgorithm::SlidingWindow);
+    assert_eq!(s.rate_limit_general, (15_000, Duration::from_secs(30)));
+    assert_eq!(s.rate_limit_post, (10_000, Duration::from_secs(30)));
+    assert_eq!(s.rate_limit_login, (5_000, Duration::from_secs(60)));
+    assert_eq!(s.rate_limit_signup, (2_000, Duration::from_secs(60)));
+    assert_eq!(s.rate_limit_login_failures, (10, Duration::from_secs(900)));
+    assert_eq!(s.cors_origins, "*");
+    assert_eq!(s.shutdown_grace_seconds, 30);
+    assert_eq!(s.cache_capacity, 100_000);
+    assert!(s.cache_enabled);
+    assert_eq!(s.hash_concurrency, None);
+}

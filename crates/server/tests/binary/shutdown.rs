@@ -119,3 +119,14 @@ async fn the_grace_period_ends_the_process_despite_a_request_that_never_complete
         "no answer to a body never sent: {rest}"
     );
 }
+
+/// Ctrl-C (SIGINT) starts the same drain as SIGTERM.
+#[tokio::test]
+async fn sigint_drains_like_sigterm() {
+    let mut server = start(&[("SHUTDOWN_GRACE_SECONDS", "600")]).await;
+    kill(server.pid(), "INT");
+    server.wait_for_log(|l| l["message"] == DRAINING).await;
+    let status = server.wait_exit().await;
+    assert!(status.success(), "exit status {status}");
+    assert!(!server.all_output().iter().any(|l| l.contains(CUT_OFF)));
+}

@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use domain::ports::{HealthProbe, RateAlgorithm, RatePolicy};
+use domain::ports::{HealthProbe, RateAlgorithm, RateDecision, RateLimiter, RatePolicy};
 use domain::testkit::fakes::Fakes;
 use domain::StoreError;
 use http_adapter::{router, AppState, Health, HttpOptions, RoutePolicies, ShutdownFlag};
@@ -38,9 +38,17 @@ fn policy(name: &'static str) -> RatePolicy {
 }
 
 fn app(f: &Fakes, draining: &ShutdownFlag) -> axum::Router {
+    app_with_limiter(f, draining, f.limiter.clone())
+}
+
+fn app_with_limiter(
+    f: &Fakes,
+    draining: &ShutdownFlag,
+    limiter: Arc<dyn RateLimiter>,
+) -> axum::Router {
     let state = AppState {
         services: Arc::new(f.services()),
-        limiter: f.limiter.clone(),
+        limiter,
         policies: Arc::new(RoutePolicies {
             general: policy("general"),
             post: policy("post"),
@@ -113,4 +121,55 @@ async fn a_database_that_is_down_gives_503s_not_500s() {
     assert_eq!(body["status"], "degraded");
     assert_eq!(body["services"]["database"], "unhealthy");
     assert_eq!(body["services"]["cache"], "healthy");
+}
+
+/// A limiter that cannot decide: its adapter is broken in a way no fallback covers.
+struct BrokenLimiter;
+
+#[async_trait]
+impl RateLimiter for BrokenLimiter {
+    async fn check(&self, _: &RatePolicy, _: &str, _: u32) -> Result<RateDecision, StoreError> {
+        Err(StoreError::Unavailable("limiter store gone".into()))
+    }
+}
+
+/// Log lines written while the test's subscriber is the default.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Limiting is protection, not a dependency: a limiter that fails lets the request through
+/// (no 5xx, no 429) and says so in a warning.
+#[tokio::test(flavor = "current_thread")]
+async fn a_failing_limiter_lets_requests_through_with_a_warning() {
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_max_level(tracing::Level::WARN)
+        .with_ansi(false)
+        .finish();
+    // The current-thread runtime polls the request on this thread, under this subscriber.
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let f = Fakes::new();
+    let app = app_with_limiter(&f, &ShutdownFlag::default(), Arc::new(BrokenLimiter));
+
+    let (status, _) = get(&app, "/posts").await;
+    assert_eq!(status, StatusCode::OK);
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        text.contains("WARN") && text.contains("rate limiter failed; allowing"),
+        "{text}"
+    );
+    assert!(text.contains("limiter store gone"), "{text}");
 }

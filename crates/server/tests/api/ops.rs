@@ -120,14 +120,7 @@ async fn request_ids_are_echoed_only_when_sane() {
 #[tokio::test]
 async fn large_responses_are_compressed_when_asked() {
     let app = spawn_app().await;
-    let raw = reqwest::Client::builder()
-        .no_proxy()
-        .no_gzip()
-        .no_brotli()
-        .no_zstd()
-        .no_deflate()
-        .build()
-        .unwrap();
+    let raw = raw_client();
     let res = raw
         .get(format!("{}/openapi.json", app.base))
         .header("accept-encoding", "gzip")
@@ -187,14 +180,7 @@ async fn cors_allows_configured_origins() {
 #[tokio::test]
 async fn compression_serves_zstd_and_follows_the_clients_preference() {
     let app = spawn_app().await;
-    let raw = reqwest::Client::builder()
-        .no_proxy()
-        .no_gzip()
-        .no_brotli()
-        .no_zstd()
-        .no_deflate()
-        .build()
-        .unwrap();
+    let raw = raw_client();
     for (accept, expected) in [
         ("zstd", "zstd"),
         ("gzip;q=0.5, zstd;q=0.9, br;q=0.1", "zstd"),
@@ -344,4 +330,16 @@ async fn a_body_is_missing_only_when_nothing_was_sent() {
     )
     .await;
     assert_eq!(status, 401, "the chunked body was read: {body}");
+}
+
+/// A client that shows the body as sent: it asks for no encoding by itself and decodes none.
+fn raw_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .no_gzip()
+        .no_brotli()
+        .no_zstd()
+        .no_deflate()
+        .build()
+        .unwrap()
 }

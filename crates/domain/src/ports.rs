@@ -155,6 +155,40 @@ pub trait BulkLoad: Send {
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;
 }
 
+/// One database pool's connections at a moment, as an adapter reports them for the
+/// `db_pool_*` gauges.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolStats {
+    /// The pool's role: `write`/`read` on SQLite, `primary`/`replica` on PostgreSQL.
+    pub pool: &'static str,
+    /// For a replica, its position in the list of replica URLs.
+    pub replica: Option<usize>,
+    pub in_use: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
+impl PoolStats {
+    /// From a pool's size (connections open) and idle count. The two are read one after the
+    /// other, so a connection returned in between could make idle exceed size for an instant.
+    pub fn new(
+        pool: &'static str,
+        replica: Option<usize>,
+        size: u32,
+        idle: usize,
+        max: u32,
+    ) -> Self {
+        let idle = u32::try_from(idle).unwrap_or(u32::MAX).min(size);
+        PoolStats {
+            pool,
+            replica,
+            in_use: size - idle,
+            idle,
+            max,
+        }
+    }
+}
+
 /// A dependency whose state `/health` reports.
 #[async_trait]
 pub trait HealthProbe: Send + Sync {

@@ -35,7 +35,7 @@ pub mod testing;
 mod users;
 
 pub use plans::explain;
-pub use store::{PgOptions, PgStore, PoolStats};
+pub use store::{PgOptions, PgStore};
 
 /// The statements the ports run, by a stable name, for `EXPLAIN` in tests and docs.
 pub const STATEMENTS: &[(&str, &str)] = &[

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use domain::model::Keyset;
-use domain::ports::HealthProbe;
+use domain::ports::{HealthProbe, PoolStats};
 use domain::StoreError;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
@@ -80,30 +80,9 @@ struct Replica {
     down_until: AtomicU64,
 }
 
-/// One pool's connections at a moment, for the `db_pool_*` gauges.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PoolStats {
-    /// `primary` or `replica`.
-    pub pool: &'static str,
-    /// For a replica, its position in the list of replica URLs.
-    pub replica: Option<usize>,
-    pub in_use: u32,
-    pub idle: u32,
-    pub max: u32,
-}
-
 fn stats(pool: &'static str, replica: Option<usize>, p: &PgPool) -> PoolStats {
-    // `size` and `num_idle` are read one after the other, so a connection returned in between
-    // could make idle exceed size for an instant.
-    let size = p.size();
-    let idle = u32::try_from(p.num_idle()).unwrap_or(u32::MAX).min(size);
-    PoolStats {
-        pool,
-        replica,
-        in_use: size - idle,
-        idle,
-        max: p.options().get_max_connections(),
-    }
+    let max = p.options().get_max_connections();
+    PoolStats::new(pool, replica, p.size(), p.num_idle(), max)
 }
 
 /// Where a read runs.

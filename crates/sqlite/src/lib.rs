@@ -30,4 +30,4 @@ mod store;
 mod users;
 
 pub use plans::QueryPlan;
-pub use store::{PoolStats, SqliteStore};
+pub use store::SqliteStore;

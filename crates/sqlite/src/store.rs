@@ -4,7 +4,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use domain::ports::HealthProbe;
+use domain::ports::{HealthProbe, PoolStats};
 use domain::StoreError;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -41,27 +41,9 @@ pub struct SqliteStore {
     shared: bool,
 }
 
-/// One pool's connections at a moment, for the `db_pool_*` gauges.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PoolStats {
-    /// `write` (the single-writer pool; on a memory database it serves reads too) or `read`.
-    pub pool: &'static str,
-    pub in_use: u32,
-    pub idle: u32,
-    pub max: u32,
-}
-
 fn stats(pool: &'static str, p: &SqlitePool) -> PoolStats {
-    // `size` and `num_idle` are read one after the other, so a connection returned in between
-    // could make idle exceed size for an instant.
-    let size = p.size();
-    let idle = u32::try_from(p.num_idle()).unwrap_or(u32::MAX).min(size);
-    PoolStats {
-        pool,
-        in_use: size - idle,
-        idle,
-        max: p.options().get_max_connections(),
-    }
+    let max = p.options().get_max_connections();
+    PoolStats::new(pool, None, p.size(), p.num_idle(), max)
 }
 
 impl SqliteStore {

@@ -121,32 +121,23 @@ pub struct PoolGauges(Store);
 
 impl PoolGauges {
     pub fn record(&self) {
-        match &self.0 {
-            Store::Sqlite(s) => {
-                for p in s.pool_stats() {
-                    set_pool_gauges(vec![("pool", p.pool.to_owned())], p.in_use, p.idle, p.max);
-                }
+        let pools = match &self.0 {
+            Store::Sqlite(s) => s.pool_stats(),
+            Store::Postgres(s) => s.pool_stats(),
+        };
+        for p in pools {
+            let mut labels = vec![("pool", p.pool.to_owned())];
+            if let Some(i) = p.replica {
+                labels.push(("replica", i.to_string()));
             }
-            Store::Postgres(s) => {
-                for p in s.pool_stats() {
-                    let mut labels = vec![("pool", p.pool.to_owned())];
-                    if let Some(i) = p.replica {
-                        labels.push(("replica", i.to_string()));
-                    }
-                    set_pool_gauges(labels, p.in_use, p.idle, p.max);
-                }
+            metrics::gauge!("db_pool_max_connections", &labels).set(f64::from(p.max));
+            for (state, n) in [("in_use", p.in_use), ("idle", p.idle)] {
+                let mut labels = labels.clone();
+                labels.push(("state", state.to_owned()));
+                metrics::gauge!("db_pool_connections", &labels).set(f64::from(n));
             }
         }
     }
-}
-
-fn set_pool_gauges(mut labels: Vec<(&'static str, String)>, in_use: u32, idle: u32, max: u32) {
-    metrics::gauge!("db_pool_max_connections", &labels).set(f64::from(max));
-    labels.push(("state", "in_use".to_owned()));
-    metrics::gauge!("db_pool_connections", &labels).set(f64::from(in_use));
-    labels.pop();
-    labels.push(("state", "idle".to_owned()));
-    metrics::gauge!("db_pool_connections", &labels).set(f64::from(idle));
 }
 
 #[cfg(test)]

@@ -10,12 +10,15 @@
 //! - [`ports`]: the traits adapters implement — repositories, cache, rate limiter, password
 //!   hasher, token issuer, clock and id generator. Services hold them as `Arc<dyn Port>` so the
 //!   backend is picked at start-up from config.
-//! - [`services`]: one service per capability (auth, users, posts, feed). Caching and its
-//!   invalidation live here because *which* write makes *which* read stale is a domain rule.
+//! - [`services`]: one service per capability (auth, users, posts, feed).
+//! - [`cache`]: the read cache the services use. *Which* write makes *which* read stale is a
+//!   domain rule (`cache::Write`); keys, lifetimes and encoding are one policy beside it
+//!   (`cache::CachePolicy`), and values carry a version so freshness is a matter of values.
 //! - [`error`]: the error every port may return, and per-use-case error enums.
 //! - `testkit` (feature `testkit`): one contract suite per port. Every adapter of a port runs the
 //!   same suite, which is what makes adapters interchangeable.
 
+pub mod cache;
 pub mod error;
 pub mod model;
 pub mod ports;

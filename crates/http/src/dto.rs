@@ -1,7 +1,7 @@
 //! Request and response bodies: the API's JSON shapes, separate from the domain's types so the
 //! wire format can only change here.
 
-use domain::model::{Follow, Page, Post, User, UserSummary};
+use domain::model::{Follow, Page, Post, PostPage, User, UserSummary};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
@@ -204,12 +204,12 @@ impl From<Page<Post>> for PostsPage {
     }
 }
 
-impl PostsPage {
-    /// From a page other requests share (the service keeps it), copying what it needs.
-    pub fn from_shared(p: &Page<Post>) -> Self {
+impl From<&PostPage> for PostsPage {
+    /// Copies what it needs: the page's posts may be shared with other requests.
+    fn from(p: &PostPage) -> Self {
         PostsPage {
-            posts: p.items.iter().cloned().map(PostDto::from).collect(),
-            next_cursor: p.next_cursor.map(|c| c.to_string()),
+            posts: p.items().iter().cloned().map(PostDto::from).collect(),
+            next_cursor: p.next_cursor().map(|c| c.to_string()),
         }
     }
 }

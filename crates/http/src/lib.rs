@@ -8,7 +8,7 @@
 //! - `dto`: the JSON shapes; `error`: `ApiError` and its mapping to status and `type`.
 //! - `middleware/`: request ids, client address and trusted proxies, rate limits, metrics.
 //! - `health`: cached dependency probes; `openapi`: the generated document.
-//! - `render`: serialise-once memo for the shared first pages of the global timeline.
+//! - `render`: post pages rendered once per (head version, page shape), shared by requests.
 
 pub mod dto;
 pub mod error;

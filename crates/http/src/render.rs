@@ -1,58 +1,58 @@
-//! Rendered JSON of shared pages, so a page served many times is serialised once.
+//! Rendered JSON of post pages, so a page many requests share is serialised once.
 //!
-//! The posts service hands out the same `Arc<Page<Post>>` for as long as a first page of the
-//! global timeline is unchanged (see `domain::services::PostService::timeline`). Keyed by that
-//! `Arc`'s identity, the bytes here are exactly as fresh as the page: a new page is a new `Arc`.
+//! A first page of a timeline is a window onto a cached head whose version changes whenever
+//! the head does (see `domain::cache`). Its JSON is kept under the page's key (that version
+//! and the page's shape): equal keys are equal pages, so the bytes are exactly as fresh as the
+//! head, on this instance and on any other reading the same shared value.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use axum::body::Bytes;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use domain::model::{Page, Post};
-use serde::Serialize;
+use domain::model::{PageKey, PostPage};
 
+use crate::dto::PostsPage;
 use crate::error::ApiError;
 
-/// More than the distinct first pages there can be (one per `limit`, 1..=100).
-const MAX_ENTRIES: usize = 128;
-
-/// A page and its JSON.
-type Rendered = (Arc<Page<Post>>, Bytes);
+/// Room for the first pages of the global head at every limit and of the authors being read;
+/// when full the map starts over (a re-render each, no growth).
+const MAX_ENTRIES: usize = 4096;
 
 #[derive(Default)]
 pub struct RenderedPages {
-    /// Keyed by the page's address; the entry keeps that `Arc` alive, so the address cannot be
-    /// reused by another page while the entry exists.
-    by_page: Mutex<HashMap<usize, Rendered>>,
+    by_key: Mutex<HashMap<PageKey, Bytes>>,
 }
 
 impl RenderedPages {
-    pub fn json<T: Serialize>(
-        &self,
-        page: &Arc<Page<Post>>,
-        to_dto: impl FnOnce(&Page<Post>) -> T,
-    ) -> Result<Response, ApiError> {
-        let key = Arc::as_ptr(page) as usize;
+    /// The page as a JSON response; from the rendered bytes when a page with the same key was
+    /// rendered before.
+    pub fn json(&self, page: &PostPage) -> Result<Response, ApiError> {
+        let Some(key) = page.cache_key() else {
+            return Ok(json_response(render(page)?));
+        };
         {
             // Poisoning cannot leave an entry half-written (inserts are single calls).
-            let cache = self.by_page.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some((_, bytes)) = cache.get(&key) {
+            let cache = self.by_key.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(bytes) = cache.get(&key) {
                 return Ok(json_response(bytes.clone()));
             }
         }
-        let bytes = Bytes::from(
-            serde_json::to_vec(&to_dto(page))
-                .map_err(|e| ApiError::Internal(format!("rendering a page: {e}")))?,
-        );
-        let mut cache = self.by_page.lock().unwrap_or_else(|e| e.into_inner());
+        let bytes = render(page)?;
+        let mut cache = self.by_key.lock().unwrap_or_else(|e| e.into_inner());
         if cache.len() >= MAX_ENTRIES {
             cache.clear();
         }
-        cache.insert(key, (page.clone(), bytes.clone()));
+        cache.insert(key, bytes.clone());
         Ok(json_response(bytes))
     }
+}
+
+fn render(page: &PostPage) -> Result<Bytes, ApiError> {
+    serde_json::to_vec(&PostsPage::from(page))
+        .map(Bytes::from)
+        .map_err(|e| ApiError::Internal(format!("rendering a page: {e}")))
 }
 
 fn json_response(bytes: Bytes) -> Response {

@@ -4,6 +4,7 @@ mod follow;
 mod ids;
 mod page;
 mod post;
+mod post_page;
 mod timestamp;
 mod user;
 mod validation;
@@ -12,6 +13,7 @@ pub use follow::{Follow, FollowEdge, FollowRecord};
 pub use ids::{FollowId, PostId, UserId};
 pub use page::{Cursor, Keyset, Limit, Page, PageRequest};
 pub use post::{Post, PostContent, PostRecord};
+pub use post_page::{PageKey, PostPage, Version, Versioned};
 pub use timestamp::Timestamp;
 pub use user::{
     Bio, Email, Name, NewUser, Password, ProfileUpdate, StoredCredentials, User, UserSummary,

@@ -1,20 +1,20 @@
 //! Use-case services, one per capability. Each holds only the ports it needs.
 
 mod auth;
-mod cached;
+mod authors;
 mod feed;
-mod first_page;
 mod posts;
 mod users;
 
 use std::sync::Arc;
 
 pub use auth::{AuthService, Session, SignupInput};
-pub use cached::{keys, Authors, TTL_GLOBAL_HEAD, TTL_POST, TTL_SUMMARY};
+pub use authors::Authors;
 pub use feed::FeedService;
 pub use posts::PostService;
 pub use users::UserService;
 
+use crate::cache::{CachePolicy, ReadCache};
 use crate::ports::{
     Cache, Clock, FollowRepository, IdGenerator, PasswordHasher, PostRepository, RateLimiter,
     RatePolicy, TokenIssuer, UserRepository,
@@ -46,11 +46,16 @@ pub struct Services {
 impl Services {
     /// `login_failures` limits failed logins per account email.
     pub fn new(ports: &Ports, login_failures: RatePolicy) -> Self {
-        let authors = Authors::new(ports.users.clone(), ports.cache.clone());
+        let cache = ReadCache::new(
+            ports.cache.clone(),
+            ports.ids.clone(),
+            CachePolicy::default(),
+        );
+        let authors = Authors::new(ports.users.clone(), cache.clone());
         Services {
             auth: AuthService::new(ports, login_failures),
-            users: UserService::new(ports),
-            posts: PostService::new(ports, authors.clone()),
+            users: UserService::new(ports, cache.clone()),
+            posts: PostService::new(ports, cache, authors.clone()),
             feed: FeedService::new(ports.posts.clone(), authors),
         }
     }

@@ -1,38 +1,38 @@
 use std::sync::Arc;
 
+use crate::cache::{Read, ReadCache, Write};
 use crate::error::PostError;
-use crate::model::{Limit, Page, PageRequest, Post, PostContent, PostId, PostRecord, UserId};
-use crate::ports::{Cache, Clock, IdGenerator, PostRepository};
+use crate::model::{
+    Limit, Page, PageRequest, Post, PostContent, PostId, PostPage, PostRecord, UserId,
+};
+use crate::ports::{Clock, IdGenerator, PostRepository};
 
-use super::cached::{cached, Decoded, MEMO_ENTRIES};
-use super::first_page::FirstPages;
-use super::{keys, Authors, Ports, TTL_GLOBAL_HEAD, TTL_POST};
+use super::{Authors, Ports};
+
+/// A head holds one more post than the largest page, so every first page is a window onto it
+/// and still knows whether another page follows.
+fn head_request() -> PageRequest {
+    PageRequest::first(Limit::new(Limit::MAX).unwrap_or(Limit::DEFAULT))
+}
 
 /// Writing, reading and deleting posts; the global and per-user timelines.
 #[derive(Clone)]
 pub struct PostService {
     posts: Arc<dyn PostRepository>,
-    cache: Arc<dyn Cache>,
+    cache: ReadCache,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGenerator>,
     authors: Authors,
-    post_memo: Arc<Decoded<PostRecord>>,
-    /// One slot: the global head is a single key.
-    head_memo: Arc<Decoded<Vec<Post>>>,
-    first_pages: Arc<FirstPages>,
 }
 
 impl PostService {
-    pub fn new(ports: &Ports, authors: Authors) -> Self {
+    pub fn new(ports: &Ports, cache: ReadCache, authors: Authors) -> Self {
         PostService {
             posts: ports.posts.clone(),
-            cache: ports.cache.clone(),
+            cache,
             clock: ports.clock.clone(),
             ids: ports.ids.clone(),
             authors,
-            post_memo: Arc::new(Decoded::new(MEMO_ENTRIES)),
-            head_memo: Arc::new(Decoded::new(1)),
-            first_pages: Arc::default(),
         }
     }
 
@@ -48,7 +48,7 @@ impl PostService {
             return Err(PostError::UserNotFound);
         }
         // Before answering, so the author's very next read already sees the post.
-        self.cache.invalidate(&[keys::GLOBAL_HEAD.to_owned()]).await;
+        self.cache.written(Write::Post { author }).await;
         let author = self
             .authors
             .get(author)
@@ -59,15 +59,11 @@ impl PostService {
 
     pub async fn get(&self, id: PostId) -> Result<Post, PostError> {
         let posts = &self.posts;
-        let record = cached(
-            self.cache.as_ref(),
-            &self.post_memo,
-            &keys::post(id),
-            TTL_POST,
-            || async move { posts.by_id(id).await },
-        )
-        .await?
-        .ok_or(PostError::NotFound)?;
+        let record = self
+            .cache
+            .post(id, || async move { posts.by_id(id).await })
+            .await?
+            .ok_or(PostError::NotFound)?;
         self.authors
             .hydrate(vec![PostRecord::clone(&record)])
             .await?
@@ -86,54 +82,55 @@ impl PostService {
             return Err(PostError::NotFound);
         }
         self.cache
-            .invalidate(&[keys::post(id), keys::GLOBAL_HEAD.to_owned()])
+            .written(Write::Delete {
+                author: user,
+                post: id,
+            })
             .await;
         Ok(())
     }
 
-    /// The global timeline. First pages are slices of one cached head of the newest posts;
+    /// The global timeline. First pages are windows onto one cached head of the newest posts;
     /// later pages go to the store by keyset.
-    pub async fn timeline(&self, page: PageRequest) -> Result<Arc<Page<Post>>, PostError> {
+    pub async fn timeline(&self, page: PageRequest) -> Result<PostPage, PostError> {
         if page.after.is_some() {
             let rows = self.posts.latest(page.keyset()).await?;
-            return Ok(Arc::new(self.page(rows, page).await?));
+            return Ok(PostPage::owned(self.page(rows, page).await?));
         }
         let (posts, authors) = (&self.posts, &self.authors);
-        let head = cached(
-            self.cache.as_ref(),
-            &self.head_memo,
-            keys::GLOBAL_HEAD,
-            TTL_GLOBAL_HEAD,
-            || async move {
-                let everything =
-                    PageRequest::first(Limit::new(Limit::MAX).unwrap_or(Limit::DEFAULT));
-                let records = posts.latest(everything.keyset()).await?;
-                authors.hydrate(records).await.map(Some)
-            },
-        )
-        .await?
-        .unwrap_or_default();
-        let limit = page.limit.get();
-        if let Some(built) = self.first_pages.get(limit, &head) {
-            return Ok(built);
-        }
-        let rows = head.iter().take(limit + 1).cloned().collect();
-        let built = Arc::new(Page::from_rows(rows, page.limit, |p: &Post| p.id.as_uuid()));
-        self.first_pages.put(limit, head, built.clone());
-        Ok(built)
+        let head = self
+            .cache
+            .head(Read::GlobalHead, || async move {
+                let records = posts.latest(head_request().keyset()).await?;
+                authors.hydrate(records).await
+            })
+            .await?;
+        Ok(PostPage::window(&head, page.limit))
     }
 
-    /// One author's posts, newest first; 404 for an unknown author.
+    /// One author's posts, newest first; 404 for an unknown author. First pages come from a
+    /// cached head of the author's newest posts, like the global timeline's.
     pub async fn by_author(
         &self,
         author: UserId,
         page: PageRequest,
-    ) -> Result<Page<Post>, PostError> {
+    ) -> Result<PostPage, PostError> {
         if self.authors.get(author).await?.is_none() {
             return Err(PostError::UserNotFound);
         }
-        let rows = self.posts.by_author(author, page.keyset()).await?;
-        self.page(rows, page).await
+        if page.after.is_some() {
+            let rows = self.posts.by_author(author, page.keyset()).await?;
+            return Ok(PostPage::owned(self.page(rows, page).await?));
+        }
+        let (posts, authors) = (&self.posts, &self.authors);
+        let head = self
+            .cache
+            .head(Read::AuthorHead(author), || async move {
+                let records = posts.by_author(author, head_request().keyset()).await?;
+                authors.hydrate(records).await
+            })
+            .await?;
+        Ok(PostPage::window(&head, page.limit))
     }
 
     async fn page(

@@ -1,30 +1,31 @@
 use std::sync::Arc;
 
+use crate::cache::{ReadCache, Write};
 use crate::error::UserError;
 use crate::model::{
     Follow, FollowEdge, FollowId, FollowRecord, Page, PageRequest, ProfileUpdate, User, UserId,
     UserSummary, Username,
 };
-use crate::ports::{Cache, Clock, FollowError, FollowRepository, IdGenerator, UserRepository};
+use crate::ports::{Clock, FollowError, FollowRepository, IdGenerator, UserRepository};
 
-use super::{keys, Ports};
+use super::Ports;
 
 /// Profiles and the follow graph.
 #[derive(Clone)]
 pub struct UserService {
     users: Arc<dyn UserRepository>,
     follows: Arc<dyn FollowRepository>,
-    cache: Arc<dyn Cache>,
+    cache: ReadCache,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGenerator>,
 }
 
 impl UserService {
-    pub fn new(ports: &Ports) -> Self {
+    pub fn new(ports: &Ports, cache: ReadCache) -> Self {
         UserService {
             users: ports.users.clone(),
             follows: ports.follows.clone(),
-            cache: ports.cache.clone(),
+            cache,
             clock: ports.clock.clone(),
             ids: ports.ids.clone(),
         }
@@ -54,11 +55,8 @@ impl UserService {
             .update_profile(id, &update)
             .await?
             .ok_or(UserError::NotFound)?;
-        // Posts embed the author's summary from the cache, and the global head embeds authors
-        // too: drop both so every listing shows the change.
-        self.cache
-            .invalidate(&[keys::summary(id), keys::GLOBAL_HEAD.to_owned()])
-            .await;
+        // Posts embed the author's summary: every listing shows the change.
+        self.cache.written(Write::ProfileEdit { user: id }).await;
         Ok(user)
     }
 

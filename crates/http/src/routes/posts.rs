@@ -37,7 +37,7 @@ pub async fn timeline(
     PageQuery(page): PageQuery,
 ) -> Result<Response, ApiError> {
     let page = state.services.posts.timeline(page).await?;
-    state.rendered.json(&page, PostsPage::from_shared)
+    state.rendered.json(&page)
 }
 
 /// One post.

@@ -1,5 +1,6 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::Response;
 use axum::Json;
 use domain::model::ProfileUpdate;
 
@@ -137,7 +138,8 @@ pub async fn user_posts(
     State(state): State<AppState>,
     Path(id): Path<String>,
     PageQuery(page): PageQuery,
-) -> Result<Json<PostsPage>, ApiError> {
+) -> Result<Response, ApiError> {
     let id = user_id(&id)?;
-    Ok(Json(state.services.posts.by_author(id, page).await?.into()))
+    let page = state.services.posts.by_author(id, page).await?;
+    state.rendered.json(&page)
 }

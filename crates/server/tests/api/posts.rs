@@ -318,3 +318,86 @@ async fn only_the_exact_cursor_shape_is_accepted_on_every_list() {
         }
     }
 }
+
+/// First pages are windows onto cached heads and their JSON is kept per (head version, page
+/// shape). Each write must show on the very next read of every shape of both lists: a post,
+/// a rename of its author, and its deletion — with every shape read (so cached) before each.
+#[tokio::test]
+async fn every_warm_first_page_shows_each_write_on_the_next_read() {
+    let app = spawn_app().await;
+    let ada = app.signup("shapes").await;
+    let other = app.signup("bystander").await;
+    for i in 0..3 {
+        app.create_post(&ada, &format!("old {i}")).await;
+    }
+    app.create_post(&other, "not ada's").await;
+    let lists = ["/posts".to_owned(), format!("/users/{}/posts", ada.id)];
+    let limits = [1, 2, 20, 100];
+    let read_all = || async {
+        let mut pages = Vec::new();
+        for list in &lists {
+            for limit in limits {
+                let res = app.get(&format!("{list}?limit={limit}")).await;
+                assert_eq!(res.status(), StatusCode::OK);
+                let page: Value = res.json().await.unwrap();
+                pages.push((format!("{list}?limit={limit}"), page));
+            }
+        }
+        pages
+    };
+    read_all().await;
+
+    let new = app.create_post(&ada, "new").await;
+    for (url, page) in read_all().await {
+        assert_eq!(page["posts"][0]["id"], new["id"], "{url} after the post");
+    }
+
+    let res = app
+        .request(Method::PUT, "/users/profile")
+        .bearer_auth(&ada.token)
+        .json(&json!({"name": "Renamed"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    for (url, page) in read_all().await {
+        assert_eq!(
+            page["posts"][0]["author"]["name"], "Renamed",
+            "{url} after the rename"
+        );
+    }
+
+    let res = app
+        .request(
+            Method::DELETE,
+            &format!("/posts/{}", new["id"].as_str().unwrap()),
+        )
+        .bearer_auth(&ada.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    for (url, page) in read_all().await {
+        let ids = ids(&page, "posts");
+        assert!(
+            !ids.contains(&new["id"].as_str().unwrap().to_owned()),
+            "{url} after the delete"
+        );
+        assert!(!ids.is_empty(), "{url}");
+    }
+    // The author list holds exactly ada's three older posts; a limit of 2 has a next page.
+    let two: Value = app
+        .get(&format!("/users/{}/posts?limit=2", ada.id))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ids(&two, "posts").len(), 2);
+    assert!(two["nextCursor"].is_string());
+    assert_eq!(
+        app.walk(&format!("/users/{}/posts", ada.id), "posts", 2, None)
+            .await
+            .len(),
+        3
+    );
+}

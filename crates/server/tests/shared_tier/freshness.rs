@@ -225,3 +225,42 @@ async fn a_rename_shows_in_the_profile_and_every_embedded_author_on_the_other_in
     )
     .await;
 }
+
+/// Rendered first pages are kept per (head version, page shape), and B reads the versions A's
+/// loads stored in Redis. A write on A must show on B's next read of every shape of both
+/// cached lists, each read on B first so its rendered pages and L1 hold the old answer.
+#[tokio::test]
+async fn every_first_page_shape_on_the_other_instance_shows_the_write() {
+    let Some(t) = pair().await else { return };
+    t.a.post(&t.ada, "old").await;
+    let urls: Vec<String> = [1, 2, 20, 100]
+        .into_iter()
+        .flat_map(|limit| {
+            [
+                format!("/posts?limit={limit}"),
+                format!("{}?limit={limit}", t.ada_posts()),
+            ]
+        })
+        .collect();
+    for url in &urls {
+        assert_eq!(posts(&t.b.json(url).await).len(), 1, "{url}");
+    }
+    let id = t.a.post(&t.ada, "new").await;
+    for url in &urls {
+        assert_eq!(posts(&t.b.json(url).await)[0]["id"], id.as_str(), "{url}");
+    }
+    let res =
+        t.a.send(
+            Method::PUT,
+            "/users/profile",
+            Some(&t.ada.token),
+            Some(json!({"name": "Shaped"})),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    for url in &urls {
+        for post in posts(&t.b.json(url).await) {
+            assert_eq!(post["author"]["name"], "Shaped", "{url}");
+        }
+    }
+}

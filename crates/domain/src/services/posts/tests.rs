@@ -1,8 +1,17 @@
 use super::*;
+use crate::cache::{CachePolicy, Read};
 use crate::error::StoreError;
 use crate::model::User;
 use crate::services::Services;
 use crate::testkit::fakes::{block_on, signup, Fakes};
+
+fn head_key() -> String {
+    CachePolicy::key(&Read::GlobalHead)
+}
+
+fn post_key(id: PostId) -> String {
+    CachePolicy::key(&Read::Post(id))
+}
 
 fn user(s: &Services, username: &str) -> User {
     block_on(signup(s, username)).unwrap().user
@@ -96,16 +105,18 @@ fn own_post_is_in_the_very_next_timeline_read() {
     let alice = user(&s, "alice");
     block_on(s.posts.create(alice.id, "old")).unwrap();
     // Cache the head first.
-    let before = block_on(s.posts.timeline(first(20))).unwrap();
+    let before = block_on(s.posts.timeline(first(20))).unwrap().to_page();
     assert_eq!(before.items.len(), 1);
-    assert!(f.cache.contains(keys::GLOBAL_HEAD));
+    assert!(f.cache.contains(&head_key()));
 
     let new = block_on(s.posts.create(alice.id, "new")).unwrap();
     for limit in [1, 20] {
-        let after = block_on(s.posts.timeline(first(limit))).unwrap();
+        let after = block_on(s.posts.timeline(first(limit))).unwrap().to_page();
         assert_eq!(after.items[0], new, "limit {limit}");
     }
-    let mine = block_on(s.posts.by_author(alice.id, first(1))).unwrap();
+    let mine = block_on(s.posts.by_author(alice.id, first(1)))
+        .unwrap()
+        .to_page();
     assert_eq!(mine.items[0], new);
 }
 
@@ -116,13 +127,13 @@ fn first_pages_share_one_cached_head() {
     let alice = user(&s, "alice");
     block_on(s.posts.create(alice.id, "one")).unwrap();
     for limit in [1, 5, 20, 100] {
-        block_on(s.posts.timeline(first(limit))).unwrap();
+        block_on(s.posts.timeline(first(limit))).unwrap().to_page();
     }
-    assert_eq!(f.cache.loads_of(keys::GLOBAL_HEAD), 1);
+    assert_eq!(f.cache.loads_of(&head_key()), 1);
     block_on(s.posts.create(alice.id, "two")).unwrap();
-    block_on(s.posts.timeline(first(3))).unwrap();
+    block_on(s.posts.timeline(first(3))).unwrap().to_page();
     assert_eq!(
-        f.cache.loads_of(keys::GLOBAL_HEAD),
+        f.cache.loads_of(&head_key()),
         2,
         "a post invalidates the head"
     );
@@ -137,10 +148,10 @@ fn first_page_slices_of_the_head_match_the_store() {
     for i in 0..130 {
         block_on(s.posts.create(authors[i % 3].id, &format!("post {i}"))).unwrap();
     }
-    block_on(s.posts.timeline(first(1))).unwrap();
+    block_on(s.posts.timeline(first(1))).unwrap().to_page();
     for limit in [1, 2, 7, 20, 50, 99, 100] {
         let page = first(limit);
-        let cached = block_on(s.posts.timeline(page)).unwrap();
+        let cached = block_on(s.posts.timeline(page)).unwrap().to_page();
         let rows = block_on(f.store.latest(page.keyset())).unwrap();
         let direct = Page::from_rows(rows, page.limit, |r| r.id.as_uuid());
         let direct_ids: Vec<PostId> = direct.items.iter().map(|r| r.id).collect();
@@ -152,12 +163,12 @@ fn first_page_slices_of_the_head_match_the_store() {
             after: cached.next_cursor,
             ..page
         };
-        let second = block_on(s.posts.timeline(next)).unwrap();
+        let second = block_on(s.posts.timeline(next)).unwrap().to_page();
         let rows = block_on(f.store.latest(next.keyset())).unwrap();
         let direct_ids: Vec<PostId> = rows.iter().take(limit).map(|r| r.id).collect();
         assert_eq!(ids(&second), direct_ids, "second page, limit {limit}");
     }
-    assert_eq!(f.cache.loads_of(keys::GLOBAL_HEAD), 1);
+    assert_eq!(f.cache.loads_of(&head_key()), 1);
 }
 
 #[test]
@@ -177,7 +188,7 @@ fn walking_the_timeline_while_posting_yields_every_old_post_once_in_order() {
 
         let mut n = 0;
         let (seen, pages) = walk(
-            |p| block_on(s.posts.timeline(p)).map(|page| Page::clone(&page)),
+            |p| block_on(s.posts.timeline(p)).map(|page| page.to_page()),
             limit,
             || {
                 for _ in 0..2 {
@@ -196,7 +207,7 @@ fn walking_the_timeline_while_posting_yields_every_old_post_once_in_order() {
 fn an_empty_timeline_has_no_cursor() {
     let f = Fakes::new();
     let s = f.services();
-    let page = block_on(s.posts.timeline(first(20))).unwrap();
+    let page = block_on(s.posts.timeline(first(20))).unwrap().to_page();
     assert!(page.items.is_empty());
     assert_eq!(page.next_cursor, None);
 }
@@ -207,7 +218,7 @@ fn get_is_cached_and_unknown_posts_are_not_found() {
     let s = f.services();
     let alice = user(&s, "alice");
     let post = block_on(s.posts.create(alice.id, "hello")).unwrap();
-    let key = keys::post(post.id);
+    let key = post_key(post.id);
     assert_eq!(block_on(s.posts.get(post.id)).unwrap(), post);
     assert_eq!(block_on(s.posts.get(post.id)).unwrap(), post);
     assert_eq!(
@@ -222,10 +233,7 @@ fn get_is_cached_and_unknown_posts_are_not_found() {
         block_on(s.posts.get(never)),
         Err(PostError::NotFound)
     ));
-    assert!(
-        !f.cache.contains(&keys::post(never)),
-        "absence is not cached"
-    );
+    assert!(!f.cache.contains(&post_key(never)), "absence is not cached");
 }
 
 #[test]
@@ -240,7 +248,7 @@ fn delete_checks_the_author_and_removes_the_post_everywhere() {
 
     // Warm every cache the post could be served from.
     block_on(s.posts.get(post.id)).unwrap();
-    block_on(s.posts.timeline(first(20))).unwrap();
+    block_on(s.posts.timeline(first(20))).unwrap().to_page();
 
     assert!(matches!(
         block_on(s.posts.delete(bob.id, post.id)),
@@ -263,9 +271,11 @@ fn delete_checks_the_author_and_removes_the_post_everywhere() {
         Err(PostError::NotFound)
     ));
     let only_keep = vec![keep.id];
-    let timeline = block_on(s.posts.timeline(first(20))).unwrap();
+    let timeline = block_on(s.posts.timeline(first(20))).unwrap().to_page();
     assert_eq!(ids(&timeline), only_keep);
-    let mine = block_on(s.posts.by_author(alice.id, first(20))).unwrap();
+    let mine = block_on(s.posts.by_author(alice.id, first(20)))
+        .unwrap()
+        .to_page();
     assert_eq!(ids(&mine), only_keep);
     for reader in [alice.id, bob.id] {
         let feed = block_on(s.feed.feed(reader, first(20))).unwrap();
@@ -288,10 +298,16 @@ fn by_author_lists_only_their_posts_paginated() {
     }
     alices.reverse();
     for limit in [1, 4, 9, 10] {
-        let (seen, _) = walk(|p| block_on(s.posts.by_author(alice.id, p)), limit, || {});
+        let (seen, _) = walk(
+            |p| block_on(s.posts.by_author(alice.id, p)).map(|page| page.to_page()),
+            limit,
+            || {},
+        );
         assert_eq!(seen, alices, "limit {limit}");
     }
-    let page = block_on(s.posts.by_author(alice.id, first(2))).unwrap();
+    let page = block_on(s.posts.by_author(alice.id, first(2)))
+        .unwrap()
+        .to_page();
     assert!(page.items.iter().all(|p| p.author == alice.summary()));
 
     let ghost = UserId::from_uuid(f.ids.new_id());
@@ -300,7 +316,9 @@ fn by_author_lists_only_their_posts_paginated() {
         Err(PostError::UserNotFound)
     ));
     let carol = user(&s, "carol");
-    let none = block_on(s.posts.by_author(carol.id, first(20))).unwrap();
+    let none = block_on(s.posts.by_author(carol.id, first(20)))
+        .unwrap()
+        .to_page();
     assert!(none.items.is_empty() && none.next_cursor.is_none());
 }
 

@@ -103,24 +103,34 @@ fn update_profile_invalidates_the_authors_summary() {
     // Read it, so the post and its author summary are cached.
     let before = block_on(s.posts.get(post.id)).unwrap();
     assert_eq!(before.author.name, None);
-    assert!(f.cache.contains(&keys::summary(alice.id)));
+    assert!(f.cache.contains(&crate::cache::CachePolicy::key(
+        &crate::cache::Read::Summary(alice.id)
+    )));
 
     block_on(
         s.users
             .update_profile(alice.id, profile(Some(Some("Alice A.")), None)),
     )
     .unwrap();
-    assert!(f.cache.invalidated().contains(&keys::summary(alice.id)));
+    assert!(f
+        .cache
+        .invalidated()
+        .contains(&crate::cache::CachePolicy::key(
+            &crate::cache::Read::Summary(alice.id)
+        )));
 
     let after = block_on(s.posts.get(post.id)).unwrap();
     assert_eq!(after.author.name.as_deref(), Some("Alice A."));
-    let listed = block_on(s.posts.timeline(PageRequest::first(Limit::DEFAULT))).unwrap();
+    let listed = block_on(s.posts.timeline(PageRequest::first(Limit::DEFAULT)))
+        .unwrap()
+        .to_page();
     assert_eq!(listed.items[0].author.name.as_deref(), Some("Alice A."));
     let mine = block_on(
         s.posts
             .by_author(alice.id, PageRequest::first(Limit::DEFAULT)),
     )
-    .unwrap();
+    .unwrap()
+    .to_page();
     assert_eq!(mine.items[0].author.name.as_deref(), Some("Alice A."));
 }
 

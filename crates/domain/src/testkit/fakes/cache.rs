@@ -21,6 +21,8 @@ struct CacheState {
     /// does not store its value (the port's "loaded while invalidated" rule).
     generations: HashMap<String, u64>,
     loads: HashMap<String, usize>,
+    /// The TTL each entry was stored with (not enforced, only recorded).
+    ttls: HashMap<String, Duration>,
     hits: usize,
     invalidated: Vec<String>,
 }
@@ -65,6 +67,14 @@ impl MapCache {
         lock(&self.state).invalidated.len()
     }
 
+    /// The TTL the entry under `key` was last stored with.
+    pub fn ttl_of(&self, key: &str) -> Option<Duration> {
+        let s = lock(&self.state);
+        s.entries
+            .contains_key(key)
+            .then(|| s.ttls.get(key).copied())?
+    }
+
     pub fn contains(&self, key: &str) -> bool {
         lock(&self.state).entries.contains_key(key)
     }
@@ -80,7 +90,7 @@ impl Cache for MapCache {
     async fn get_or_load(
         &self,
         key: &str,
-        _ttl: Duration,
+        ttl: Duration,
         load: Loader<'_>,
     ) -> Result<Option<Arc<[u8]>>, StoreError> {
         let generation = {
@@ -100,6 +110,7 @@ impl Cache for MapCache {
         let mut s = lock(&self.state);
         if s.generations.get(key).copied().unwrap_or(0) == generation {
             s.entries.insert(key.to_owned(), value.clone());
+            s.ttls.insert(key.to_owned(), ttl);
         }
         Ok(Some(value))
     }
@@ -112,10 +123,10 @@ impl Cache for MapCache {
         found
     }
 
-    async fn set(&self, key: &str, value: Vec<u8>, _ttl: Duration) {
-        lock(&self.state)
-            .entries
-            .insert(key.to_owned(), value.into());
+    async fn set(&self, key: &str, value: Vec<u8>, ttl: Duration) {
+        let mut s = lock(&self.state);
+        s.entries.insert(key.to_owned(), value.into());
+        s.ttls.insert(key.to_owned(), ttl);
     }
 
     async fn invalidate(&self, keys: &[String]) {

@@ -1,0 +1,129 @@
+//! The cache policy: under which key each read is stored, how long it lives, how it is encoded.
+//!
+//! This is the one place that knows. Use-case services only name reads ([`Read`]) and writes
+//! ([`super::Write`]); the byte store underneath ([`crate::ports::Cache`]: in-process, or Redis
+//! behind an in-process tier) only sees keys, bytes and TTLs.
+
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::error::StoreError;
+use crate::model::{PostId, UserId, Version};
+
+/// A cached read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Read {
+    /// The newest [`crate::model::Limit::MAX`] + 1 posts with their authors: every first page
+    /// of `GET /posts` is a window onto it. Authors are embedded so a warm first page is one
+    /// cache read; in exchange every profile edit makes it stale too (edits are rare).
+    GlobalHead,
+    /// The same for one author's posts (`GET /users/:id/posts`).
+    AuthorHead(UserId),
+    /// One post's record.
+    Post(PostId),
+    /// One user's summary (what posts embed as their author).
+    Summary(UserId),
+}
+
+/// How long values live. Every write that changes a value invalidates it, so these bound
+/// memory and the damage of a lost invalidation, not freshness.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CachePolicy {
+    /// Post bodies never change, only disappear (and deletion invalidates).
+    pub post: Duration,
+    /// Summaries change on a profile edit, which invalidates.
+    pub summary: Duration,
+    /// Summaries loaded in a batch, outside the invalidation guard of a single load: at most
+    /// this stale (the contract's bound on a stale author).
+    pub summary_unguarded: Duration,
+    /// Heads change on every post, delete and profile edit of their authors.
+    pub head: Duration,
+}
+
+impl Default for CachePolicy {
+    fn default() -> Self {
+        CachePolicy {
+            post: Duration::from_secs(300),
+            summary: Duration::from_secs(60),
+            summary_unguarded: Duration::from_secs(1),
+            head: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Bytes of the version that precede every encoded value.
+const VERSION_BYTES: usize = 16;
+
+impl CachePolicy {
+    /// The key of a read. The `v3` prefix names the encoding (a version stamp, then JSON), so
+    /// a shared tier still holding another release's values never hands them to this one.
+    pub fn key(read: &Read) -> String {
+        match read {
+            Read::GlobalHead => "v3:posts:head".to_owned(),
+            Read::AuthorHead(id) => format!("v3:user:{id}:posts:head"),
+            Read::Post(id) => format!("v3:post:{id}"),
+            Read::Summary(id) => format!("v3:user:{id}:summary"),
+        }
+    }
+
+    pub fn ttl(&self, read: &Read) -> Duration {
+        match read {
+            Read::GlobalHead | Read::AuthorHead(_) => self.head,
+            Read::Post(_) => self.post,
+            Read::Summary(_) => self.summary,
+        }
+    }
+
+    /// The stored form: the load's version, then the value as JSON.
+    pub(crate) fn encode<T: Serialize>(version: Version, value: &T) -> Result<Vec<u8>, StoreError> {
+        let mut out = Vec::with_capacity(256);
+        out.extend_from_slice(&version.get().to_be_bytes());
+        serde_json::to_writer(&mut out, value).map_err(StoreError::from)?;
+        Ok(out)
+    }
+
+    /// The version of a stored value, read without decoding the rest.
+    pub(crate) fn version(bytes: &[u8]) -> Result<Version, StoreError> {
+        let stamp = bytes
+            .get(..VERSION_BYTES)
+            .and_then(|b| <[u8; VERSION_BYTES]>::try_from(b).ok())
+            .ok_or_else(|| StoreError::Internal("cached value too short".into()))?;
+        Ok(Version::from_u128(u128::from_be_bytes(stamp)))
+    }
+
+    pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
+        let body = bytes.get(VERSION_BYTES..).unwrap_or_default();
+        serde_json::from_slice(body).map_err(StoreError::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_value_round_trips_with_its_version() {
+        let v = Version::from_u128(0x0123_4567_89ab_cdef_0011_2233_4455_6677);
+        let bytes = CachePolicy::encode(v, &vec!["a".to_owned(), "b".to_owned()]).unwrap();
+        assert_eq!(CachePolicy::version(&bytes).unwrap(), v);
+        let back: Vec<String> = CachePolicy::decode(&bytes).unwrap();
+        assert_eq!(back, ["a", "b"]);
+        assert!(CachePolicy::version(&bytes[..15]).is_err());
+        assert!(CachePolicy::decode::<Vec<String>>(&bytes[..20]).is_err());
+    }
+
+    #[test]
+    fn every_read_has_its_own_key() {
+        let id = crate::model::UserId::from_uuid(uuid::Uuid::now_v7());
+        let keys = [
+            CachePolicy::key(&Read::GlobalHead),
+            CachePolicy::key(&Read::AuthorHead(id)),
+            CachePolicy::key(&Read::Summary(id)),
+            CachePolicy::key(&Read::Post(crate::model::PostId::from_uuid(id.as_uuid()))),
+        ];
+        let unique: std::collections::HashSet<_> = keys.iter().collect();
+        assert_eq!(unique.len(), keys.len());
+    }
+}

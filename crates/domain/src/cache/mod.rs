@@ -83,7 +83,11 @@ impl ReadCache {
 
     /// Removes what `write` made stale; returns once this instance no longer serves it.
     pub async fn written(&self, write: Write) {
-        let keys: Vec<String> = write.stale().iter().map(CachePolicy::key).collect();
+        let keys: Vec<String> = write
+            .stale()
+            .iter()
+            .map(|read| CachePolicy::key(read).into_owned())
+            .collect();
         self.store.invalidate(&keys).await;
     }
 
@@ -140,7 +144,7 @@ impl ReadCache {
     pub async fn cached_summaries(&self, ids: &[UserId]) -> Vec<Option<Arc<UserSummary>>> {
         let keys: Vec<String> = ids
             .iter()
-            .map(|id| CachePolicy::key(&Read::Summary(*id)))
+            .map(|id| CachePolicy::key(&Read::Summary(*id)).into_owned())
             .collect();
         let hits = self.store.get_many(&keys).await;
         keys.iter()
@@ -161,7 +165,7 @@ impl ReadCache {
         summaries: &[UserSummary],
     ) -> Result<(), StoreError> {
         for summary in summaries {
-            let key = CachePolicy::key(&Read::Summary(summary.id));
+            let key = CachePolicy::key(&Read::Summary(summary.id)).into_owned();
             let bytes = CachePolicy::encode(self.mint(), summary)?;
             self.store
                 .set(&key, bytes, self.policy.summary_unguarded)
@@ -183,10 +187,10 @@ impl ReadCache {
     {
         let key = CachePolicy::key(&read);
         let first = load();
-        let version = self.mint();
+        // Minted only when a load runs: a hit costs no id.
         let loader: Loader<'_> = Box::pin(async move {
             match first.await? {
-                Some(v) => Ok(Some(CachePolicy::encode(version, &v)?)),
+                Some(v) => Ok(Some(CachePolicy::encode(self.mint(), &v)?)),
                 None => Ok(None),
             }
         });
@@ -197,7 +201,7 @@ impl ReadCache {
         match self.decode::<T>(&key, &bytes) {
             Ok(v) => Ok(Some(v)),
             Err(_) => {
-                self.store.invalidate(std::slice::from_ref(&key)).await;
+                self.store.invalidate(&[key.into_owned()]).await;
                 Ok(load().await?.map(|value| Versioned {
                     version: self.mint(),
                     value: Arc::new(value),

@@ -4,6 +4,7 @@
 //! ([`super::Write`]); the byte store underneath ([`crate::ports::Cache`]: in-process, or Redis
 //! behind an in-process tier) only sees keys, bytes and TTLs.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -59,12 +60,13 @@ const VERSION_BYTES: usize = 16;
 impl CachePolicy {
     /// The key of a read. The `v3` prefix names the encoding (a version stamp, then JSON), so
     /// a shared tier still holding another release's values never hands them to this one.
-    pub fn key(read: &Read) -> String {
+    /// Borrowed for the global head, the read on the hottest path.
+    pub fn key(read: &Read) -> Cow<'static, str> {
         match read {
-            Read::GlobalHead => "v3:posts:head".to_owned(),
-            Read::AuthorHead(id) => format!("v3:user:{id}:posts:head"),
-            Read::Post(id) => format!("v3:post:{id}"),
-            Read::Summary(id) => format!("v3:user:{id}:summary"),
+            Read::GlobalHead => Cow::Borrowed("v3:posts:head"),
+            Read::AuthorHead(id) => Cow::Owned(format!("v3:user:{id}:posts:head")),
+            Read::Post(id) => Cow::Owned(format!("v3:post:{id}")),
+            Read::Summary(id) => Cow::Owned(format!("v3:user:{id}:summary")),
         }
     }
 

@@ -9,7 +9,7 @@ fn cache(f: &Fakes) -> ReadCache {
 }
 
 fn summary_key(id: UserId) -> String {
-    CachePolicy::key(&Read::Summary(id))
+    CachePolicy::key(&Read::Summary(id)).into_owned()
 }
 
 fn user(f: &Fakes, username: &str) -> User {

@@ -6,11 +6,11 @@ use crate::services::Services;
 use crate::testkit::fakes::{block_on, signup, Fakes};
 
 fn head_key() -> String {
-    CachePolicy::key(&Read::GlobalHead)
+    CachePolicy::key(&Read::GlobalHead).into_owned()
 }
 
 fn post_key(id: PostId) -> String {
-    CachePolicy::key(&Read::Post(id))
+    CachePolicy::key(&Read::Post(id)).into_owned()
 }
 
 fn user(s: &Services, username: &str) -> User {

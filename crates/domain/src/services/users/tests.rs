@@ -112,12 +112,9 @@ fn update_profile_invalidates_the_authors_summary() {
             .update_profile(alice.id, profile(Some(Some("Alice A.")), None)),
     )
     .unwrap();
-    assert!(f
-        .cache
-        .invalidated()
-        .contains(&crate::cache::CachePolicy::key(
-            &crate::cache::Read::Summary(alice.id)
-        )));
+    assert!(f.cache.invalidated().contains(
+        &crate::cache::CachePolicy::key(&crate::cache::Read::Summary(alice.id)).into_owned()
+    ));
 
     let after = block_on(s.posts.get(post.id)).unwrap();
     assert_eq!(after.author.name.as_deref(), Some("Alice A."));

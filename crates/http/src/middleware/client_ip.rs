@@ -28,33 +28,55 @@ impl TrustedProxies {
         self.0.iter().any(|n| n.contains(&ip))
     }
 
-    /// The client's address: the peer, unless the peer is a trusted proxy, in which case the
-    /// right-most address in `X-Forwarded-For` that is not itself a trusted proxy (what a
-    /// client prepends is not believed), else `X-Real-IP`, else the peer.
+    /// The client's address: the peer, unless the peer is a trusted proxy. Then
+    /// `X-Forwarded-For` is walked strictly from the right, each entry having been appended by
+    /// the hop to its right: trusted proxies are passed over, and the first entry that is not a
+    /// trusted proxy is the client. An entry that does not parse ends the walk too (what lies
+    /// left of it was written by nobody we trust); the client is then the trusted hop that
+    /// passed it on, so a forger shares that proxy's budget instead of choosing a key. With no
+    /// `X-Forwarded-For`, `X-Real-IP`; with every entry a trusted proxy, the left-most.
     pub fn client_ip(&self, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
         let peer = canonical(peer.ip());
         if !self.trusts(peer) {
             return peer;
         }
-        let forwarded = headers
+        let entries: Vec<&str> = headers
             .get_all("x-forwarded-for")
             .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|s| IpAddr::from_str(s.trim()).ok())
-            .map(canonical)
-            .collect::<Vec<_>>();
-        if let Some(ip) = forwarded.iter().rev().find(|ip| !self.trusts(**ip)) {
-            return *ip;
+            .flat_map(|v| v.to_str().map_or(vec![""], |v| v.split(',').collect()))
+            .map(str::trim)
+            .collect();
+        if entries.is_empty() {
+            return headers
+                .get("x-real-ip")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|s| IpAddr::from_str(s.trim()).ok())
+                .map_or(peer, canonical);
         }
-        if let Some(ip) = headers
-            .get("x-real-ip")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|s| IpAddr::from_str(s.trim()).ok())
-        {
-            return canonical(ip);
+        let mut hop = peer;
+        for entry in entries.iter().rev() {
+            let Ok(ip) = IpAddr::from_str(entry) else {
+                return hop;
+            };
+            let ip = canonical(ip);
+            if !self.trusts(ip) {
+                return ip;
+            }
+            hop = ip;
         }
-        forwarded.first().copied().unwrap_or(peer)
+        hop
+    }
+
+    /// The rate-limit key of the client: its address, or for IPv6 its /64. One subscriber is
+    /// usually given a whole /64, so keying per /128 would hand each client 2^64 budgets.
+    pub fn client_key(&self, peer: SocketAddr, headers: &HeaderMap) -> String {
+        match self.client_ip(peer, headers) {
+            IpAddr::V4(v4) => format!("ip:{v4}"),
+            IpAddr::V6(v6) => {
+                let prefix = u128::from(v6) & (u128::MAX << 64);
+                format!("ip:{}/64", std::net::Ipv6Addr::from(prefix))
+            }
+        }
     }
 }
 
@@ -99,6 +121,38 @@ mod tests {
         h.insert("x-real-ip", HeaderValue::from_static("198.51.100.8"));
         let ip = proxies.client_ip("127.0.0.1:1".parse().unwrap(), &h);
         assert_eq!(ip, "198.51.100.8".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn an_entry_that_does_not_parse_ends_the_walk_at_the_trusted_hop() {
+        let proxies = TrustedProxies::parse("10.0.0.0/8, 127.0.0.1").unwrap();
+        let peer: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        // The client forged "6.6.6.6, garbage": the walk must not go on into its values.
+        let ip = proxies.client_ip(peer, &headers("6.6.6.6, garbage, 10.1.2.3"));
+        assert_eq!(ip, "10.1.2.3".parse::<IpAddr>().unwrap());
+        let ip = proxies.client_ip(peer, &headers("6.6.6.6, not-an-ip"));
+        assert_eq!(ip, peer.ip());
+        // An empty entry is no address either.
+        let ip = proxies.client_ip(peer, &headers("6.6.6.6,,10.1.2.3"));
+        assert_eq!(ip, "10.1.2.3".parse::<IpAddr>().unwrap());
+        // Every hop trusted: the left-most is the client.
+        let ip = proxies.client_ip(peer, &headers("10.9.9.9, 10.1.2.3"));
+        assert_eq!(ip, "10.9.9.9".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn ipv6_clients_are_keyed_by_their_slash_64() {
+        let proxies = TrustedProxies::parse("").unwrap();
+        let key = |a: &str| proxies.client_key(a.parse().unwrap(), &HeaderMap::new());
+        assert_eq!(
+            key("[2001:db8:1:2:aaaa::1]:1"),
+            key("[2001:db8:1:2:ffff::9]:2")
+        );
+        assert_eq!(key("[2001:db8:1:2::1]:1"), "ip:2001:db8:1:2::/64");
+        assert_ne!(key("[2001:db8:1:2::1]:1"), key("[2001:db8:1:3::1]:1"));
+        assert_eq!(key("198.51.100.7:1"), "ip:198.51.100.7");
+        // An IPv4-mapped address is the IPv4 client, not a /64.
+        assert_eq!(key("[::ffff:198.51.100.7]:1"), "ip:198.51.100.7");
     }
 
     #[test]

@@ -43,10 +43,7 @@ pub async fn rate_limit(State(state): State<AppState>, mut req: Request, next: N
                 .map_or(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0), |c| {
                     c.0
                 });
-            format!(
-                "ip:{}",
-                state.trusted_proxies.client_ip(peer, req.headers())
-            )
+            state.trusted_proxies.client_key(peer, req.headers())
         }
     };
     let decision = match state.limiter.check(&policy, &key, 1).await {

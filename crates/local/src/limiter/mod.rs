@@ -45,6 +45,8 @@ struct Slot {
     state: State,
     /// From this instant the state equals a fresh one, so dropping it changes no decision.
     idle_at: u128,
+    /// The last check of this key: a full shard evicts the least recently used.
+    used_at: u128,
 }
 
 #[derive(Default)]
@@ -61,28 +63,48 @@ impl Shard {
         self.by_policy.get_mut(policy)?.get_mut(key)
     }
 
-    /// Stores a new key's state unless the shard is full of live ones; `false` when not stored.
-    fn insert(
-        &mut self,
-        policy: &'static str,
-        key: &str,
-        slot: Slot,
-        now: u128,
-        cap: usize,
-    ) -> bool {
+    /// Stores a new key's state. A shard full of live states first evicts its least recently
+    /// used eighth: a key in active use (one being limited right now) is never the one to go,
+    /// and a new key is always counted, so a flood of distinct keys cannot make the limiter
+    /// stop counting. Evicting an eighth at a time keeps the O(keys) scan rare: O(1) amortised.
+    fn insert(&mut self, policy: &'static str, key: &str, slot: Slot, now: u128, cap: usize) {
         let full = self.len >= cap;
         if self.len >= self.sweep_at || (full && now >= self.next_full_sweep) {
             self.sweep(now);
         }
         if self.len >= cap {
-            return false;
+            let evicted = self.evict_least_recently_used(cap.div_ceil(8).max(1));
+            metrics::counter!("rate_limit_evicted_total").increment(evicted as u64);
         }
         self.by_policy
             .entry(policy)
             .or_default()
             .insert(key.into(), slot);
         self.len += 1;
-        true
+    }
+
+    /// Drops at least `n` states, those used longest ago; returns how many went.
+    fn evict_least_recently_used(&mut self, n: usize) -> usize {
+        let mut used: Vec<u128> = self
+            .by_policy
+            .values()
+            .flat_map(|slots| slots.values().map(|s| s.used_at))
+            .collect();
+        let Some(nth) = n.checked_sub(1).filter(|i| *i < used.len()) else {
+            let all = self.len;
+            self.by_policy.clear();
+            self.len = 0;
+            return all;
+        };
+        let (_, cutoff, _) = used.select_nth_unstable(nth);
+        let cutoff = *cutoff;
+        for slots in self.by_policy.values_mut() {
+            slots.retain(|_, slot| slot.used_at > cutoff);
+        }
+        self.by_policy.retain(|_, slots| !slots.is_empty());
+        let before = self.len;
+        self.len = self.by_policy.values().map(HashMap::len).sum();
+        before - self.len
     }
 
     fn sweep(&mut self, now: u128) {
@@ -103,9 +125,8 @@ impl Shard {
 ///
 /// Time comes from `tokio::time`, so tests drive it with a paused clock. Memory is bounded: a
 /// key's state is dropped once it is equivalent to a fresh one, and at most `max_keys` states
-/// are kept; beyond that, new keys are decided as if fresh and not remembered (counted in
-/// `rate_limit_untracked_total`) — erring toward letting a request through rather than
-/// letting a flood of distinct keys exhaust memory.
+/// are kept; beyond that the least recently used are evicted (counted in
+/// `rate_limit_evicted_total`). Every new key is counted: the limiter never fails open.
 pub struct LocalRateLimiter {
     origin: Instant,
     shards: Box<[Mutex<Shard>]>,
@@ -191,6 +212,7 @@ impl RateLimiter for LocalRateLimiter {
                 }
                 let v = algorithm::check(&mut slot.state, params, now, cost);
                 slot.idle_at = now + v.reset_after;
+                slot.used_at = now;
                 v
             }
             None => {
@@ -202,11 +224,9 @@ impl RateLimiter for LocalRateLimiter {
                         config,
                         state,
                         idle_at: now + v.reset_after,
+                        used_at: now,
                     };
-                    if !shard.insert(policy.name, key, slot, now, self.shard_capacity) {
-                        metrics::counter!("rate_limit_untracked_total", "policy" => policy.name)
-                            .increment(1);
-                    }
+                    shard.insert(policy.name, key, slot, now, self.shard_capacity);
                 }
                 v
             }
@@ -272,18 +292,42 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn stays_bounded_and_keeps_limiting_known_keys_when_full() {
-        let limiter = LocalRateLimiter::with_max_keys(SHARDS);
+    async fn stays_bounded_and_counts_every_new_key_when_full() {
+        let limiter = LocalRateLimiter::with_max_keys(SHARDS * 8);
         let p = policy("full", 1);
-        for i in 0..1000 {
-            limiter.check(&p, &format!("k{i}"), 1).await.unwrap();
+        for i in 0..10_000 {
+            tokio::time::advance(Duration::from_micros(1)).await;
+            assert!(
+                limiter
+                    .check(&p, &format!("k{i}"), 1)
+                    .await
+                    .unwrap()
+                    .allowed
+            );
         }
-        assert!(limiter.tracked_keys() <= SHARDS);
-        let known = (0..1000)
-            .map(|i| format!("k{i}"))
-            .find(|k| lock(limiter.shard(k)).slot_mut("full", k).is_some())
-            .unwrap();
-        assert!(!limiter.check(&p, &known, 1).await.unwrap().allowed);
+        assert!(limiter.tracked_keys() <= SHARDS * 8);
+        // The newest key was stored, however full the limiter was: its second hit is denied.
+        assert!(!limiter.check(&p, "k9999", 1).await.unwrap().allowed);
+    }
+
+    /// A flood of distinct keys (an attacker rotating addresses or usernames) must not evict a
+    /// key that is being limited right now, so that key stays limited throughout.
+    #[tokio::test(start_paused = true)]
+    async fn a_flood_of_keys_does_not_free_a_limited_key() {
+        let limiter = LocalRateLimiter::with_max_keys(SHARDS * 16);
+        let p = policy("flood", 3);
+        for _ in 0..3 {
+            assert!(limiter.check(&p, "victim", 1).await.unwrap().allowed);
+        }
+        for i in 0..20_000 {
+            tokio::time::advance(Duration::from_micros(1)).await;
+            limiter.check(&p, &format!("flood{i}"), 1).await.unwrap();
+            if i % 50 == 0 {
+                let d = limiter.check(&p, "victim", 1).await.unwrap();
+                assert!(!d.allowed, "the limited key was freed after {i} other keys");
+            }
+        }
+        assert!(limiter.tracked_keys() <= SHARDS * 16);
     }
 
     #[tokio::test(start_paused = true)]

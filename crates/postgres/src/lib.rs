@@ -7,6 +7,7 @@
 //!
 //! # Layout
 //!
+//! - `target`: [`PgUrl`], a `postgres://` URL parsed and checked once (redacted in logs).
 //! - `store`: connecting ([`PgOptions`]: pool size, acquire timeout, per-connection
 //!   `statement_timeout`), the replica pools and the routing rule (`page_route`, with failover
 //!   to the primary), the per-call deadline, migrations, closing, the health probe.
@@ -30,12 +31,14 @@ mod follows;
 mod plans;
 mod posts;
 mod store;
+mod target;
 #[cfg(feature = "testkit")]
 pub mod testing;
 mod users;
 
 pub use plans::explain;
 pub use store::{PgOptions, PgStore};
+pub use target::PgUrl;
 
 /// The statements the ports run, by a stable name, for `EXPLAIN` in tests and docs.
 pub const STATEMENTS: &[(&str, &str)] = &[

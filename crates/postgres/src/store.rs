@@ -2,7 +2,6 @@
 //! closing, the health probe.
 
 use std::future::Future;
-use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -14,6 +13,7 @@ use domain::StoreError;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use crate::error::{is_unavailable, store_error, ResultExt};
+use crate::target::PgUrl;
 
 /// How the store connects; [`Default`] matches the server's defaults.
 #[derive(Clone, Debug)]
@@ -92,14 +92,14 @@ pub(crate) enum Route {
     Replica,
 }
 
-fn parse(url: &str, options: &PgOptions) -> Result<PgConnectOptions, StoreError> {
+/// The connect options of `url` with what every connection of ours sets.
+fn with_session(url: &PgUrl, options: &PgOptions) -> PgConnectOptions {
     let ms = options.statement_timeout.as_millis().to_string();
-    Ok(PgConnectOptions::from_str(url.trim())
-        .map_err(|e| StoreError::Internal(format!("bad PostgreSQL URL: {e}")))?
+    PgConnectOptions::clone(&url.options)
         .application_name("socialscale")
         // Sent in the startup packet: applies to every statement on the connection without an
         // extra round trip per connection.
-        .options([("statement_timeout", ms.as_str())]))
+        .options([("statement_timeout", ms.as_str())])
 }
 
 impl PgStore {
@@ -110,11 +110,27 @@ impl PgStore {
         replica_urls: &[String],
         options: PgOptions,
     ) -> Result<Self, StoreError> {
+        let bad = |e: String| StoreError::Internal(format!("bad PostgreSQL URL: {e}"));
+        let primary = PgUrl::parse(primary_url).map_err(bad)?;
+        let replicas = replica_urls
+            .iter()
+            .map(|u| PgUrl::parse(u).map_err(bad))
+            .collect::<Result<Vec<_>, _>>()?;
+        Self::connect_to(&primary, &replicas, options).await
+    }
+
+    /// [`PgStore::connect`] for URLs already parsed (the server parses `DATABASE_URL` and
+    /// `DATABASE_READ_URLS` once, at start-up, and hands the results here).
+    pub async fn connect_to(
+        primary_url: &PgUrl,
+        replica_urls: &[PgUrl],
+        options: PgOptions,
+    ) -> Result<Self, StoreError> {
         let max = options.max_connections.max(1);
         let primary = PgPoolOptions::new()
             .max_connections(max)
             .acquire_timeout(options.acquire_timeout)
-            .connect_with(parse(primary_url, &options)?)
+            .connect_with(with_session(primary_url, &options))
             .await
             .map_err(store_error)?;
         let mut replicas = Vec::with_capacity(replica_urls.len());
@@ -122,7 +138,7 @@ impl PgStore {
             let pool = PgPoolOptions::new()
                 .max_connections(max)
                 .acquire_timeout(options.replica_acquire_timeout)
-                .connect_lazy_with(parse(url, &options)?);
+                .connect_lazy_with(with_session(url, &options));
             replicas.push(Replica {
                 pool,
                 down_until: AtomicU64::new(0),

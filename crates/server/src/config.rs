@@ -11,7 +11,10 @@ use domain::ports::{RateAlgorithm, RatePolicy};
 use http_adapter::TrustedProxies;
 
 mod seed;
+mod targets;
+pub use redis_adapter::RedisTarget;
 pub use seed::{Preset, SeedArgs, SeedSize};
+pub use targets::DatabaseTarget;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -253,6 +256,10 @@ pub struct Settings {
 #[derive(Clone, Debug)]
 pub struct Config {
     pub settings: Settings,
+    /// `DATABASE_URL` and `DATABASE_READ_URLS`, parsed.
+    pub database: DatabaseTarget,
+    /// `REDIS_URL`, parsed; `None` keeps the cache and limits in process.
+    pub redis: Option<RedisTarget>,
     pub jwt_secret: Vec<u8>,
     /// True when no secret was configured and a random one was made (tokens die on restart).
     pub jwt_secret_generated: bool,
@@ -290,32 +297,14 @@ impl Config {
                 (bytes.to_vec(), true)
             }
         };
-        let url = settings.database_url.as_str();
-        let postgres = crate::backends::database::is_postgres(url);
-        if !postgres && !url.starts_with("sqlite:") && url.contains("://") {
-            return Err(format!(
-                "DATABASE_URL: unsupported scheme in {:?}; use sqlite://path.db or postgres://user@host/db",
-                url.split("://").next().unwrap_or_default()
-            ));
-        }
-        let replicas = crate::backends::database::read_urls(settings.database_read_urls.as_deref());
-        if !replicas.is_empty() && !postgres {
-            return Err("DATABASE_READ_URLS: read replicas need a PostgreSQL DATABASE_URL; unset it for SQLite".into());
-        }
-        if let Some(bad) = replicas
-            .iter()
-            .find(|r| !crate::backends::database::is_postgres(r))
-        {
-            return Err(format!(
-                "DATABASE_READ_URLS: {bad:?} is not a postgres:// URL"
-            ));
-        }
+        let database = DatabaseTarget::parse(
+            &settings.database_url,
+            settings.database_read_urls.as_deref(),
+        )?;
         if settings.db_statement_timeout_ms == 0 {
             return Err("DB_STATEMENT_TIMEOUT_MS must be at least 1".into());
         }
-        if let Some(url) = &settings.redis_url {
-            redis_adapter::RedisTarget::parse(url).map_err(|e| format!("REDIS_URL: {e}"))?;
-        }
+        let redis = targets::parse_redis(settings.redis_url.as_deref())?;
         if settings.redis_key_prefix.contains(['{', '}']) {
             return Err(
                 "REDIS_KEY_PREFIX must not contain { or } (they pick Redis Cluster slots)".into(),
@@ -341,6 +330,8 @@ impl Config {
         };
         Ok(Config {
             settings,
+            database,
+            redis,
             jwt_secret,
             jwt_secret_generated: generated,
             policies,

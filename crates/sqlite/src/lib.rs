@@ -6,8 +6,9 @@
 //!
 //! # Layout
 //!
-//! - `store`: connecting (URL forms, pragmas, the one-writer/many-readers pools), migrations,
-//!   closing, the health probe.
+//! - `target`: [`SqliteTarget`], a database URL parsed and checked once (the URL forms).
+//! - `store`: connecting (pragmas, the one-writer/many-readers pools), migrations, closing,
+//!   the health probe.
 //! - `users`, `posts`, `follows`: one port each. Every statement is a `&'static str` so sqlx's
 //!   per-connection prepared-statement cache always hits, and every one is served by an index
 //!   (each file says which; `tests/contract.rs` checks the query plans).
@@ -27,7 +28,9 @@ mod follows;
 mod plans;
 mod posts;
 mod store;
+mod target;
 mod users;
 
 pub use plans::QueryPlan;
 pub use store::SqliteStore;
+pub use target::SqliteTarget;

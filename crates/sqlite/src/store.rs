@@ -1,16 +1,14 @@
 //! [`SqliteStore`]: the connection pools, their pragmas, migrations and the health probe.
 
-use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use domain::ports::{HealthProbe, PoolStats};
 use domain::StoreError;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 use crate::error::{store_error, ResultExt};
+use crate::target::SqliteTarget;
 
 /// How long a statement waits for SQLite's file lock (held by another process, e.g. a
 /// `migrate` or `seed` run next to the server) before giving up with `SQLITE_BUSY`.
@@ -56,9 +54,19 @@ impl SqliteStore {
     ///
     /// `max_read_connections` sizes the read pool (at least 1; ignored for memory).
     pub async fn connect(url: &str, max_read_connections: u32) -> Result<Self, StoreError> {
-        let target = Target::parse(url)?;
+        let target = SqliteTarget::parse(url).map_err(StoreError::Internal)?;
+        Self::open(&target, max_read_connections).await
+    }
+
+    /// [`SqliteStore::connect`] for a target already parsed (the server parses its
+    /// `DATABASE_URL` once, at start-up, and hands the result here).
+    pub async fn open(
+        target: &SqliteTarget,
+        max_read_connections: u32,
+    ) -> Result<Self, StoreError> {
         let base = target
-            .options()?
+            .options()
+            .map_err(StoreError::Internal)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             // WAL + NORMAL: a commit is durable once the WAL is synced at checkpoint; a power
@@ -76,7 +84,7 @@ impl SqliteStore {
                 .test_before_acquire(false)
         };
 
-        if target == Target::Memory {
+        if *target == SqliteTarget::Memory {
             let shared = pool(1)
                 .min_connections(1)
                 .idle_timeout(None)
@@ -157,73 +165,5 @@ impl HealthProbe for SqliteStore {
             .await
             .store()
             .map(|_| ())
-    }
-}
-
-/// What a database URL names.
-#[derive(Debug, PartialEq, Eq)]
-enum Target<'a> {
-    Memory,
-    /// A `sqlite:` URL, handed to sqlx's parser so query parameters (`?mode=ro`) keep working.
-    Url(&'a str),
-    /// A plain path, taken literally (no URL decoding of `%` or `?`).
-    Path(&'a str),
-}
-
-impl<'a> Target<'a> {
-    fn parse(url: &'a str) -> Result<Self, StoreError> {
-        let url = url.trim();
-        if url.is_empty() {
-            return Err(StoreError::Internal("empty database URL".to_owned()));
-        }
-        // Any spelling of a memory database (`:memory:`, `sqlite://:memory:`, `?mode=memory`)
-        // gets the single-pool treatment; its other URL parameters are not needed there.
-        let is_memory = url.contains(":memory:") || url.contains("mode=memory");
-        Ok(if is_memory {
-            Target::Memory
-        } else if url.starts_with("sqlite:") {
-            Target::Url(url)
-        } else {
-            Target::Path(url)
-        })
-    }
-
-    fn options(&self) -> Result<SqliteConnectOptions, StoreError> {
-        match self {
-            // sqlx names each parsed memory URL uniquely (`file:sqlx-in-memory-N`, shared
-            // cache), so two stores opened with `sqlite::memory:` never see each other.
-            Target::Memory => SqliteConnectOptions::from_str("sqlite::memory:"),
-            Target::Url(url) => SqliteConnectOptions::from_str(url),
-            Target::Path(path) => Ok(SqliteConnectOptions::new().filename(path)),
-        }
-        .map_err(|e| StoreError::Internal(format!("bad database URL: {e}")))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn recognises_every_url_form() {
-        assert_eq!(Target::parse("sqlite::memory:").ok(), Some(Target::Memory));
-        assert_eq!(Target::parse(":memory:").ok(), Some(Target::Memory));
-        assert_eq!(
-            Target::parse("sqlite://?mode=memory").ok(),
-            Some(Target::Memory)
-        );
-        assert_eq!(
-            Target::parse("sqlite://data/app.db").ok(),
-            Some(Target::Url("sqlite://data/app.db"))
-        );
-        assert_eq!(
-            Target::parse("sqlite:app.db").ok(),
-            Some(Target::Url("sqlite:app.db"))
-        );
-        assert_eq!(
-            Target::parse("socialscale.db").ok(),
-            Some(Target::Path("socialscale.db"))
-        );
-        assert!(Target::parse("  ").is_err());
     }
 }

@@ -1,6 +1,5 @@
-//! The database, chosen from `DATABASE_URL`: PostgreSQL for a `postgres://` or `postgresql://`
-//! URL (with the read replicas of `DATABASE_READ_URLS`), SQLite (the embedded default) for
-//! anything else.
+//! The database config names ([`DatabaseTarget`]): PostgreSQL (with the read replicas of
+//! `DATABASE_READ_URLS`) or SQLite (the embedded default).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +9,7 @@ use domain::ports::{BulkStore, FollowRepository, HealthProbe, PostRepository, Us
 use postgres_adapter::{PgOptions, PgStore};
 use sqlite::SqliteStore;
 
-use crate::config::Config;
+use crate::config::{Config, DatabaseTarget};
 
 /// The repositories and the health probe of whichever database the config names.
 pub struct Database {
@@ -27,22 +26,6 @@ pub struct Database {
 enum Store {
     Sqlite(SqliteStore),
     Postgres(PgStore),
-}
-
-/// Whether a `DATABASE_URL` names PostgreSQL.
-pub fn is_postgres(url: &str) -> bool {
-    let url = url.trim_start();
-    url.starts_with("postgres://") || url.starts_with("postgresql://")
-}
-
-/// The replica URLs of `DATABASE_READ_URLS` (comma-separated, blanks ignored).
-pub fn read_urls(raw: Option<&str>) -> Vec<String> {
-    raw.unwrap_or_default()
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
 }
 
 /// Pool settings from config. A request that cannot get a connection within one statement's
@@ -62,41 +45,47 @@ impl Database {
     /// Connects and brings the schema up to date (migrations are embedded in the adapter).
     pub async fn open(config: &Config) -> anyhow::Result<Self> {
         let s = &config.settings;
-        if is_postgres(&s.database_url) {
-            let replicas = read_urls(s.database_read_urls.as_deref());
-            let store = PgStore::connect(&s.database_url, &replicas, pg_options(config))
-                .await
-                .context("DATABASE_URL: cannot connect to PostgreSQL")?;
-            store
-                .migrate()
-                .await
-                .context("database migrations failed")?;
-            let shared = Arc::new(store.clone());
-            return Ok(Database {
-                users: shared.clone(),
-                posts: shared.clone(),
-                follows: shared.clone(),
-                bulk: shared.clone(),
-                probe: shared,
-                store: Store::Postgres(store),
-            });
-        }
-        let store = SqliteStore::connect(&s.database_url, s.db_max_connections)
-            .await
-            .context("DATABASE_URL: cannot open the database")?;
-        store
-            .migrate()
-            .await
-            .context("database migrations failed")?;
-        let shared = Arc::new(store.clone());
-        Ok(Database {
+        let store = match &config.database {
+            DatabaseTarget::Postgres { primary, replicas } => {
+                let store = PgStore::connect_to(primary, replicas, pg_options(config))
+                    .await
+                    .context("DATABASE_URL: cannot connect to PostgreSQL")?;
+                store
+                    .migrate()
+                    .await
+                    .context("database migrations failed")?;
+                Store::Postgres(store)
+            }
+            DatabaseTarget::Sqlite(target) => {
+                let store = SqliteStore::open(target, s.db_max_connections)
+                    .await
+                    .context("DATABASE_URL: cannot open the database")?;
+                store
+                    .migrate()
+                    .await
+                    .context("database migrations failed")?;
+                Store::Sqlite(store)
+            }
+        };
+        Ok(match store.clone() {
+            Store::Postgres(pg) => Self::over(Arc::new(pg), store),
+            Store::Sqlite(lite) => Self::over(Arc::new(lite), store),
+        })
+    }
+
+    /// Every port served by the one `shared` store.
+    fn over<S>(shared: Arc<S>, store: Store) -> Self
+    where
+        S: UserRepository + PostRepository + FollowRepository + HealthProbe + BulkStore + 'static,
+    {
+        Database {
             users: shared.clone(),
             posts: shared.clone(),
             follows: shared.clone(),
             bulk: shared.clone(),
             probe: shared,
-            store: Store::Sqlite(store),
-        })
+            store,
+        }
     }
 
     /// Writes the pools' current use to `/metrics` each time it is called.
@@ -137,23 +126,5 @@ impl PoolGauges {
                 metrics::gauge!("db_pool_connections", &labels).set(f64::from(n));
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urls() {
-        assert!(is_postgres("postgres://u@h/db"));
-        assert!(is_postgres("postgresql://h/db"));
-        assert!(!is_postgres("sqlite://x.db"));
-        assert!(!is_postgres("x.db"));
-        assert_eq!(
-            read_urls(Some(" postgres://a/db , ,postgres://b/db")),
-            ["postgres://a/db", "postgres://b/db"]
-        );
-        assert!(read_urls(None).is_empty());
     }
 }

@@ -1,15 +1,14 @@
-//! The cache and the rate limiter: in process, or — with `REDIS_URL` — a two-level cache over
+//! The cache and the rate limiter: in process, or — with a Redis target — a two-level cache over
 //! Redis and distributed limits, each falling back to the in-process tier while Redis is away.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use domain::ports::{Cache, HealthProbe, RateLimiter};
 use local::{L1Cache, LocalProbe, LocalRateLimiter, NoCache};
 use redis_adapter::{
     spawn_invalidation_listener, FallbackLimiter, RedisOptions, RedisProbe, RedisRateLimiter,
-    RedisShared, RedisTarget, TwoLevelCache,
+    RedisShared, TwoLevelCache,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -27,7 +26,7 @@ impl SharedTier {
     /// `shutdown` stops any background task the tier starts (the invalidation listener).
     pub async fn build(config: &Config, shutdown: &CancellationToken) -> anyhow::Result<Self> {
         let s = &config.settings;
-        let Some(url) = &s.redis_url else {
+        let Some(target) = config.redis.clone() else {
             let cache: Arc<dyn Cache> = if s.cache_enabled {
                 Arc::new(L1Cache::new(s.cache_capacity))
             } else {
@@ -41,10 +40,6 @@ impl SharedTier {
                 limiter_probe: probe,
             });
         };
-        // Config already checked the syntax; this only re-reads it.
-        let target = RedisTarget::parse(url)
-            .map_err(|e| anyhow::anyhow!(e))
-            .context("REDIS_URL")?;
         let options = RedisOptions {
             key_prefix: s.redis_key_prefix.clone(),
             timeout: Duration::from_millis(s.redis_timeout_ms),

@@ -103,3 +103,110 @@ fn documented_defaults() {
     assert!(s.cache_enabled);
     assert_eq!(s.hash_concurrency, None);
 }
+
+fn config(args: &[&str]) -> Result<Config, String> {
+    Config::from_settings(settings(args).unwrap())
+}
+
+/// One line, naming `variable` first.
+fn refused(args: &[&str], variable: &str) -> String {
+    let e = config(args).unwrap_err();
+    assert!(
+        e.starts_with(variable) && !e.contains('\n'),
+        "{args:?}: {e}"
+    );
+    e
+}
+
+#[test]
+fn database_urls_become_typed_targets() {
+    let c = config(&[]).unwrap();
+    assert!(
+        matches!(&c.database, DatabaseTarget::Sqlite(sqlite::SqliteTarget::Url(u)) if u == "sqlite://socialscale.db"),
+        "{:?}",
+        c.database
+    );
+    let c = config(&["--database-url", "sqlite::memory:"]).unwrap();
+    assert!(matches!(
+        c.database,
+        DatabaseTarget::Sqlite(sqlite::SqliteTarget::Memory)
+    ));
+    let c = config(&["--database-url", "data/app.db"]).unwrap();
+    assert!(matches!(
+        c.database,
+        DatabaseTarget::Sqlite(sqlite::SqliteTarget::Path(_))
+    ));
+    let c = config(&[
+        "--database-url",
+        "postgres://u:pw@p/db",
+        "--database-read-urls",
+        " postgres://r1/db , ,postgresql://r2/db",
+    ])
+    .unwrap();
+    let DatabaseTarget::Postgres { primary, replicas } = &c.database else {
+        panic!("{:?}", c.database)
+    };
+    assert_eq!(primary.to_string(), "postgres://u:***@p/db");
+    let replicas: Vec<String> = replicas.iter().map(ToString::to_string).collect();
+    assert_eq!(replicas, ["postgres://r1/db", "postgresql://r2/db"]);
+    assert_eq!(c.database.to_string(), "postgres://u:***@p/db");
+}
+
+#[test]
+fn bad_database_urls_name_their_variable_without_echoing_a_password() {
+    let e = refused(
+        &["--database-url", "mysql://u:hunter2@x/db"],
+        "DATABASE_URL",
+    );
+    assert!(e.contains("\"mysql\"") && !e.contains("hunter2"), "{e}");
+    let e = refused(
+        &["--database-url", "postgres://u:hunter2@h:port/db"],
+        "DATABASE_URL",
+    );
+    assert!(!e.contains("hunter2"), "{e}");
+    refused(
+        &["--database-url", "sqlite://x.db?mode=sideways"],
+        "DATABASE_URL",
+    );
+    refused(&["--database-url", " "], "DATABASE_URL");
+    let pg = ["--database-url", "postgres://p/db", "--database-read-urls"];
+    let e = refused(
+        &[&pg[..], &["postgres://r1/db,redis://u:hunter2@r2"]].concat(),
+        "DATABASE_READ_URLS",
+    );
+    assert!(e.contains("entry 2") && !e.contains("hunter2"), "{e}");
+    let e = refused(
+        &[&pg[..], &["postgres://r1/db?sslmode=sometimes"]].concat(),
+        "DATABASE_READ_URLS",
+    );
+    assert!(e.contains("entry 1"), "{e}");
+    refused(
+        &[
+            "--database-url",
+            "sqlite::memory:",
+            "--database-read-urls",
+            "postgres://r/db",
+        ],
+        "DATABASE_READ_URLS",
+    );
+}
+
+#[test]
+fn redis_urls_become_typed_targets() {
+    assert_eq!(config(&[]).unwrap().redis, None);
+    let c = config(&["--redis-url", "redis://127.0.0.1:6379/2"]).unwrap();
+    assert_eq!(
+        c.redis,
+        Some(RedisTarget::Single("redis://127.0.0.1:6379/2".into()))
+    );
+    let c = config(&["--redis-url", "redis+cluster://a:7000,b:7001"]).unwrap();
+    assert_eq!(
+        c.redis.unwrap().nodes(),
+        ["redis://a:7000", "redis://b:7001"]
+    );
+    refused(&["--redis-url", "http://x"], "REDIS_URL");
+    refused(
+        &["--redis-url", "redis://a:7000,http://b:7001"],
+        "REDIS_URL",
+    );
+}

@@ -52,7 +52,23 @@ fn a_malformed_value_names_its_variable() {
 #[test]
 fn a_value_that_parses_but_cannot_work_names_its_variable() {
     fails_naming(&[("DATABASE_URL", "mysql://x")], "DATABASE_URL");
+    fails_naming(&[("DATABASE_URL", "postgres://h:port/db")], "DATABASE_URL");
+    fails_naming(
+        &[("DATABASE_URL", "sqlite://x.db?mode=sideways")],
+        "DATABASE_URL",
+    );
+    let replicas = [
+        ("DATABASE_URL", "postgres://127.0.0.1:1/db"),
+        ("DATABASE_READ_URLS", "postgres://127.0.0.1:1/db,mysql://r"),
+    ];
+    let line = fails_naming(&replicas, "DATABASE_READ_URLS");
+    assert!(line.contains("entry 2"), "{line}");
+    fails_naming(
+        &[("DATABASE_READ_URLS", "postgres://r/db")],
+        "DATABASE_READ_URLS",
+    );
     fails_naming(&[("REDIS_URL", "http://x")], "REDIS_URL");
+    fails_naming(&[("REDIS_URL", "redis://a:1,http://b:2")], "REDIS_URL");
     fails_naming(&[("JWT_SECRET", "short")], "JWT_SECRET");
     let line = fails_naming(&[("APP_ENV", "production")], "JWT_SECRET");
     assert!(line.contains("APP_ENV=production"), "{line}");

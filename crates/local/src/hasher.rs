@@ -49,7 +49,7 @@ pub struct Argon2Hasher {
 }
 
 impl Argon2Hasher {
-    /// Builds the hasher, computing the dummy hash once (one hash's time, on this thread).
+    /// Builds the hasher. Cheap: no hash is computed here (see [`dummy_hash`]).
     ///
     /// # Errors
     /// `Internal` when the parameters are outside what argon2 accepts.
@@ -57,8 +57,7 @@ impl Argon2Hasher {
         let params = Params::new(config.memory_kib, config.iterations, config.lanes, None)
             .map_err(|e| StoreError::Internal(format!("invalid argon2 parameters: {e}")))?;
         let argon = Argon2::new(Algorithm::Argon2id, argon2::Version::V0x13, params);
-        let dummy_password = format!("{:032x}", rand::random::<u128>());
-        let dummy = hash_with(&argon, &dummy_password)?;
+        let dummy = dummy_hash(&config)?;
         Ok(Argon2Hasher {
             inner: Arc::new(Inner { argon, dummy }),
             permits: Arc::new(Semaphore::new(config.max_concurrent.max(1))),
@@ -87,6 +86,27 @@ impl Argon2Hasher {
         .await
         .map_err(|e| StoreError::Internal(format!("password hashing task failed: {e}")))?
     }
+}
+
+/// A PHC string with the parameters of a real hash, a random salt and a random output, which
+/// no password hashes to (finding one is a preimage of argon2). Verifying against it costs one
+/// full hash with those parameters, exactly as for a real account, yet building it costs
+/// nothing: hashing a random password instead took one whole hash's time at every start-up.
+fn dummy_hash(config: &HasherConfig) -> Result<String, StoreError> {
+    use argon2::password_hash::phc::{Output, Salt};
+    let bad = |e: argon2::password_hash::phc::Error| {
+        StoreError::Internal(format!("cannot build the dummy hash: {e}"))
+    };
+    let salt = Salt::new(&rand::random::<[u8; 16]>()).map_err(bad)?;
+    let output = Output::new(&rand::random::<[u8; Params::DEFAULT_OUTPUT_LEN]>()).map_err(bad)?;
+    let dummy = format!(
+        "$argon2id$v=19$m={},t={},p={}${salt}${output}",
+        config.memory_kib, config.iterations, config.lanes
+    );
+    // Parsed once here so that a format mistake shows at start-up, not as a failed login.
+    PasswordHash::new(&dummy)
+        .map_err(|e| StoreError::Internal(format!("the dummy hash does not parse: {e}")))?;
+    Ok(dummy)
 }
 
 fn hash_with(argon: &Argon2<'_>, password: &str) -> Result<String, StoreError> {
@@ -191,6 +211,14 @@ mod tests {
         let params = |s: &str| s.split('$').take(4).collect::<Vec<_>>().join("$");
         assert_eq!(params(&h.inner.dummy), params(&real));
         assert_eq!(params(&real), "$argon2id$v=19$m=64,t=1,p=1");
+        // The same salt and output lengths: the output length is part of the work.
+        let lengths = |s: &str| s.split('$').skip(4).map(str::len).collect::<Vec<_>>();
+        assert_eq!(lengths(&h.inner.dummy), lengths(&real));
+        let other = fast(1);
+        assert_ne!(
+            h.inner.dummy, other.inner.dummy,
+            "a random salt and output each time"
+        );
     }
 
     #[tokio::test]

@@ -1,34 +1,29 @@
 //! The route table, each route with its own layer, under the stack every request passes.
 //!
-//! The stack (request id, trace, panic guard, CORS, compression) wraps the router as one tower
-//! service rather than through `Router::layer`, which would box and clone each layer per route
-//! and per request. Per-route concerns (metrics, drain, the route's rate-limit policy) are one
+//! The stack (the edge: request id, span and log line, panic guard; then CORS and compression)
+//! wraps the router as one tower service rather than through `Router::layer`, which would box
+//! and clone each layer per route and per request. Per-route concerns (metrics, drain, the route's rate-limit policy) are one
 //! `route_layer` per route (see `middleware::route`).
 
-use std::any::Any;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::DefaultBodyLimit;
-use axum::http::{header, HeaderName, Method, Request, Response};
+use axum::http::{header, HeaderName, Method, Response};
 use axum::response::IntoResponse;
 use axum::routing::{get, post, put, MethodRouter};
 use axum::Router;
 use domain::ports::RatePolicy;
 use tower::ServiceBuilder;
-use tower_http::catch_panic::{CatchPanic, CatchPanicLayer};
-use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
 use tower_http::compression::predicate::{And, DefaultPredicate, Predicate, SizeAbove};
 use tower_http::compression::{Compression, CompressionLayer};
 use tower_http::cors::{AllowOrigin, Any as AnyOrigin, Cors, CorsLayer};
-use tower_http::trace::{DefaultOnRequest, MakeSpan, OnResponse, Trace, TraceLayer};
-use tracing::Span;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::error::ApiError;
+use crate::middleware::edge::{Edge, EdgeLayer};
 use crate::middleware::rate_limit::{register_metrics, KeyBy, Limit};
-use crate::middleware::request_id::{RequestId, RequestIdLayer, X_REQUEST_ID};
 use crate::middleware::route::RouteLayer;
 use crate::openapi::ApiDoc;
 use crate::state::AppState;
@@ -39,30 +34,14 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 /// Responses smaller than this are not worth compressing.
 const COMPRESS_ABOVE: u16 = 1024;
 
-type PanicResponse = fn(Box<dyn Any + Send + 'static>) -> Response<Body>;
 type CompressWhen = And<DefaultPredicate, SizeAbove>;
 
 /// The whole HTTP service: what `axum::serve` runs and tests call.
-pub type HttpService = RequestId<
-    Trace<
-        CatchPanic<Cors<Compression<Router, CompressWhen>>, PanicResponse>,
-        SharedClassifier<ServerErrorsAsFailures>,
-        RequestSpan,
-        DefaultOnRequest,
-        RequestLine,
-    >,
->;
+pub type HttpService = Edge<Cors<Compression<Router, CompressWhen>>>;
 
 pub fn router(state: AppState, options: &HttpOptions) -> HttpService {
-    let panicked: PanicResponse = |_| ApiError::Internal("handler panicked".into()).into_response();
     ServiceBuilder::new()
-        .layer(RequestIdLayer)
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(RequestSpan)
-                .on_response(RequestLine),
-        )
-        .layer(CatchPanicLayer::custom(panicked))
+        .layer(EdgeLayer)
         .layer(cors(options))
         .layer(CompressionLayer::new().compress_when(
             // The default already skips gRPC, images and event streams.
@@ -205,35 +184,6 @@ fn openapi_document() -> impl Fn() -> std::future::Ready<Response<Body>> + Clone
     move || {
         let res = ([(header::CONTENT_TYPE, "application/json")], json.clone()).into_response();
         std::future::ready(res)
-    }
-}
-
-/// The span of a request: its id, method and path, which every log line inside it carries.
-#[derive(Clone, Copy, Debug)]
-pub struct RequestSpan;
-
-impl<B> MakeSpan<B> for RequestSpan {
-    fn make_span(&mut self, req: &Request<B>) -> Span {
-        let id = req
-            .headers()
-            .get(&X_REQUEST_ID)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("-");
-        tracing::info_span!("http", request_id = %id, method = %req.method(), path = %req.uri().path())
-    }
-}
-
-/// The one `request` line per request, with status and latency.
-#[derive(Clone, Copy, Debug)]
-pub struct RequestLine;
-
-impl<B> OnResponse<B> for RequestLine {
-    fn on_response(self, res: &Response<B>, latency: Duration, _span: &Span) {
-        tracing::info!(
-            status = res.status().as_u16(),
-            latency_ms = latency.as_secs_f64() * 1000.0,
-            "request"
-        );
     }
 }
 

@@ -1,7 +1,8 @@
-//! Cross-cutting request handling: request ids, the per-route layer (metrics, drain, rate
+//! Cross-cutting request handling: the edge (request ids, log lines, panics), the per-route layer (metrics, drain, rate
 //! limits).
 
 pub mod drain;
+pub mod edge;
 pub mod metrics;
 pub mod rate_limit;
 pub mod request_id;

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Loopback benchmark of one server: liveness, warm GET /posts, POST /posts (and more), with wrk.
+# Loopback benchmark of one server against the HTTP ceiling, with wrk.
 #
 #   scripts/bench.sh                       # SQLite, defaults below
 #   DURATION=20 CONNECTIONS=64 scripts/bench.sh
 #   DATABASE_URL=postgres://… REDIS_URL=redis://… scripts/bench.sh   # any backend the binary takes
+#   ENDPOINTS="liveness posts" scripts/bench.sh                      # a subset of the rows
 #
-# Only ever targets 127.0.0.1; every wrk run is bounded by DURATION. Prints one table row per
-# endpoint (requests/s, p50, p99) and the server's RSS at the end.
+# First row: the ceiling, a bare axum server answering a fixed small JSON body
+# (`socialscale-ceiling`, crates/loadtest/src/bin/ceiling.rs) on the same machine in the same
+# minutes; every other row is also printed as a fraction of it. Only ever targets 127.0.0.1;
+# every wrk run is bounded by DURATION. Prints one table row per endpoint (requests/s, share of
+# the ceiling, p50, p99, non-2xx) and the server's RSS at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,13 +20,17 @@ THREADS=${THREADS:-2}
 PORT=${PORT:-3390}
 USERS=${USERS:-1000}
 POSTS=${POSTS:-100000}
+CEILING_PORT=${CEILING_PORT:-3391}
 BIN=${BIN:-target/release/socialscale}
-ENDPOINTS=${ENDPOINTS:-"liveness posts post"}
+CEILING_BIN=${CEILING_BIN:-target/release/socialscale-ceiling}
+ENDPOINTS=${ENDPOINTS:-"liveness posts user_posts me post"}
 [ -x "$BIN" ] || { echo "build first: cargo build --release (or set BIN)"; exit 1; }
+[ -x "$CEILING_BIN" ] || cargo build --release -q -p loadtest --bin socialscale-ceiling
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk"; exit 1; }
 
 work=$(mktemp -d)
-trap 'kill "${pid:-}" 2>/dev/null || true; wait "${pid:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
+stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+trap 'stop "${pid:-}"; stop "${ceiling_pid:-}"; rm -rf "$work"' EXIT
 export DATABASE_URL=${DATABASE_URL:-sqlite://$work/bench.db}
 export PORT HOST=127.0.0.1 LOG_LEVEL=${LOG_LEVEL:-warn}
 export JWT_SECRET=${JWT_SECRET:-bench-secret-bench-secret-bench-secret}
@@ -48,29 +56,40 @@ seed_login=$(curl -sf -X POST "127.0.0.1:$PORT/auth/login" -H 'content-type: app
 SEED_TOKEN=$(sed -E 's/.*"token":"([^"]+)".*/\1/' <<<"$seed_login")
 USER_ID=$(sed -E 's/.*"user":\{"id":"([^"]+)".*/\1/' <<<"$seed_login")
 
+ceiling_rps=
 run() { # name url [lua]
   local name=$1 url=$2 script=${3:-}
   local args=(-t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency)
   [ -n "$script" ] && args+=(-s "$script")
   local out; out=$(wrk "${args[@]}" "$url")
-  local rps p50 p99 errors
+  local rps p50 p99 errors share
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
   p50=$(awk '$1=="50%" {print $2}' <<<"$out")
   p99=$(awk '$1=="99%" {print $2}' <<<"$out")
   errors=$(awk '/Non-2xx/ {print $5}' <<<"$out")
-  printf '| %-28s | %10s | %8s | %8s | %6s |\n' "$name" "$rps" "$p50" "$p99" "${errors:-0}"
+  [ -n "$ceiling_rps" ] || ceiling_rps=$rps
+  share=$(awk -v r="$rps" -v c="$ceiling_rps" 'BEGIN {printf "%.0f%%", 100 * r / c}')
+  printf '| %-28s | %10s | %5s | %8s | %8s | %6s |\n' "$name" "$rps" "$share" "$p50" "$p99" "${errors:-0}"
 }
 
 echo
-echo "| endpoint ($CONNECTIONS conns, ${DURATION}s) | req/s | p50 | p99 | non-2xx |"
-echo "| --- | ---: | ---: | ---: | ---: |"
+echo "| endpoint ($CONNECTIONS conns, ${DURATION}s) | req/s | of ceiling | p50 | p99 | non-2xx |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: |"
+# The ceiling first: the same wrk against a server that does no work of ours.
+"$CEILING_BIN" "127.0.0.1:$CEILING_PORT" &
+ceiling_pid=$!
+for _ in $(seq 100); do curl -sf "127.0.0.1:$CEILING_PORT/" >/dev/null && break; sleep 0.1; done
+run "ceiling (bare axum, fixed JSON)" "http://127.0.0.1:$CEILING_PORT/"
+stop "$ceiling_pid"
 base="http://127.0.0.1:$PORT"
 for e in $ENDPOINTS; do
   case $e in
     liveness) run "GET /health/liveness" "$base/health/liveness" ;;
     posts) curl -sf "$base/posts?limit=20" >/dev/null; run "GET /posts?limit=20 (warm)" "$base/posts?limit=20" ;;
     post) run "POST /posts" "$base/posts" scripts/wrk/post.lua ;;
-    user_posts) run "GET /users/:id/posts" "$base/users/$USER_ID/posts?limit=20" ;;
+    user_posts) curl -sf "$base/users/$USER_ID/posts?limit=20" >/dev/null
+      run "GET /users/:id/posts (warm)" "$base/users/$USER_ID/posts?limit=20" ;;
+    me) TOKEN=$SEED_TOKEN run "GET /users/me (auth)" "$base/users/me" scripts/wrk/get_auth.lua ;;
     feed) TOKEN=$SEED_TOKEN run "GET /feed" "$base/feed?limit=20" scripts/wrk/get_auth.lua ;;
     *) echo "unknown endpoint $e"; exit 1 ;;
   esac

@@ -9,7 +9,7 @@ use domain::StoreError;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::middleware::rate_limit::decision_headers;
+use crate::limit_headers::insert_decision_headers;
 
 /// The body of every error response.
 #[derive(Serialize, ToSchema)]
@@ -142,10 +142,7 @@ impl IntoResponse for ApiError {
         }
         let mut response = (self.status(), axum::Json(self.body())).into_response();
         if let ApiError::RateLimited(decision) = &self {
-            let headers = response.headers_mut();
-            for (name, value) in decision_headers(decision, None) {
-                headers.insert(name, value);
-            }
+            insert_decision_headers(response.headers_mut(), decision, None);
         }
         response
     }

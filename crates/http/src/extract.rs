@@ -1,16 +1,15 @@
-//! Extractors that turn requests into domain values, failing with the contract's errors.
+//! Extractors that turn requests into domain values, failing with the contract's errors (who
+//! is calling is `auth`'s).
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, StatusCode};
 use domain::model::{PageRequest, PostId, UserId};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use crate::error::ApiError;
-use crate::middleware::rate_limit::VerifiedUser;
-use crate::state::AppState;
 
 /// `Json` whose rejections are our JSON errors: 400 for malformed or mistyped bodies, 413 over
 /// the size limit, 415 for a body that is not JSON.
@@ -47,37 +46,6 @@ where
             Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::PayloadTooLarge),
             Err(e) => Err(ApiError::BadRequest(e.body_text())),
         }
-    }
-}
-
-/// The `Bearer` token of a request, if it has one.
-pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
-}
-
-/// The authenticated caller; 401 without a valid token.
-pub struct AuthUser(pub UserId);
-
-impl FromRequestParts<AppState> for AuthUser {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        if let Some(VerifiedUser(id)) = parts.extensions.get::<VerifiedUser>() {
-            return Ok(AuthUser(*id));
-        }
-        let token = bearer_token(&parts.headers)
-            .ok_or(ApiError::Unauthorized("Authentication required"))?;
-        state
-            .services
-            .auth
-            .authenticate(token)
-            .map(AuthUser)
-            .map_err(|_| ApiError::Unauthorized("Invalid or expired token"))
     }
 }
 

@@ -1,5 +1,6 @@
 //! What every handler and middleware can reach, built by the composition root.
 
+use std::ops::Deref;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -7,13 +8,13 @@ use domain::ports::RatePolicy;
 use domain::services::Services;
 use tokio::sync::Notify;
 
+use crate::client_ip::TrustedProxies;
 use crate::health::Health;
-use crate::middleware::client_ip::TrustedProxies;
 
 /// Renders the Prometheus exposition text. A closure so this crate needn't know the exporter.
 pub type MetricsRender = Arc<dyn Fn() -> String + Send + Sync>;
 
-/// The per-route policies the rate-limit middleware applies (login failures per account are
+/// The per-route policies the router attaches to its routes (login failures per account are
 /// a domain rule and live in the auth service).
 #[derive(Clone, Debug)]
 pub struct RoutePolicies {
@@ -23,15 +24,32 @@ pub struct RoutePolicies {
     pub signup: RatePolicy,
 }
 
-/// Cheap to clone: every field is an `Arc` or holds only `Arc`s.
+/// What handlers and middleware reach, shared as one `Arc`: axum clones the state for every
+/// extractor and layer of every request, so a clone must be one reference-count increment.
 #[derive(Clone)]
-pub struct AppState {
-    /// Behind one `Arc`: axum clones the state for every extractor of every request.
-    pub services: Arc<Services>,
+pub struct AppState(Arc<AppDeps>);
+
+impl AppState {
+    pub fn new(deps: AppDeps) -> Self {
+        AppState(Arc::new(deps))
+    }
+}
+
+impl Deref for AppState {
+    type Target = AppDeps;
+
+    fn deref(&self) -> &AppDeps {
+        &self.0
+    }
+}
+
+/// The parts the composition root hands the router.
+pub struct AppDeps {
+    pub services: Services,
     pub limiter: Arc<dyn domain::ports::RateLimiter>,
-    pub policies: Arc<RoutePolicies>,
-    pub trusted_proxies: Arc<TrustedProxies>,
-    pub health: Arc<Health>,
+    pub policies: RoutePolicies,
+    pub trusted_proxies: TrustedProxies,
+    pub health: Health,
     pub metrics: MetricsRender,
     pub version: &'static str,
     pub shutdown: ShutdownFlag,

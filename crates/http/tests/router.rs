@@ -2,16 +2,23 @@
 //! shutdown make hard to reach from the end-to-end suite.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use domain::ports::{HealthProbe, RateAlgorithm, RateDecision, RateLimiter, RatePolicy};
-use domain::testkit::fakes::Fakes;
+use domain::model::UserId;
+use domain::ports::{
+    HealthProbe, RateAlgorithm, RateDecision, RateLimiter, RatePolicy, TokenError, TokenIssuer,
+};
+use domain::services::Services;
+use domain::testkit::fakes::{login_failures_policy, signup, Fakes};
 use domain::StoreError;
-use http_adapter::{router, AppState, Health, HttpOptions, RoutePolicies, ShutdownFlag};
+use http_adapter::{
+    router, AppDeps, AppState, Health, HttpOptions, HttpService, RoutePolicies, ShutdownFlag,
+};
 use serde_json::Value;
 use tower::ServiceExt;
 
@@ -37,49 +44,54 @@ fn policy(name: &'static str) -> RatePolicy {
     }
 }
 
-fn app(f: &Fakes, draining: &ShutdownFlag) -> axum::Router {
-    app_with_limiter(f, draining, f.limiter.clone())
+fn app(f: &Fakes, draining: &ShutdownFlag) -> HttpService {
+    app_with(f.services(), draining, f.limiter.clone(), f)
 }
 
 fn app_with_limiter(
     f: &Fakes,
     draining: &ShutdownFlag,
     limiter: Arc<dyn RateLimiter>,
-) -> axum::Router {
-    let state = AppState {
-        services: Arc::new(f.services()),
+) -> HttpService {
+    app_with(f.services(), draining, limiter, f)
+}
+
+fn app_with(
+    services: Services,
+    draining: &ShutdownFlag,
+    limiter: Arc<dyn RateLimiter>,
+    f: &Fakes,
+) -> HttpService {
+    let state = AppState::new(AppDeps {
+        services,
         limiter,
-        policies: Arc::new(RoutePolicies {
+        policies: RoutePolicies {
             general: policy("general"),
             post: policy("post"),
             login: policy("login"),
             signup: policy("signup"),
-        }),
-        trusted_proxies: Arc::default(),
-        health: Arc::new(Health::new(
-            f.store.clone(),
-            Arc::new(AlwaysUp),
-            Arc::new(AlwaysUp),
-        )),
+        },
+        trusted_proxies: Default::default(),
+        health: Health::new(f.store.clone(), Arc::new(AlwaysUp), Arc::new(AlwaysUp)),
         metrics: Arc::new(String::new),
         version: "test",
         shutdown: draining.clone(),
         rendered: Default::default(),
-    };
+    });
     router(state, &HttpOptions::default())
 }
 
-async fn get(app: &axum::Router, path: &str) -> (StatusCode, Value) {
-    let res = app
-        .clone()
-        .oneshot(Request::get(path).body(Body::empty()).unwrap())
-        .await
-        .unwrap();
+async fn send(app: &HttpService, req: Request<Body>) -> (StatusCode, Value) {
+    let res = app.clone().oneshot(req).await.unwrap();
     let status = res.status();
-    let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
+    let bytes = axum::body::to_bytes(Body::new(res.into_body()), 1 << 20)
         .await
         .unwrap();
     (status, serde_json::from_slice(&bytes).unwrap())
+}
+
+async fn get(app: &HttpService, path: &str) -> (StatusCode, Value) {
+    send(app, Request::get(path).body(Body::empty()).unwrap()).await
 }
 
 #[tokio::test]
@@ -172,4 +184,92 @@ async fn a_failing_limiter_lets_requests_through_with_a_warning() {
         "{text}"
     );
     assert!(text.contains("limiter store gone"), "{text}");
+}
+
+/// The fake token issuer, counting how often a token is verified.
+struct CountingTokens {
+    inner: Arc<dyn TokenIssuer>,
+    verified: AtomicUsize,
+}
+
+impl TokenIssuer for CountingTokens {
+    fn issue(&self, user: UserId) -> Result<String, StoreError> {
+        self.inner.issue(user)
+    }
+
+    fn verify(&self, token: &str) -> Result<UserId, TokenError> {
+        self.verified.fetch_add(1, Ordering::SeqCst);
+        self.inner.verify(token)
+    }
+}
+
+fn with_counting_tokens(f: &Fakes) -> (Services, Arc<CountingTokens>) {
+    let tokens = Arc::new(CountingTokens {
+        inner: f.tokens.clone(),
+        verified: AtomicUsize::new(0),
+    });
+    let mut ports = f.ports();
+    ports.tokens = tokens.clone();
+    (Services::new(&ports, login_failures_policy()), tokens)
+}
+
+fn authed(method: &str, path: &str, token: &str) -> Request<Body> {
+    Request::builder()
+        .method(method)
+        .uri(path)
+        .header("authorization", format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap()
+}
+
+/// The route limiter keys the request by its caller and the handler's `AuthUser` reuses that
+/// verification: one verify per request, valid token or not.
+#[tokio::test]
+async fn a_token_is_verified_once_per_request() {
+    let f = Fakes::new();
+    let (services, tokens) = with_counting_tokens(&f);
+    let session = signup(&services, "once").await.unwrap();
+    let app = app_with(services, &ShutdownFlag::default(), f.limiter.clone(), &f);
+
+    let (status, body) = send(&app, authed("GET", "/users/me", &session.token)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["username"], "once");
+    assert_eq!(tokens.verified.load(Ordering::SeqCst), 1);
+    let key = format!("user:{}", session.user.id);
+    assert_eq!(f.limiter.used("general", &key), 1, "keyed by the user");
+
+    let (status, body) = send(&app, authed("GET", "/users/me", "forged")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"], "Invalid or expired token");
+    assert_eq!(tokens.verified.load(Ordering::SeqCst), 2);
+    assert_eq!(
+        f.limiter.used("general", "ip:0.0.0.0"),
+        1,
+        "a bad token is anonymous"
+    );
+}
+
+/// Signup and login are keyed by the client address even when a valid token comes along, so
+/// no account's token buys a fresh budget for guessing passwords or mass sign-ups; their
+/// tokens are never even verified.
+#[tokio::test]
+async fn login_and_signup_are_limited_by_address_whatever_the_token() {
+    let f = Fakes::new();
+    let (services, tokens) = with_counting_tokens(&f);
+    let session = signup(&services, "holder").await.unwrap();
+    let app = app_with(services, &ShutdownFlag::default(), f.limiter.clone(), &f);
+
+    for path in ["/auth/login", "/auth/signup"] {
+        let mut req = authed("POST", path, &session.token);
+        req.headers_mut()
+            .insert("content-type", "application/json".parse().unwrap());
+        *req.body_mut() = Body::from(r#"{"email":"holder@example.com","password":"x"}"#);
+        let (status, _) = send(&app, req).await;
+        assert!(status.is_client_error(), "{path}: {status}");
+    }
+    assert_eq!(f.limiter.used("login", "ip:0.0.0.0"), 1);
+    assert_eq!(f.limiter.used("signup", "ip:0.0.0.0"), 1);
+    let key = format!("user:{}", session.user.id);
+    assert_eq!(f.limiter.used("login", &key), 0);
+    assert_eq!(tokens.verified.load(Ordering::SeqCst), 0);
 }

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use domain::services::{Ports, Services};
-use http_adapter::{AppState, Health, HttpOptions, RoutePolicies, ShutdownFlag};
+use http_adapter::{
+    AppDeps, AppState, Health, HttpOptions, HttpService, RoutePolicies, ShutdownFlag,
+};
 use local::{Argon2Hasher, HasherConfig, JwtIssuer, SystemClock, UuidV7Generator};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -19,7 +21,7 @@ use crate::telemetry;
 /// A built server, bound to its port and ready to run.
 pub struct App {
     listener: TcpListener,
-    router: axum::Router,
+    router: HttpService,
     database: Database,
     shutdown: CancellationToken,
     draining: ShutdownFlag,
@@ -59,17 +61,17 @@ impl App {
         );
         let p = &config.policies;
         let draining = ShutdownFlag::default();
-        let state = AppState {
-            services: Arc::new(services),
+        let state = AppState::new(AppDeps {
+            services,
             limiter: shared.limiter.clone(),
-            policies: Arc::new(RoutePolicies {
+            policies: RoutePolicies {
                 general: p.general.clone(),
                 post: p.post.clone(),
                 login: p.login.clone(),
                 signup: p.signup.clone(),
-            }),
-            trusted_proxies: Arc::new(s.trusted_proxies.clone()),
-            health: Arc::new(health),
+            },
+            trusted_proxies: s.trusted_proxies.clone(),
+            health,
             metrics: Arc::new({
                 let pools = database.pool_gauges();
                 move || {
@@ -80,7 +82,7 @@ impl App {
             version: env!("CARGO_PKG_VERSION"),
             shutdown: draining.clone(),
             rendered: Default::default(),
-        };
+        });
         let router = http_adapter::router(
             state,
             &HttpOptions {
@@ -125,7 +127,9 @@ impl App {
         let signal = shutdown.clone();
         let server = axum::serve(
             listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
+            axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
+                SocketAddr,
+            >(router),
         )
         .with_graceful_shutdown(async move {
             signal.cancelled().await;

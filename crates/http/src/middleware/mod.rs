@@ -1,7 +1,9 @@
-//! Cross-cutting request handling: ids, client addresses, rate limits, metrics.
+//! Cross-cutting request handling: the edge (request ids, log lines, panics), the per-route layer (metrics, drain, rate
+//! limits).
 
-pub mod client_ip;
 pub mod drain;
+pub mod edge;
 pub mod metrics;
 pub mod rate_limit;
 pub mod request_id;
+pub mod route;

@@ -1,23 +1,32 @@
-//! Per-route rate limits, keyed by the authenticated user or else the client address, with the
-//! `RateLimit-*` headers on every limited response.
+//! A route's rate limit, keyed by the authenticated user or else the client address, with the
+//! `RateLimit-*` headers on every response of a limited route.
+//!
+//! Each limited route carries its own [`Limit`] (see `router`), so which policy applies is
+//! decided once, when the router is built.
 
+use std::fmt::{self, Write as _};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::time::Duration;
 
-use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderName, HeaderValue, Method};
-use axum::middleware::Next;
+use axum::extract::{ConnectInfo, Request};
+use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
-use domain::model::UserId;
-use domain::ports::{RateDecision, RatePolicy};
+use domain::ports::RatePolicy;
+use metrics::Counter;
 
+use crate::auth::{request_caller, Caller};
 use crate::error::ApiError;
-use crate::extract::bearer_token;
+use crate::limit_headers::{insert_decision_headers, policy_header, RATELIMIT_LIMIT};
 use crate::state::AppState;
 
-/// The user a valid bearer token named, checked once here and reused by `AuthUser`.
-#[derive(Clone, Copy, Debug)]
-pub struct VerifiedUser(pub UserId);
+/// What a route's budget is counted by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyBy {
+    /// The authenticated user when the request carries a valid token, else the client address.
+    CallerOrAddress,
+    /// Always the client address: signup and login, where a token (any account's) must not
+    /// buy a fresh budget for guessing or mass sign-ups.
+    Address,
+}
 
 /// Puts `rate_limited_total` at 0 for each route policy, so the series exist (and dashboards and
 /// alerts see a rate of 0, not no data) before the first request is refused.
@@ -28,116 +37,139 @@ pub(crate) fn register_metrics(state: &AppState) {
     }
 }
 
-pub async fn rate_limit(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let policy = pick_policy(&state, req.method(), req.uri().path()).clone();
-    let user = bearer_token(req.headers()).and_then(|t| state.services.auth.authenticate(t).ok());
-    let key = match user {
-        Some(id) => {
-            req.extensions_mut().insert(VerifiedUser(id));
-            format!("user:{id}")
-        }
-        None => {
-            let peer = req
-                .extensions()
-                .get::<ConnectInfo<SocketAddr>>()
-                .map_or(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0), |c| {
-                    c.0
-                });
-            state.trusted_proxies.client_key(peer, req.headers())
-        }
-    };
-    let decision = match state.limiter.check(&policy, &key, 1).await {
-        Ok(d) => d,
-        Err(e) => {
-            // Limiting is protection, not a dependency: an adapter that cannot decide lets the
-            // request through rather than failing it (adapters fall back before this happens).
-            tracing::warn!(error = %e, policy = policy.name, "rate limiter failed; allowing");
-            return next.run(req).await;
-        }
-    };
-    let mut response = if decision.allowed {
-        next.run(req).await
-    } else {
-        metrics::counter!("rate_limited_total", "policy" => policy.name).increment(1);
-        ApiError::RateLimited(decision).into_response()
-    };
-    let headers = response.headers_mut();
-    // A handler that answered with its own limit (failed logins) set a consistent group of
-    // headers for it; mixing in this route's policy would describe two limits at once.
-    if !headers.contains_key("ratelimit-limit") {
-        for (name, value) in decision_headers(&decision, Some(&policy)) {
-            headers.insert(name, value);
-        }
-    }
-    response
+/// One route's policy, with what its responses need computed up front.
+pub struct Limit {
+    state: AppState,
+    policy: RatePolicy,
+    policy_header: Option<HeaderValue>,
+    key: KeyBy,
+    refused: Counter,
 }
 
-fn pick_policy<'a>(state: &'a AppState, method: &Method, path: &str) -> &'a RatePolicy {
-    let p = &state.policies;
-    match (method, path) {
-        (&Method::POST, "/posts") => &p.post,
-        (&Method::POST, "/auth/login") => &p.login,
-        (&Method::POST, "/auth/signup") => &p.signup,
-        _ => &p.general,
-    }
-}
-
-fn secs_ceil(d: Duration) -> u64 {
-    let s = d.as_secs();
-    if d.subsec_nanos() > 0 {
-        s + 1
-    } else {
-        s
-    }
-}
-
-/// The IETF draft `RateLimit-*` headers for a decision, plus `Retry-After` on a denial.
-pub fn decision_headers(
-    d: &RateDecision,
-    policy: Option<&RatePolicy>,
-) -> Vec<(HeaderName, HeaderValue)> {
-    let mut out = vec![
-        (
-            HeaderName::from_static("ratelimit-limit"),
-            HeaderValue::from(d.limit),
-        ),
-        (
-            HeaderName::from_static("ratelimit-remaining"),
-            HeaderValue::from(d.remaining),
-        ),
-        (
-            HeaderName::from_static("ratelimit-reset"),
-            HeaderValue::from(secs_ceil(d.reset_after)),
-        ),
-    ];
-    if let Some(p) = policy {
-        let text = format!("{};w={}", p.limit, secs_ceil(p.window));
-        if let Ok(v) = HeaderValue::from_str(&text) {
-            out.push((HeaderName::from_static("ratelimit-policy"), v));
+impl Limit {
+    pub fn new(state: &AppState, policy: &RatePolicy, key: KeyBy) -> Limit {
+        Limit {
+            state: state.clone(),
+            policy: policy.clone(),
+            policy_header: policy_header(policy),
+            key,
+            refused: metrics::counter!("rate_limited_total", "policy" => policy.name),
         }
     }
-    if !d.allowed {
-        let retry = d.retry_after.unwrap_or(d.reset_after);
-        out.push((
-            HeaderName::from_static("retry-after"),
-            HeaderValue::from(secs_ceil(retry).max(1)),
-        ));
+
+    pub fn state(&self) -> &AppState {
+        &self.state
     }
-    out
+
+    /// Checks the budget, then answers with `next` (or 429), adding the `RateLimit-*` headers.
+    pub async fn apply<F, Fut>(&self, mut req: Request, next: F) -> Response
+    where
+        F: FnOnce(Request) -> Fut,
+        Fut: std::future::Future<Output = Response>,
+    {
+        let key = self.key_of(&mut req);
+        let decision = match self
+            .state
+            .limiter
+            .check(&self.policy, key.as_str(), 1)
+            .await
+        {
+            Ok(d) => d,
+            Err(e) => {
+                // Limiting is protection, not a dependency: an adapter that cannot decide lets
+                // the request through rather than failing it (adapters fall back before this).
+                tracing::warn!(error = %e, policy = self.policy.name, "rate limiter failed; allowing");
+                return next(req).await;
+            }
+        };
+        let mut response = if decision.allowed {
+            next(req).await
+        } else {
+            self.refused.increment(1);
+            ApiError::RateLimited(decision).into_response()
+        };
+        let headers = response.headers_mut();
+        // A handler that answered with its own limit (failed logins) set a consistent group of
+        // headers for it; mixing in this route's policy would describe two limits at once.
+        if !headers.contains_key(RATELIMIT_LIMIT) {
+            insert_decision_headers(headers, &decision, self.policy_header.as_ref());
+        }
+        response
+    }
+
+    fn key_of(&self, req: &mut Request) -> Key {
+        if self.key == KeyBy::CallerOrAddress {
+            if let Caller::User(id) = request_caller(req, &self.state.services) {
+                return Key::new(format_args!("user:{id}"));
+            }
+        }
+        let peer = req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0), |c| {
+                c.0
+            });
+        let client = self.state.trusted_proxies.client_key(peer, req.headers());
+        Key::new(format_args!("{client}"))
+    }
+}
+
+/// A limiter key written on the stack: `user:<uuid>` and `ip:<address>` always fit, so keying
+/// a request allocates nothing.
+struct Key {
+    buf: [u8; 64],
+    len: usize,
+    overflow: Option<String>,
+}
+
+impl Key {
+    fn new(args: fmt::Arguments<'_>) -> Key {
+        let mut key = Key {
+            buf: [0; 64],
+            len: 0,
+            overflow: None,
+        };
+        if key.write_fmt(args).is_err() {
+            key.overflow = Some(args.to_string());
+        }
+        key
+    }
+
+    fn as_str(&self) -> &str {
+        match &self.overflow {
+            Some(s) => s,
+            // Only whole `str`s are ever copied in, so the prefix is UTF-8.
+            None => std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default(),
+        }
+    }
+}
+
+impl fmt::Write for Key {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let end = self.len + s.len();
+        let slot = self.buf.get_mut(self.len..end).ok_or(fmt::Error)?;
+        slot.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// `Retry-After` and `RateLimit-Reset` are whole seconds rounded up: never "retry now"
-    /// while any wait is left.
     #[test]
-    fn waits_round_up_to_whole_seconds() {
-        assert_eq!(secs_ceil(Duration::ZERO), 0);
-        assert_eq!(secs_ceil(Duration::from_millis(1)), 1);
-        assert_eq!(secs_ceil(Duration::from_secs(2)), 2);
-        assert_eq!(secs_ceil(Duration::from_millis(2_500)), 3);
-        assert_eq!(secs_ceil(Duration::from_nanos(59_000_000_001)), 60);
+    fn keys_fit_on_the_stack_and_longer_ones_still_work() {
+        let ip: IpAddr = "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255"
+            .parse()
+            .unwrap();
+        let key = Key::new(format_args!("ip:{ip}"));
+        assert!(key.overflow.is_none());
+        assert_eq!(key.as_str(), format!("ip:{ip}"));
+        let long = "x".repeat(100);
+        assert_eq!(
+            Key::new(format_args!("user:{long}")).as_str(),
+            format!("user:{long}")
+        );
     }
 }

@@ -3,9 +3,10 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
 
+use crate::auth::AuthUser;
 use crate::dto::{CreatePostRequest, PostDto, PostsPage};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{post_id, AppJson, AuthUser, PageQuery};
+use crate::extract::{post_id, AppJson, PageQuery};
 use crate::routes::PageParams;
 use crate::state::AppState;
 

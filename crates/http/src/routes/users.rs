@@ -4,9 +4,10 @@ use axum::response::Response;
 use axum::Json;
 use domain::model::ProfileUpdate;
 
+use crate::auth::AuthUser;
 use crate::dto::{FollowDto, PostsPage, PrivateUser, ProfileRequest, PublicUser, UsersPage};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{user_id, AppJson, AuthUser, PageQuery};
+use crate::extract::{user_id, AppJson, PageQuery};
 use crate::routes::PageParams;
 use crate::state::AppState;
 

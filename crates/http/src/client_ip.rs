@@ -1,6 +1,7 @@
 //! Who the client is, believing forwarding headers only from proxies we were told to trust.
 
-use std::net::{IpAddr, SocketAddr};
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::str::FromStr;
 
 use axum::http::HeaderMap;
@@ -69,13 +70,28 @@ impl TrustedProxies {
 
     /// The rate-limit key of the client: its address, or for IPv6 its /64. One subscriber is
     /// usually given a whole /64, so keying per /128 would hand each client 2^64 budgets.
-    pub fn client_key(&self, peer: SocketAddr, headers: &HeaderMap) -> String {
+    pub fn client_key(&self, peer: SocketAddr, headers: &HeaderMap) -> ClientKey {
         match self.client_ip(peer, headers) {
-            IpAddr::V4(v4) => format!("ip:{v4}"),
-            IpAddr::V6(v6) => {
-                let prefix = u128::from(v6) & (u128::MAX << 64);
-                format!("ip:{}/64", std::net::Ipv6Addr::from(prefix))
-            }
+            IpAddr::V4(v4) => ClientKey::V4(v4),
+            IpAddr::V6(v6) => ClientKey::V6Net(Ipv6Addr::from(u128::from(v6) & (u128::MAX << 64))),
+        }
+    }
+}
+
+/// What the rate limiter keys an anonymous client by; its `Display` is the key text
+/// (`ip:198.51.100.7`, `ip:2001:db8:1:2::/64`), written without allocating.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientKey {
+    V4(Ipv4Addr),
+    /// The /64 network, host bits zero.
+    V6Net(Ipv6Addr),
+}
+
+impl fmt::Display for ClientKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientKey::V4(a) => write!(f, "ip:{a}"),
+            ClientKey::V6Net(a) => write!(f, "ip:{a}/64"),
         }
     }
 }
@@ -143,7 +159,11 @@ mod tests {
     #[test]
     fn ipv6_clients_are_keyed_by_their_slash_64() {
         let proxies = TrustedProxies::parse("").unwrap();
-        let key = |a: &str| proxies.client_key(a.parse().unwrap(), &HeaderMap::new());
+        let key = |a: &str| {
+            proxies
+                .client_key(a.parse().unwrap(), &HeaderMap::new())
+                .to_string()
+        };
         assert_eq!(
             key("[2001:db8:1:2:aaaa::1]:1"),
             key("[2001:db8:1:2:ffff::9]:2")

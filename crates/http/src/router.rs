@@ -1,0 +1,210 @@
+//! The route table, each route with its own layer, under the stack every request passes.
+//!
+//! The stack (the edge: request id, span and log line, panic guard; then CORS and compression)
+//! wraps the router as one tower service rather than through `Router::layer`, which would box
+//! and clone each layer per route and per request. Per-route concerns (metrics, drain, the route's rate-limit policy) are one
+//! `route_layer` per route (see `middleware::route`).
+
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, HeaderName, Method, Response};
+use axum::response::IntoResponse;
+use axum::routing::{get, post, put, MethodRouter};
+use axum::Router;
+use domain::ports::RatePolicy;
+use tower::ServiceBuilder;
+use tower_http::compression::predicate::{And, DefaultPredicate, Predicate, SizeAbove};
+use tower_http::compression::{Compression, CompressionLayer};
+use tower_http::cors::{AllowOrigin, Any as AnyOrigin, Cors, CorsLayer};
+use utoipa::OpenApi;
+use utoipa_swagger_ui::{Config, SwaggerUi};
+
+use crate::error::ApiError;
+use crate::middleware::edge::{Edge, EdgeLayer};
+use crate::middleware::rate_limit::{register_metrics, KeyBy, Limit};
+use crate::middleware::route::RouteLayer;
+use crate::openapi::ApiDoc;
+use crate::state::AppState;
+use crate::HttpOptions;
+
+/// Request bodies above this are refused with 413.
+pub const BODY_LIMIT: usize = 64 * 1024;
+/// Responses smaller than this are not worth compressing.
+const COMPRESS_ABOVE: u16 = 1024;
+
+type CompressWhen = And<DefaultPredicate, SizeAbove>;
+
+/// The whole HTTP service: what `axum::serve` runs and tests call.
+pub type HttpService = Edge<Cors<Compression<Router, CompressWhen>>>;
+
+pub fn router(state: AppState, options: &HttpOptions) -> HttpService {
+    ServiceBuilder::new()
+        .layer(EdgeLayer)
+        .layer(cors(options))
+        .layer(CompressionLayer::new().compress_when(
+            // The default already skips gRPC, images and event streams.
+            DefaultPredicate::new().and(SizeAbove::new(COMPRESS_ABOVE)),
+        ))
+        .service(routes(state))
+}
+
+fn routes(state: AppState) -> Router {
+    use crate::routes::{auth, health as h, posts, users};
+    register_metrics(&state);
+    let p = &state.policies;
+    let t = Table { state: &state };
+    let by_caller = KeyBy::CallerOrAddress;
+    let general = |path| t.limited(path, &p.general, by_caller);
+
+    // Everything a client calls is limited by its route's policy; probes, metrics and docs are
+    // not, so a load balancer's checks can never be answered 429 (nor 503 while draining).
+    let api = Router::new()
+        .route(
+            "/auth/signup",
+            t.with_body(post(auth::signup)).route_layer(t.limited(
+                "/auth/signup",
+                &p.signup,
+                KeyBy::Address,
+            )),
+        )
+        .route(
+            "/auth/login",
+            t.with_body(post(auth::login)).route_layer(t.limited(
+                "/auth/login",
+                &p.login,
+                KeyBy::Address,
+            )),
+        )
+        .route(
+            "/users/me",
+            get(users::me).route_layer(general("/users/me")),
+        )
+        .route(
+            "/users/profile",
+            t.with_body(put(users::update_profile))
+                .route_layer(general("/users/profile")),
+        )
+        .route(
+            "/users/by-username/{username}",
+            get(users::by_username).route_layer(general("/users/by-username/{username}")),
+        )
+        .route(
+            "/users/follow/{id}",
+            post(users::follow)
+                .delete(users::unfollow)
+                .route_layer(general("/users/follow/{id}")),
+        )
+        .route(
+            "/users/{id}",
+            get(users::get_user).route_layer(general("/users/{id}")),
+        )
+        .route(
+            "/users/{id}/followers",
+            get(users::followers).route_layer(general("/users/{id}/followers")),
+        )
+        .route(
+            "/users/{id}/following",
+            get(users::following).route_layer(general("/users/{id}/following")),
+        )
+        .route(
+            "/users/{id}/posts",
+            get(users::user_posts).route_layer(general("/users/{id}/posts")),
+        )
+        .route(
+            "/posts",
+            get(posts::timeline).route_layer(general("/posts")).merge(
+                t.with_body(post(posts::create))
+                    .route_layer(t.limited("/posts", &p.post, by_caller)),
+            ),
+        )
+        .route(
+            "/posts/{id}",
+            get(posts::get_post)
+                .delete(posts::delete_post)
+                .route_layer(general("/posts/{id}")),
+        )
+        .route("/feed", get(posts::feed).route_layer(general("/feed")));
+
+    let open = Router::new()
+        .route(
+            "/health",
+            get(h::health).route_layer(RouteLayer::open("/health")),
+        )
+        .route(
+            "/health/readiness",
+            get(h::readiness).route_layer(RouteLayer::open("/health/readiness")),
+        )
+        .route(
+            "/health/liveness",
+            get(h::liveness).route_layer(RouteLayer::open("/health/liveness")),
+        )
+        .route(
+            "/metrics",
+            get(h::metrics).route_layer(RouteLayer::open("/metrics")),
+        )
+        .route(
+            "/openapi.json",
+            get(openapi_document()).route_layer(RouteLayer::open("/openapi.json")),
+        );
+    // The Swagger UI pages (`/docs`, `/docs/`, `/docs/{*rest}`) share one series.
+    let docs: Router<AppState> =
+        Router::from(SwaggerUi::new("/docs").config(Config::from("/openapi.json")))
+            .route_layer(RouteLayer::open("/docs"));
+
+    Router::new()
+        .merge(api)
+        .merge(open)
+        .merge(docs)
+        .fallback(|| async { ApiError::NotFound("Route not found") })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .with_state(state)
+}
+
+/// Builds the per-route layers.
+struct Table<'a> {
+    state: &'a AppState,
+}
+
+impl Table<'_> {
+    fn limited(&self, route: &'static str, policy: &RatePolicy, key: KeyBy) -> RouteLayer {
+        RouteLayer::limited(route, Limit::new(self.state, policy, key))
+    }
+
+    /// Only handlers that read a body pay for the body limit.
+    fn with_body(&self, methods: MethodRouter<AppState>) -> MethodRouter<AppState> {
+        methods.layer(DefaultBodyLimit::max(BODY_LIMIT))
+    }
+}
+
+/// `/openapi.json`: the document is generated and serialised once, when the router is built.
+fn openapi_document() -> impl Fn() -> std::future::Ready<Response<Body>> + Clone {
+    let json = Bytes::from(ApiDoc::openapi().to_json().unwrap_or_default());
+    move || {
+        let res = ([(header::CONTENT_TYPE, "application/json")], json.clone()).into_response();
+        std::future::ready(res)
+    }
+}
+
+fn cors(options: &HttpOptions) -> CorsLayer {
+    let exposed = [
+        "x-request-id",
+        "ratelimit-limit",
+        "ratelimit-remaining",
+        "ratelimit-reset",
+        "ratelimit-policy",
+        "retry-after",
+    ]
+    .map(HeaderName::from_static);
+    let origins = match &options.cors_origins {
+        None => AllowOrigin::from(AnyOrigin),
+        Some(list) => AllowOrigin::list(list.iter().cloned()),
+    };
+    CorsLayer::new()
+        .allow_origin(origins)
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+        .allow_headers(AnyOrigin)
+        .expose_headers(exposed)
+        .max_age(Duration::from_secs(600))
+}

@@ -1,8 +1,9 @@
 //! The read cache the services use: typed reads, versioned values, and the domain's rule of
 //! which write makes which read stale.
 //!
-//! - [`Write`] → [`Read`]s: the domain rule (a post makes its author's list and the global list
-//!   stale; a profile edit every list embedding that author).
+//! - [`Write`] → [`Read`]s: the domain rule (a post makes its author's list, the global list and
+//!   the author's counters stale; a profile edit every list embedding that author; a follow both
+//!   users' counters).
 //! - [`CachePolicy`]: keys, lifetimes and encoding, in one place out of the use-case services.
 //! - [`ReadCache`]: reads through the byte store of [`crate::ports::Cache`] and hands out
 //!   [`Versioned`] values. The version is stored with the value, so freshness is a matter of
@@ -19,7 +20,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::StoreError;
-use crate::model::{Post, PostId, PostRecord, UserId, UserSummary, Version, Versioned};
+use crate::model::{Post, PostId, PostRecord, User, UserId, UserSummary, Version, Versioned};
 use crate::ports::{Cache, IdGenerator, Loader};
 
 use memo::Memo;
@@ -31,26 +32,50 @@ const MEMO_ENTRIES: usize = 50_000;
 /// A write, as far as cached reads are concerned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Write {
-    Post { author: UserId },
-    Delete { author: UserId, post: PostId },
-    ProfileEdit { user: UserId },
+    Post {
+        author: UserId,
+    },
+    Delete {
+        author: UserId,
+        post: PostId,
+    },
+    ProfileEdit {
+        user: UserId,
+    },
+    /// A follow or an unfollow that changed the graph.
+    Follow {
+        follower: UserId,
+        followee: UserId,
+    },
 }
 
 impl Write {
     /// The reads this write makes stale.
     pub fn stale(&self) -> Vec<Read> {
         match *self {
-            Write::Post { author } => vec![Read::GlobalHead, Read::AuthorHead(author)],
-            Write::Delete { author, post } => {
-                vec![Read::Post(post), Read::GlobalHead, Read::AuthorHead(author)]
-            }
-            // Heads embed authors: both lists that can show this user's name go.
-            Write::ProfileEdit { user } => {
+            // The author's posts count moves too.
+            Write::Post { author } => {
                 vec![
-                    Read::Summary(user),
                     Read::GlobalHead,
-                    Read::AuthorHead(user),
+                    Read::AuthorHead(author),
+                    Read::User(author),
                 ]
+            }
+            Write::Delete { author, post } => vec![
+                Read::Post(post),
+                Read::GlobalHead,
+                Read::AuthorHead(author),
+                Read::User(author),
+            ],
+            // Heads embed authors: both lists that can show this user's name go.
+            Write::ProfileEdit { user } => vec![
+                Read::Summary(user),
+                Read::GlobalHead,
+                Read::AuthorHead(user),
+                Read::User(user),
+            ],
+            Write::Follow { follower, followee } => {
+                vec![Read::User(follower), Read::User(followee)]
             }
         }
     }
@@ -123,6 +148,15 @@ impl ReadCache {
             version: self.mint(),
             value: Arc::default(),
         }))
+    }
+
+    /// One user with their counters.
+    pub async fn user<F, Fut>(&self, id: UserId, load: F) -> Result<Option<Arc<User>>, StoreError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<Option<User>, StoreError>> + Send,
+    {
+        Ok(self.get(Read::User(id), load).await?.map(|v| v.value))
     }
 
     /// One summary, loaded under the cache's guard against a concurrent invalidation (so a

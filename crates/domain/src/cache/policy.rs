@@ -26,6 +26,9 @@ pub enum Read {
     Post(PostId),
     /// One user's summary (what posts embed as their author).
     Summary(UserId),
+    /// One user with their counters (`GET /users/me`, `GET /users/:id`). Every write that
+    /// moves a counter makes it stale, so counters stay exact once that write has returned.
+    User(UserId),
 }
 
 /// How long values live. Every write that changes a value invalidates it, so these bound
@@ -41,6 +44,9 @@ pub struct CachePolicy {
     pub summary_unguarded: Duration,
     /// Heads change on every post, delete and profile edit of their authors.
     pub head: Duration,
+    /// Users change on every post, delete, follow, unfollow and profile edit that moves their
+    /// counters or profile.
+    pub user: Duration,
 }
 
 impl Default for CachePolicy {
@@ -50,6 +56,7 @@ impl Default for CachePolicy {
             summary: Duration::from_secs(60),
             summary_unguarded: Duration::from_secs(1),
             head: Duration::from_secs(5),
+            user: Duration::from_secs(60),
         }
     }
 }
@@ -67,6 +74,7 @@ impl CachePolicy {
             Read::AuthorHead(id) => Cow::Owned(format!("v3:user:{id}:posts:head")),
             Read::Post(id) => Cow::Owned(format!("v3:post:{id}")),
             Read::Summary(id) => Cow::Owned(format!("v3:user:{id}:summary")),
+            Read::User(id) => Cow::Owned(format!("v3:user:{id}")),
         }
     }
 
@@ -75,6 +83,7 @@ impl CachePolicy {
             Read::GlobalHead | Read::AuthorHead(_) => self.head,
             Read::Post(_) => self.post,
             Read::Summary(_) => self.summary,
+            Read::User(_) => self.user,
         }
     }
 
@@ -123,6 +132,7 @@ mod tests {
             CachePolicy::key(&Read::GlobalHead),
             CachePolicy::key(&Read::AuthorHead(id)),
             CachePolicy::key(&Read::Summary(id)),
+            CachePolicy::key(&Read::User(id)),
             CachePolicy::key(&Read::Post(crate::model::PostId::from_uuid(id.as_uuid()))),
         ];
         let unique: std::collections::HashSet<_> = keys.iter().collect();

@@ -31,9 +31,16 @@ impl UserService {
         }
     }
 
-    /// Read from the store, never a cache: counters must be exact right after a write.
+    /// Through the cache: every write that moves a counter makes the cached user stale before
+    /// it answers (`Write::stale`), so counters are exact once that write has returned.
     pub async fn get(&self, id: UserId) -> Result<User, UserError> {
-        self.users.by_id(id).await?.ok_or(UserError::NotFound)
+        let users = &self.users;
+        let user = self
+            .cache
+            .user(id, || async move { users.by_id(id).await })
+            .await?
+            .ok_or(UserError::NotFound)?;
+        Ok(User::clone(&user))
     }
 
     /// Case-insensitive. A string that cannot be a username finds nobody.
@@ -71,7 +78,10 @@ impl UserService {
             created_at: self.clock.now(),
         };
         match self.follows.follow(&edge).await {
-            Ok(()) => Ok(edge.follow()),
+            Ok(()) => {
+                self.written_follow(follower, target).await;
+                Ok(edge.follow())
+            }
             Err(FollowError::AlreadyFollowing) => Err(UserError::AlreadyFollowing),
             Err(FollowError::UnknownUser) => Err(UserError::NotFound),
             Err(FollowError::Store(e)) => Err(e.into()),
@@ -80,10 +90,17 @@ impl UserService {
 
     pub async fn unfollow(&self, follower: UserId, target: UserId) -> Result<(), UserError> {
         if self.follows.unfollow(follower, target).await? {
+            self.written_follow(follower, target).await;
             Ok(())
         } else {
             Err(UserError::NotFollowing)
         }
+    }
+
+    async fn written_follow(&self, follower: UserId, followee: UserId) {
+        self.cache
+            .written(Write::Follow { follower, followee })
+            .await;
     }
 
     pub async fn followers(

@@ -280,3 +280,42 @@ fn an_unavailable_store_is_reported() {
     );
     down(block_on(s.users.update_profile(alice.id, profile(Some(None), None))).map(drop));
 }
+
+/// Users are read through the cache, so each write that moves a counter or the profile must
+/// make the cached user stale: read (so cache) both users before every write, then check the
+/// very next read.
+#[test]
+fn cached_users_show_every_counter_and_profile_change_on_the_next_read() {
+    let f = Fakes::new();
+    let s = f.services();
+    let (ada, bob) = (user(&s, "ada"), user(&s, "bob"));
+    let counts = |id: UserId| {
+        let u = block_on(s.users.get(id)).unwrap();
+        (u.followers_count, u.following_count, u.posts_count)
+    };
+    assert_eq!((counts(ada.id), counts(bob.id)), ((0, 0, 0), (0, 0, 0)));
+    let hits = f.cache.hits();
+    assert_eq!(counts(ada.id), (0, 0, 0));
+    assert!(f.cache.hits() > hits, "a warm user comes from the cache");
+
+    block_on(s.users.follow(bob.id, ada.id)).unwrap();
+    assert_eq!((counts(ada.id), counts(bob.id)), ((1, 0, 0), (0, 1, 0)));
+    let post = block_on(s.posts.create(ada.id, "hi")).unwrap();
+    assert_eq!(counts(ada.id), (1, 0, 1));
+    block_on(s.posts.delete(ada.id, post.id)).unwrap();
+    assert_eq!(counts(ada.id), (1, 0, 0));
+    block_on(s.users.unfollow(bob.id, ada.id)).unwrap();
+    assert_eq!((counts(ada.id), counts(bob.id)), ((0, 0, 0), (0, 0, 0)));
+    block_on(
+        s.users
+            .update_profile(ada.id, profile(Some(Some("Ada L.")), None)),
+    )
+    .unwrap();
+    assert_eq!(
+        block_on(s.users.get(ada.id)).unwrap().name.as_deref(),
+        Some("Ada L.")
+    );
+    // Failed writes change nothing and need no invalidation, but must not break the reads.
+    assert!(block_on(s.users.unfollow(bob.id, ada.id)).is_err());
+    assert_eq!(counts(bob.id), (0, 0, 0));
+}

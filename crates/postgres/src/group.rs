@@ -136,9 +136,13 @@ fn first_of_each<T, K: Eq + std::hash::Hash>(
     let mut seen = HashSet::with_capacity(items.len() * 2);
     (0..items.len())
         .filter(|&i| {
-            keys(&items[i])
-                .into_iter()
-                .fold(true, |fresh, k| seen.insert(k) && fresh)
+            // Every key is recorded, even once one is known to repeat: an item after this one
+            // with any of these keys must wait too.
+            let mut fresh = true;
+            for k in keys(&items[i]) {
+                fresh &= seen.insert(k);
+            }
+            fresh
         })
         .collect()
 }

@@ -1,8 +1,9 @@
 //! [`PostRepository`] over the `posts` table, keeping `users.posts_count` in step.
 //!
-//! Creations are group-committed (`group`: a multi-row statement per batch). Writes are single
-//! statements (a data-modifying CTE moves the counter in the same statement,
-//! hence the same transaction, as the row): one round trip, no BEGIN/COMMIT. `by_id` reads the
+//! Writes are single statements (a data-modifying CTE moves the counter in the same statement,
+//! hence the same transaction, as the row): one round trip, no BEGIN/COMMIT. Creations are
+//! group-committed (`group`): one multi-row statement per batch of concurrent ones, and
+//! [`CREATE`] for a lone one or an item the batch could not insert. `by_id` reads the
 //! primary (it fills a cache that a delete invalidates: a refill from a lagging replica would
 //! resurrect the post for a TTL); lists read where [`PgStore::page_route`] says.
 //!

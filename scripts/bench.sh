@@ -28,6 +28,13 @@ ENDPOINTS=${ENDPOINTS:-"liveness posts user_posts me post"}
 [ -x "$CEILING_BIN" ] || cargo build --release -q -p loadtest --bin socialscale-ceiling
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk"; exit 1; }
 
+# Refuse to measure someone else's server: waiting for the port to answer would accept it.
+for p in "$PORT" "$CEILING_PORT"; do
+  if curl -s -o /dev/null --max-time 1 "127.0.0.1:$p/"; then
+    echo "port $p already answers: stop that server or set PORT / CEILING_PORT"; exit 1
+  fi
+done
+
 work=$(mktemp -d)
 stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 trap 'stop "${pid:-}"; stop "${ceiling_pid:-}"; rm -rf "$work"' EXIT

@@ -1,6 +1,7 @@
 //! [`FollowRepository`] over the `follows` table, keeping both users' counters in step.
 //!
 //! Follow and unfollow are single statements: the edge and both counters change together.
+//! Follows are group-committed (`group`: a multi-row statement per batch).
 //! Lists read where [`PgStore::page_route`] says.
 //!
 //! Index use (plans in docs/SCALING.md): follow/unfollow the `(follower_id, following_id)`
@@ -13,10 +14,11 @@ use domain::model::{FollowEdge, FollowId, FollowRecord, Keyset, UserId};
 use domain::ports::{FollowError, FollowRepository};
 use domain::StoreError;
 use sqlx::postgres::PgRow;
-use sqlx::Row;
+use sqlx::{PgPool, Row};
 
 use crate::codec;
 use crate::error::{store_error, violation, ResultExt, FOREIGN_KEY_VIOLATION, UNIQUE_VIOLATION};
+use crate::group::rejected;
 use crate::PgStore;
 
 /// Inserts the edge and moves the follower's `following_count` and the followed user's
@@ -85,20 +87,28 @@ fn follow_error(e: sqlx::Error) -> FollowError {
     FollowError::Store(store_error(e))
 }
 
+/// One edge with [`FOLLOW`]: a batch of one, and every item a batch statement did not insert
+/// (`group`), whose answer this gives exactly.
+pub(crate) async fn follow_one(pool: &PgPool, edge: &FollowRecord) -> Result<(), FollowError> {
+    sqlx::query(FOLLOW)
+        .bind(edge.id.as_uuid())
+        .bind(edge.follower_id.as_uuid())
+        .bind(edge.following_id.as_uuid())
+        .bind(edge.created_at.to_datetime())
+        .execute(pool)
+        .await
+        .map_err(follow_error)?;
+    Ok(())
+}
+
 #[async_trait]
 impl FollowRepository for PgStore {
     async fn follow(&self, edge: &FollowRecord) -> Result<(), FollowError> {
-        self.primary_raw(
-            sqlx::query(FOLLOW)
-                .bind(edge.id.as_uuid())
-                .bind(edge.follower_id.as_uuid())
-                .bind(edge.following_id.as_uuid())
-                .bind(edge.created_at.to_datetime())
-                .execute(self.primary()),
-        )
-        .await?
-        .map_err(follow_error)?;
-        Ok(())
+        // Queued to the group-commit writer (`group`), answered once its batch committed; the
+        // wait (queue included) is bounded by the call deadline.
+        let submit = self.writers().follows.submit(edge.clone());
+        self.bounded(async { submit.await.map_err(rejected) })
+            .await?
     }
 
     async fn unfollow(&self, follower: UserId, following: UserId) -> Result<bool, StoreError> {

@@ -14,6 +14,9 @@
 //! - `users`, `posts`, `follows`: one port each. Every statement is a `&'static str` (one
 //!   prepared statement per connection) and is served by an index; each file says which, and
 //!   docs/SCALING.md shows the plans on a million posts.
+//! - `group`: group commit of `create` and `follow`: a writer task per kind writes whatever
+//!   queued meanwhile as one multi-row statement, counters folded in; a failing item fails
+//!   alone.
 //! - `bulk`: `BulkStore` for `socialscale seed` (COPY in one transaction; constraints and
 //!   indexes set aside and rebuilt once for a fresh load).
 //! - `plans`: the generic plan of a statement ([`explain`]), for the index checks.
@@ -28,6 +31,7 @@ mod bulk;
 mod codec;
 mod error;
 mod follows;
+mod group;
 mod plans;
 mod posts;
 mod store;
@@ -50,12 +54,14 @@ pub const STATEMENTS: &[(&str, &str)] = &[
     ("users.update_profile", users::UPDATE_PROFILE),
     ("users.summaries", users::SUMMARIES),
     ("posts.create", posts::CREATE),
+    ("posts.create_batch", group::CREATE_BATCH),
     ("posts.delete", posts::DELETE),
     ("posts.by_id", posts::BY_ID),
     ("posts.latest", posts::LATEST),
     ("posts.by_author", posts::BY_AUTHOR),
     ("posts.feed", posts::FEED),
     ("follows.follow", follows::FOLLOW),
+    ("follows.follow_batch", group::FOLLOW_BATCH),
     ("follows.unfollow", follows::UNFOLLOW),
     ("follows.followers", follows::FOLLOWERS),
     ("follows.following", follows::FOLLOWING),

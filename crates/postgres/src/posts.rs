@@ -1,7 +1,9 @@
 //! [`PostRepository`] over the `posts` table, keeping `users.posts_count` in step.
 //!
 //! Writes are single statements (a data-modifying CTE moves the counter in the same statement,
-//! hence the same transaction, as the row): one round trip, no BEGIN/COMMIT. `by_id` reads the
+//! hence the same transaction, as the row): one round trip, no BEGIN/COMMIT. Creations are
+//! group-committed (`group`): one multi-row statement per batch of concurrent ones, and
+//! [`CREATE`] for a lone one or an item the batch could not insert. `by_id` reads the
 //! primary (it fills a cache that a delete invalidates: a refill from a lagging replica would
 //! resurrect the post for a TTL); lists read where [`PgStore::page_route`] says.
 //!
@@ -14,8 +16,11 @@ use domain::model::{Keyset, PostId, PostRecord, UserId};
 use domain::ports::PostRepository;
 use domain::StoreError;
 use sqlx::postgres::PgRow;
+use sqlx::PgPool;
 
 use crate::codec::{self, before, limit};
+use crate::error::ResultExt;
+use crate::group::rejected;
 use crate::PgStore;
 
 /// Zero rows inserted means an unknown author: the counter UPDATE found no row, so the INSERT
@@ -84,20 +89,28 @@ pub(crate) const FEED: &str = "\
     FROM page JOIN posts AS p ON p.id = page.id \
     ORDER BY p.id DESC";
 
+/// One post with [`CREATE`]: a batch of one, and every item a batch statement did not insert
+/// (`group`), whose answer this gives exactly.
+pub(crate) async fn create_one(pool: &PgPool, post: &PostRecord) -> Result<bool, StoreError> {
+    let done = sqlx::query(CREATE)
+        .bind(post.id.as_uuid())
+        .bind(post.author_id.as_uuid())
+        .bind(post.content.as_str())
+        .bind(post.created_at.to_datetime())
+        .execute(pool)
+        .await
+        .store()?;
+    Ok(done.rows_affected() == 1)
+}
+
 #[async_trait]
 impl PostRepository for PgStore {
     async fn create(&self, post: &PostRecord) -> Result<bool, StoreError> {
-        let done = self
-            .primary_op(
-                sqlx::query(CREATE)
-                    .bind(post.id.as_uuid())
-                    .bind(post.author_id.as_uuid())
-                    .bind(post.content.as_str())
-                    .bind(post.created_at.to_datetime())
-                    .execute(self.primary()),
-            )
-            .await?;
-        Ok(done.rows_affected() == 1)
+        // Queued to the group-commit writer (`group`), answered once its batch committed; the
+        // wait (queue included) is bounded by the call deadline.
+        let submit = self.writers().posts.submit(post.clone());
+        self.bounded(async { submit.await.map_err(rejected) })
+            .await?
     }
 
     async fn by_id(&self, id: PostId) -> Result<Option<PostRecord>, StoreError> {

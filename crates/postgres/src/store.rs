@@ -13,6 +13,7 @@ use domain::StoreError;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use crate::error::{is_unavailable, store_error, ResultExt};
+use crate::group::Writers;
 use crate::target::PgUrl;
 
 /// How the store connects; [`Default`] matches the server's defaults.
@@ -71,6 +72,8 @@ struct Inner {
     deadline: Duration,
     /// The clock `down_until` is measured on.
     started: Instant,
+    /// Group commit of post creations and follows on the primary.
+    writers: Writers,
 }
 
 #[derive(Debug)]
@@ -150,6 +153,8 @@ impl PgStore {
             + Duration::from_secs(1);
         Ok(PgStore {
             inner: Arc::new(Inner {
+                // Needs the runtime `connect` runs on: it starts the writer tasks.
+                writers: Writers::spawn(&primary),
                 primary,
                 replicas,
                 next: AtomicUsize::new(0),
@@ -255,17 +260,36 @@ impl PgStore {
         .await
     }
 
-    async fn bounded<T>(
+    /// `op` within the call deadline; past it, `Unavailable`.
+    pub(crate) async fn bounded<T, E: From<StoreError>>(
         &self,
-        op: impl Future<Output = Result<T, StoreError>>,
-    ) -> Result<T, StoreError> {
+        op: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, E> {
         tokio::time::timeout(self.inner.deadline, op)
             .await
             .unwrap_or_else(|_| {
-                Err(StoreError::Unavailable(
+                Err(E::from(StoreError::Unavailable(
                     "database call exceeded its deadline".to_owned(),
-                ))
+                )))
             })
+    }
+
+    pub(crate) fn writers(&self) -> &Writers {
+        &self.inner.writers
+    }
+
+    /// Batches written by the group-commit writers so far, and the items in them: posts, then
+    /// follows.
+    pub fn write_batches(&self) -> (group_commit::Stats, group_commit::Stats) {
+        self.inner.writers.stats()
+    }
+
+    /// Stops the group-commit writers at once, as a crash would: a batch in progress is
+    /// abandoned and its callers, and every later post creation or follow, get `Unavailable`.
+    /// For tests of that path; a running server never calls it.
+    #[doc(hidden)]
+    pub fn kill_writers(&self) {
+        self.inner.writers.abort();
     }
 
     fn now_ms(&self) -> u64 {

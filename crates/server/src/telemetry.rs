@@ -42,6 +42,13 @@ pub fn metrics_handle() -> PrometheusHandle {
                         0.25, 0.5, 1.0, 2.5, 10.0,
                     ],
                 )
+                // Group-commit batch sizes, up to the 128 a batch holds at most.
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full("db_write_batch_size".into()),
+                        &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0],
+                    )
+                })
                 .unwrap_or_else(|_| PrometheusBuilder::new());
             let recorder = builder.build_recorder();
             let handle = recorder.handle();

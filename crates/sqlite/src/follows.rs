@@ -14,6 +14,7 @@ use sqlx::sqlite::SqliteRow;
 
 use crate::codec::{self, before_key, key, limit};
 use crate::error::{store_error, violation, ResultExt};
+use crate::group::rejected;
 use crate::store::BEGIN_WRITE;
 use crate::SqliteStore;
 
@@ -77,7 +78,7 @@ impl SqliteStore {
 }
 
 /// Classifies a failed edge INSERT.
-fn follow_error(e: sqlx::Error) -> FollowError {
+pub(crate) fn follow_error(e: sqlx::Error) -> FollowError {
     if let Some(db) = violation(&e, ErrorKind::UniqueViolation) {
         // The pair's primary key names both columns; a clash on the edge id alone would be an
         // id-generator bug, not an existing follow.
@@ -95,29 +96,13 @@ fn follow_error(e: sqlx::Error) -> FollowError {
 #[async_trait]
 impl FollowRepository for SqliteStore {
     async fn follow(&self, edge: &FollowRecord) -> Result<(), FollowError> {
-        let follower = key(edge.follower_id.as_uuid());
-        let following = key(edge.following_id.as_uuid());
-        let mut tx = self.write.begin_with(BEGIN_WRITE).await.store()?;
-        // The constraints decide: the primary key catches an existing edge, the foreign keys
-        // (checked immediately, statement by statement) an unknown user. On error the
-        // transaction is dropped, which rolls it back: counters untouched.
-        sqlx::query(INSERT)
-            .bind(key(edge.id.as_uuid()))
-            .bind(follower.as_str())
-            .bind(following.as_str())
-            .bind(edge.created_at.unix_millis())
-            .execute(&mut *tx)
+        // Queued to the group-commit writer (`group`), which inserts the edge and moves both
+        // counters in its batch's transaction; answered once that committed.
+        self.writers
+            .follows
+            .submit(edge.clone())
             .await
-            .map_err(follow_error)?;
-        sqlx::query(BUMP_COUNTERS)
-            .bind(follower)
-            .bind(following)
-            .bind(1_i64)
-            .execute(&mut *tx)
-            .await
-            .store()?;
-        tx.commit().await.store()?;
-        Ok(())
+            .map_err(rejected)?
     }
 
     async fn unfollow(&self, follower: UserId, following: UserId) -> Result<bool, StoreError> {

@@ -12,6 +12,8 @@
 //! - `users`, `posts`, `follows`: one port each. Every statement is a `&'static str` so sqlx's
 //!   per-connection prepared-statement cache always hits, and every one is served by an index
 //!   (each file says which; `tests/contract.rs` checks the query plans).
+//! - `group`: group commit of `create` and `follow`: a writer task per kind writes whatever
+//!   queued meanwhile in one `BEGIN IMMEDIATE` transaction; a failing item fails alone.
 //! - `bulk`: `BulkStore` for `socialscale seed` (one transaction, multi-row inserts, indexes
 //!   and triggers set aside and rebuilt for a fresh load).
 //! - `codec`: how ids (hyphenated lower-case TEXT, whose order is UUIDv7 time order) and times
@@ -25,6 +27,7 @@ mod bulk;
 mod codec;
 mod error;
 mod follows;
+mod group;
 mod plans;
 mod posts;
 mod store;

@@ -1,19 +1,19 @@
 //! [`PostRepository`] over the `posts` table; `users.posts_count` is kept in step by triggers
-//! (migration 0002), so each post write is a single statement.
+//! (migration 0002), so each post write is a single statement. Creations are group-committed
+//! (`group`): many inserts in one transaction.
 //!
 //! Index use (checked by `tests/contract.rs` with EXPLAIN QUERY PLAN): `by_id` and `latest`
 //! go through the primary key (a descending range for `latest`, so no sort); `by_author` and
 //! every step of `feed` through `posts_author_id_id_idx`.
 
+use crate::codec::{self, before_key, key, limit};
+use crate::error::ResultExt;
+use crate::group::rejected;
+use crate::SqliteStore;
 use async_trait::async_trait;
 use domain::model::{Keyset, PostId, PostRecord, UserId};
 use domain::ports::PostRepository;
 use domain::StoreError;
-use sqlx::error::ErrorKind;
-
-use crate::codec::{self, before_key, key, limit};
-use crate::error::{store_error, violation, ResultExt};
-use crate::SqliteStore;
 
 pub(crate) const INSERT: &str =
     "INSERT INTO posts (id, author_id, content, created_at) VALUES (?1, ?2, ?3, ?4)";
@@ -68,21 +68,14 @@ pub(crate) const FEED: &str = "\
 #[async_trait]
 impl PostRepository for SqliteStore {
     async fn create(&self, post: &PostRecord) -> Result<bool, StoreError> {
-        // One statement: the `posts_count_up` trigger bumps the author's counter atomically
-        // with the insert (migration 0002), and an unknown author is a foreign-key violation
-        // that leaves nothing written.
-        let inserted = sqlx::query(INSERT)
-            .bind(key(post.id.as_uuid()))
-            .bind(key(post.author_id.as_uuid()))
-            .bind(post.content.as_str())
-            .bind(post.created_at.unix_millis())
-            .execute(&self.write)
-            .await;
-        match inserted {
-            Ok(_) => Ok(true),
-            Err(e) if violation(&e, ErrorKind::ForeignKeyViolation).is_some() => Ok(false),
-            Err(e) => Err(store_error(e)),
-        }
+        // Queued to the group-commit writer (`group`): answered once its batch committed. The
+        // `posts_count_up` trigger bumps the author's counter inside the INSERT, and an
+        // unknown author is a foreign-key violation that leaves nothing written (`Ok(false)`).
+        self.writers
+            .posts
+            .submit(post.clone())
+            .await
+            .map_err(rejected)?
     }
 
     async fn by_id(&self, id: PostId) -> Result<Option<PostRecord>, StoreError> {

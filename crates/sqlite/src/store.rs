@@ -1,5 +1,6 @@
 //! [`SqliteStore`]: the connection pools, their pragmas, migrations and the health probe.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -8,6 +9,7 @@ use domain::StoreError;
 use sqlx::sqlite::{SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 use crate::error::{store_error, ResultExt};
+use crate::group::Writers;
 use crate::target::SqliteTarget;
 
 /// How long a statement waits for SQLite's file lock (held by another process, e.g. a
@@ -24,19 +26,23 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 /// when a read lock cannot be upgraded.
 pub(crate) const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 
-/// The repositories over one SQLite database. Cheap to clone: two pool handles.
+/// The repositories over one SQLite database. Cheap to clone: two pool handles and the
+/// group-commit writers.
 ///
 /// Writes go through their own pool of exactly one connection. SQLite allows one writer at a
 /// time anyway; queueing writers in the pool (a fair async wait) instead of letting several
 /// connections fight over the file lock (sleep-and-retry inside `busy_timeout`) avoids
-/// `SQLITE_BUSY` storms and keeps write latency flat. Reads use a separate pool: in WAL mode
-/// readers never block the writer nor each other.
+/// `SQLITE_BUSY` storms and keeps write latency flat. Post creations and follows go further:
+/// they queue to a writer task that commits whatever queued meanwhile in one transaction
+/// (`group`). Reads use a separate pool: in WAL mode readers never block the writer nor each
+/// other.
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pub(crate) write: SqlitePool,
     pub(crate) read: SqlitePool,
     /// A memory database: `write` and `read` are the same pool.
     shared: bool,
+    pub(crate) writers: Arc<Writers>,
 }
 
 fn stats(pool: &'static str, p: &SqlitePool) -> PoolStats {
@@ -92,11 +98,7 @@ impl SqliteStore {
                 .connect_with(base)
                 .await
                 .map_err(store_error)?;
-            return Ok(SqliteStore {
-                write: shared.clone(),
-                read: shared,
-                shared: true,
-            });
+            return Ok(SqliteStore::new(shared.clone(), shared, true));
         }
 
         // The writer connects first: it creates the file and switches it to WAL (a persistent
@@ -117,11 +119,32 @@ impl SqliteStore {
             .connect_with(read_options)
             .await
             .map_err(store_error)?;
-        Ok(SqliteStore {
+        Ok(SqliteStore::new(write, read, false))
+    }
+
+    /// Must run inside a Tokio runtime: it starts the writer tasks.
+    fn new(write: SqlitePool, read: SqlitePool, shared: bool) -> Self {
+        let writers = Arc::new(Writers::spawn(&write));
+        SqliteStore {
             write,
             read,
-            shared: false,
-        })
+            shared,
+            writers,
+        }
+    }
+
+    /// Batches written by the group-commit writers so far, and the items in them: posts, then
+    /// follows.
+    pub fn write_batches(&self) -> (group_commit::Stats, group_commit::Stats) {
+        self.writers.stats()
+    }
+
+    /// Stops the group-commit writers at once, as a crash would: a batch in progress is rolled
+    /// back and its callers, and every later post creation or follow, get `Unavailable`. For
+    /// tests of that path; a running server never calls it.
+    #[doc(hidden)]
+    pub fn kill_writers(&self) {
+        self.writers.abort();
     }
 
     /// Applies the embedded migrations (`crates/sqlite/migrations`) not yet applied. Safe to

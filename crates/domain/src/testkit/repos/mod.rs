@@ -16,6 +16,7 @@
 // step that must succeed says which step failed.
 #![allow(clippy::expect_used)]
 
+mod bursts;
 mod counts;
 mod follows;
 mod helpers;
@@ -27,6 +28,7 @@ use std::sync::Arc;
 
 use crate::ports::{FollowRepository, PostRepository, UserRepository};
 
+pub use bursts::{follows_burst_each_answered, posts_burst_each_answered};
 pub use counts::counters_exact_under_concurrency;
 pub use follows::{follow_repository_contract, follows_counters_and_conflicts, follows_lists};
 pub use posts::{

@@ -1,0 +1,305 @@
+//! Group commit of post creations and follows (see the `group-commit` crate): concurrent
+//! `create`/`follow` calls queue to one writer task per kind, which writes each batch as one
+//! multi-row statement (`unnest` of arrays) with the counter updates folded in, aggregated per
+//! user. One statement is one transaction: one round trip and one commit for the whole batch.
+//!
+//! A failing item fails alone. The batch statement inserts only what cannot fail: rows whose
+//! users exist (and, for follows, that are not self-follows), `ON CONFLICT DO NOTHING` for
+//! ids and edges that already exist, and within a batch only the first item of any id or edge
+//! (a repeat waits). Counters move by what was actually inserted. Every item the statement
+//! did not insert is then run alone with the single-item statement, whose answer is exactly
+//! the one it gave before batching (`Ok(false)` for an unknown author, `AlreadyFollowing`,
+//! `UnknownUser`, the error of a duplicate id...); re-run after the batch, it also sees what
+//! the batch wrote, as if the items had run one after the other.
+//!
+//! If the batch statement itself fails with a database error (e.g. a deadlock with a
+//! concurrent write on the same users), each item runs alone; if the database cannot be
+//! reached, every item gets that error. Answers go out only after the statements returned,
+//! i.e. committed.
+
+use std::collections::HashSet;
+
+use domain::model::{FollowRecord, PostRecord};
+use domain::ports::FollowError;
+use domain::StoreError;
+use group_commit::{GroupCommit, Limits, Rejected, Stats};
+use sqlx::PgPool;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::error::{is_unavailable, store_error};
+use crate::{follows, posts};
+
+pub(crate) type PostAnswer = Result<bool, StoreError>;
+pub(crate) type FollowAnswer = Result<(), FollowError>;
+
+/// `$1..$4`: the batch as arrays; returns the ordinal (1-based) of every item inserted. The
+/// users' rows are updated in id order (the aggregate is sorted), the order every other
+/// multi-user write here takes, to keep deadlocks rare.
+pub(crate) const CREATE_BATCH: &str = "\
+    WITH input AS ( \
+        SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[]) \
+            WITH ORDINALITY AS t(id, author_id, content, created_at, ord) \
+    ), \
+    ins AS ( \
+        INSERT INTO posts (id, author_id, content, created_at) \
+        SELECT i.id, i.author_id, i.content, i.created_at FROM input AS i \
+        WHERE EXISTS (SELECT 1 FROM users AS u WHERE u.id = i.author_id) \
+        ON CONFLICT (id) DO NOTHING \
+        RETURNING id, author_id \
+    ), \
+    bump AS ( \
+        UPDATE users SET posts_count = users.posts_count + c.n \
+        FROM (SELECT author_id, count(*) AS n FROM ins GROUP BY author_id ORDER BY author_id) AS c \
+        WHERE users.id = c.author_id \
+    ) \
+    SELECT i.ord FROM input AS i JOIN ins ON ins.id = i.id";
+
+/// The same for edges: `$1` ids, `$2` followers, `$3` followed users, `$4` times. Both
+/// counters of every user touched move by the sum of their new edges.
+pub(crate) const FOLLOW_BATCH: &str = "\
+    WITH input AS ( \
+        SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::timestamptz[]) \
+            WITH ORDINALITY AS t(id, follower_id, following_id, created_at, ord) \
+    ), \
+    ins AS ( \
+        INSERT INTO follows (id, follower_id, following_id, created_at) \
+        SELECT i.id, i.follower_id, i.following_id, i.created_at FROM input AS i \
+        WHERE i.follower_id <> i.following_id \
+          AND EXISTS (SELECT 1 FROM users AS u WHERE u.id = i.follower_id) \
+          AND EXISTS (SELECT 1 FROM users AS u WHERE u.id = i.following_id) \
+        ON CONFLICT (follower_id, following_id) DO NOTHING \
+        RETURNING follower_id, following_id \
+    ), \
+    delta AS ( \
+        SELECT id, sum(out_n) AS out_n, sum(in_n) AS in_n FROM ( \
+            SELECT follower_id AS id, 1 AS out_n, 0 AS in_n FROM ins \
+            UNION ALL \
+            SELECT following_id, 0, 1 FROM ins \
+        ) AS d GROUP BY id ORDER BY id \
+    ), \
+    bump AS ( \
+        UPDATE users SET \
+            following_count = users.following_count + delta.out_n, \
+            followers_count = users.followers_count + delta.in_n \
+        FROM delta WHERE users.id = delta.id \
+    ) \
+    SELECT i.ord FROM input AS i \
+    JOIN ins ON ins.follower_id = i.follower_id AND ins.following_id = i.following_id";
+
+/// The two writer tasks of a store; they stop once every clone of the store is gone.
+#[derive(Debug)]
+pub(crate) struct Writers {
+    pub(crate) posts: GroupCommit<PostRecord, PostAnswer>,
+    pub(crate) follows: GroupCommit<FollowRecord, FollowAnswer>,
+}
+
+impl Writers {
+    /// Starts both writers on the current runtime, writing on the primary `pool`.
+    pub(crate) fn spawn(pool: &PgPool) -> Self {
+        let p = pool.clone();
+        let posts = GroupCommit::spawn("postgres", "posts", Limits::default(), move |batch| {
+            let pool = p.clone();
+            async move { create_posts(&pool, batch).await }
+        });
+        let p = pool.clone();
+        let follows = GroupCommit::spawn("postgres", "follows", Limits::default(), move |batch| {
+            let pool = p.clone();
+            async move { follow_edges(&pool, batch).await }
+        });
+        Writers { posts, follows }
+    }
+
+    pub(crate) fn stats(&self) -> (Stats, Stats) {
+        (self.posts.stats(), self.follows.stats())
+    }
+
+    pub(crate) fn abort(&self) {
+        self.posts.abort();
+        self.follows.abort();
+    }
+}
+
+/// A writer that stopped before answering: the write may or may not have happened, and
+/// trying again later may work, so `Unavailable` (503).
+pub(crate) fn rejected(e: Rejected) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+/// The positions of the items that go into the batch statement: the first of each key. A
+/// repeat runs alone after the statement, so it sees the first one's outcome, as a sequential
+/// run would.
+fn first_of_each<T, K: Eq + std::hash::Hash>(
+    items: &[T],
+    keys: impl Fn(&T) -> Vec<K>,
+) -> Vec<usize> {
+    let mut seen = HashSet::with_capacity(items.len() * 2);
+    (0..items.len())
+        .filter(|&i| {
+            // Every key is recorded, even once one is known to repeat: an item after this one
+            // with any of these keys must wait too.
+            let mut fresh = true;
+            for k in keys(&items[i]) {
+                fresh &= seen.insert(k);
+            }
+            fresh
+        })
+        .collect()
+}
+
+/// What the batch statement's failure means for its items.
+enum BatchOutcome {
+    /// The ordinals (0-based) inserted.
+    Inserted(Vec<usize>),
+    /// Each item runs alone (a database error of the batch as a whole).
+    EachAlone,
+    /// The database cannot be reached: every item gets this.
+    Down(StoreError),
+}
+
+fn outcome(done: Result<Vec<i64>, sqlx::Error>) -> BatchOutcome {
+    match done {
+        Ok(ords) => BatchOutcome::Inserted(
+            ords.into_iter()
+                .filter_map(|o| usize::try_from(o - 1).ok())
+                .collect(),
+        ),
+        Err(e @ sqlx::Error::Database(_)) if !is_unavailable(&e) || is_retryable(&e) => {
+            tracing::warn!(error = %e, "batch insert failed; writing its items one by one");
+            BatchOutcome::EachAlone
+        }
+        Err(e) => BatchOutcome::Down(store_error(e)),
+    }
+}
+
+/// A deadlock or serialization failure: the items run alone, each in a transaction of its own.
+fn is_retryable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => db.code().is_some_and(|c| c == "40P01" || c == "40001"),
+        _ => false,
+    }
+}
+
+/// Whether each of `n` items still has to run alone: all of them unless the statement
+/// inserted it; an error when the database is down.
+fn settle(outcome: BatchOutcome, n: usize) -> Result<Vec<bool>, StoreError> {
+    match outcome {
+        BatchOutcome::Inserted(done) => {
+            let mut alone = vec![true; n];
+            for i in done {
+                if let Some(a) = alone.get_mut(i) {
+                    *a = false;
+                }
+            }
+            Ok(alone)
+        }
+        BatchOutcome::EachAlone => Ok(vec![true; n]),
+        BatchOutcome::Down(e) => Err(e),
+    }
+}
+
+/// Ordinals over the items sent (0-based) → positions in the whole batch.
+fn remap(outcome: BatchOutcome, sent: &[usize]) -> BatchOutcome {
+    match outcome {
+        BatchOutcome::Inserted(ords) => BatchOutcome::Inserted(
+            ords.into_iter()
+                .filter_map(|o| sent.get(o).copied())
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+async fn create_posts(pool: &PgPool, batch: Vec<PostRecord>) -> Vec<PostAnswer> {
+    if batch.len() == 1 {
+        return vec![posts::create_one(pool, &batch[0]).await];
+    }
+    let sent = first_of_each(&batch, |p| vec![p.id.as_uuid()]);
+    let column =
+        |f: fn(&PostRecord) -> Uuid| sent.iter().map(|&i| f(&batch[i])).collect::<Vec<_>>();
+    let contents: Vec<&str> = sent.iter().map(|&i| batch[i].content.as_str()).collect();
+    let times: Vec<OffsetDateTime> = sent
+        .iter()
+        .map(|&i| batch[i].created_at.to_datetime())
+        .collect();
+    let done = sqlx::query_scalar::<_, i64>(CREATE_BATCH)
+        .bind(column(|p| p.id.as_uuid()))
+        .bind(column(|p| p.author_id.as_uuid()))
+        .bind(contents)
+        .bind(times)
+        .fetch_all(pool)
+        .await;
+    let not_inserted = match settle(remap(outcome(done), &sent), batch.len()) {
+        Ok(alone) => alone,
+        Err(e) => return vec![Err(e); batch.len()],
+    };
+    let mut answers = Vec::with_capacity(batch.len());
+    for (post, alone) in batch.iter().zip(not_inserted) {
+        answers.push(if alone {
+            posts::create_one(pool, post).await
+        } else {
+            Ok(true)
+        });
+    }
+    answers
+}
+
+async fn follow_edges(pool: &PgPool, batch: Vec<FollowRecord>) -> Vec<FollowAnswer> {
+    if batch.len() == 1 {
+        return vec![follows::follow_one(pool, &batch[0]).await];
+    }
+    let sent = first_of_each(&batch, |e| {
+        vec![
+            (e.id.as_uuid(), Uuid::nil()),
+            (e.follower_id.as_uuid(), e.following_id.as_uuid()),
+        ]
+    });
+    let column =
+        |f: fn(&FollowRecord) -> Uuid| sent.iter().map(|&i| f(&batch[i])).collect::<Vec<_>>();
+    let times: Vec<OffsetDateTime> = sent
+        .iter()
+        .map(|&i| batch[i].created_at.to_datetime())
+        .collect();
+    let done = sqlx::query_scalar::<_, i64>(FOLLOW_BATCH)
+        .bind(column(|e| e.id.as_uuid()))
+        .bind(column(|e| e.follower_id.as_uuid()))
+        .bind(column(|e| e.following_id.as_uuid()))
+        .bind(times)
+        .fetch_all(pool)
+        .await;
+    let not_inserted = match settle(remap(outcome(done), &sent), batch.len()) {
+        Ok(alone) => alone,
+        Err(e) => return (0..batch.len()).map(|_| Err(e.clone().into())).collect(),
+    };
+    let mut answers = Vec::with_capacity(batch.len());
+    for (edge, alone) in batch.iter().zip(not_inserted) {
+        answers.push(if alone {
+            follows::follow_one(pool, edge).await
+        } else {
+            Ok(())
+        });
+    }
+    answers
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_repeated_key_waits_for_the_first() {
+        let items = [1, 2, 1, 3, 2];
+        assert_eq!(first_of_each(&items, |&i| vec![i]), vec![0, 1, 3]);
+        // Two keys per item: a repeat of either holds the item back.
+        let pairs = [(1, 10), (2, 20), (3, 10), (1, 30)];
+        assert_eq!(first_of_each(&pairs, |&(a, b)| vec![a, b]), vec![0, 1]);
+    }
+
+    #[test]
+    fn items_not_inserted_run_alone() {
+        // Items 0, 2, 3 sent (1 was a repeat); the statement inserted sent[0] and sent[2].
+        let sent = [0, 2, 3];
+        let alone = settle(remap(BatchOutcome::Inserted(vec![0, 2]), &sent), 4);
+        assert_eq!(alone.ok(), Some(vec![false, true, true, false]));
+    }
+}

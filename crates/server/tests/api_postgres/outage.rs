@@ -103,13 +103,22 @@ async fn a_database_that_goes_down_gives_503_and_not_ready() {
     ])
     .await;
     let profile = someone(&app).await;
-    assert_eq!(app.get(&profile).await.status(), StatusCode::OK);
+    // Users are read through the cache: one read before the cut stays served from it, which
+    // is the point of caching; the reads that must reach the database answer 503.
+    let cached = app.signup("cached_user").await;
+    let cached = format!("/users/{}", cached.id);
+    assert_eq!(app.get(&cached).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.get("/users/by-username/outage_user").await.status(),
+        StatusCode::OK
+    );
 
     relay.cut.cancel();
     // A generous guard, not a speed check: without it a hang would hang the suite.
     tokio::time::timeout(HANG_GUARD, async {
         assert_unavailable(app.get(&profile).await).await;
         assert_unavailable(app.get("/users/by-username/outage_user").await).await;
+        assert_eq!(app.get(&cached).await.status(), StatusCode::OK);
     })
     .await
     .expect("answered, not hung");

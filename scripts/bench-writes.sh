@@ -66,20 +66,20 @@ tps=$(pgbench -n -c "$CLIENTS" -j 2 -T "$DURATION" -f "$work/insert.sql" "$pgurl
   | awk '/^tps/ {print $3; exit}')
 
 # 2 and 3: bench.sh, POST /posts only, on a small seed (the writes do not need a big one).
-post_rps() { # prints "req/s non-2xx" of the POST /posts row of one bench.sh run
+post_rps() { # prints "req/s p99 non-2xx" of the POST /posts row of one bench.sh run
   if curl -s -o /dev/null "127.0.0.1:$PORT/"; then echo "port $PORT is taken" >&2; exit 1; fi
   PORT=$PORT USERS=100 POSTS=1000 ENDPOINTS=post CONNECTIONS=$CLIENTS DURATION=$DURATION BIN=$BIN \
-    scripts/bench.sh 2>/dev/null | awk -F'|' '/POST \/posts/ {gsub(/ /, ""); print $3, $6}'
+    scripts/bench.sh 2>/dev/null | awk -F'|' '/POST \/posts/ {gsub(/ /, ""); print $3, $6, $7}'
 }
 scratch
-read -r pg_rps pg_err <<<"$(DATABASE_URL=$url post_rps)"
-read -r sqlite_rps sqlite_err <<<"$(DATABASE_URL="sqlite://$work/bench.db" post_rps)"
+read -r pg_rps pg_p99 pg_err <<<"$(DATABASE_URL=$url post_rps)"
+read -r sqlite_rps sqlite_p99 sqlite_err <<<"$(DATABASE_URL="sqlite://$work/bench.db" post_rps)"
 
 ratio() { awk -v a="$1" -v b="$tps" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 echo "machine: $(nproc) cores, $(uname -r); ${DURATION}s per run, $CLIENTS clients/connections"
 echo
-echo "| run | req/s (tps) | ratio to pgbench | non-2xx |"
-echo "| --- | ---: | ---: | ---: |"
-printf '| pgbench single-row INSERT | %.0f | 1.00 | - |\n' "$tps"
-printf '| POST /posts, PostgreSQL | %.0f | %s | %s |\n' "$pg_rps" "$(ratio "$pg_rps")" "$pg_err"
-printf '| POST /posts, SQLite | %.0f | %s | %s |\n' "$sqlite_rps" "$(ratio "$sqlite_rps")" "$sqlite_err"
+echo "| run | req/s (tps) | ratio to pgbench | p99 | non-2xx |"
+echo "| --- | ---: | ---: | ---: | ---: |"
+printf '| pgbench single-row INSERT | %.0f | 1.00 | - | - |\n' "$tps"
+printf '| POST /posts, PostgreSQL | %.0f | %s | %s | %s |\n' "$pg_rps" "$(ratio "$pg_rps")" "$pg_p99" "$pg_err"
+printf '| POST /posts, SQLite | %.0f | %s | %s | %s |\n' "$sqlite_rps" "$(ratio "$sqlite_rps")" "$sqlite_p99" "$sqlite_err"

@@ -8,7 +8,8 @@
 #
 # First row: the ceiling, a bare axum server answering a fixed small JSON body
 # (`socialscale-ceiling`, crates/loadtest/src/bin/ceiling.rs) on the same machine in the same
-# minutes; every other row is also printed as a fraction of it. Only ever targets 127.0.0.1;
+# minutes; every other row is also printed as a fraction of it. With `posts` among the endpoints
+# a second ceiling row answers a body as large as that page, for context. Only ever targets 127.0.0.1;
 # every wrk run is bounded by DURATION. Prints one table row per endpoint (requests/s, share of
 # the ceiling, p50, p99, non-2xx) and the server's RSS at the end.
 set -euo pipefail
@@ -87,8 +88,15 @@ echo "| --- | ---: | ---: | ---: | ---: | ---: |"
 ceiling_pid=$!
 for _ in $(seq 100); do curl -sf "127.0.0.1:$CEILING_PORT/" >/dev/null && break; sleep 0.1; done
 run "ceiling (bare axum, fixed JSON)" "http://127.0.0.1:$CEILING_PORT/"
-stop "$ceiling_pid"
 base="http://127.0.0.1:$PORT"
+# For context, not a fraction anything is divided by: the ceiling answering a body as large as
+# a warm page of 20 posts, so the table shows how much of a page's cost is moving its bytes.
+case " $ENDPOINTS " in
+  *" posts "*)
+    page_bytes=$(curl -sf "$base/posts?limit=20" | wc -c)
+    run "ceiling, ${page_bytes}-byte body (= GET /posts)" "http://127.0.0.1:$CEILING_PORT/bytes/$page_bytes" ;;
+esac
+stop "$ceiling_pid"
 for e in $ENDPOINTS; do
   case $e in
     liveness) run "GET /health/liveness" "$base/health/liveness" ;;

@@ -1,5 +1,7 @@
 //! `socialscale-ceiling [ADDR]`: a bare axum server that answers every `GET` with a small fixed
-//! JSON body (default address 127.0.0.1:3391).
+//! JSON body (default address 127.0.0.1:3391), and `GET /bytes/{n}` with a fixed body of `n`
+//! bytes (at most 1 MiB): the ceiling for a response as large as a page of posts, so a
+//! benchmark can tell what our work costs from what moving the bytes costs.
 //!
 //! It is the ceiling `scripts/bench.sh` measures first and divides every row by: same
 //! framework, same runtime, same machine, no work of ours, so the ratio is what our own
@@ -8,6 +10,10 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
+use axum::body::Bytes;
+use axum::extract::Path;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
@@ -19,6 +25,21 @@ struct Alive {
 
 async fn alive() -> Json<Alive> {
     Json(Alive { status: "alive" })
+}
+
+/// The largest `/bytes/{n}` body.
+const MAX_BYTES: usize = 1 << 20;
+
+/// A body of `n` bytes, sliced (no copy) from one buffer made at start-up.
+async fn bytes(Path(n): Path<usize>, buffer: Bytes) -> impl IntoResponse {
+    if n > buffer.len() {
+        return (StatusCode::BAD_REQUEST, "n must be at most 1048576").into_response();
+    }
+    (
+        [(header::CONTENT_TYPE, "application/octet-stream")],
+        buffer.slice(..n),
+    )
+        .into_response()
 }
 
 fn main() -> ExitCode {
@@ -45,7 +66,13 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(addr).await?;
-        let app = Router::new().fallback(get(alive));
+        let buffer = Bytes::from(vec![b'x'; MAX_BYTES]);
+        let app = Router::new()
+            .route(
+                "/bytes/{n}",
+                get(move |n: Path<usize>| bytes(n, buffer.clone())),
+            )
+            .fallback(get(alive));
         axum::serve(listener, app).await
     });
     match result {

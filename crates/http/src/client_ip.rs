@@ -4,7 +4,8 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::str::FromStr;
 
-use axum::http::HeaderMap;
+use axum::extract::ConnectInfo;
+use axum::http::{Extensions, HeaderMap};
 use ipnet::IpNet;
 
 /// `TRUSTED_PROXIES`: addresses or CIDR ranges whose `X-Forwarded-For` / `X-Real-IP` we believe.
@@ -75,6 +76,20 @@ impl TrustedProxies {
             IpAddr::V4(v4) => ClientKey::V4(v4),
             IpAddr::V6(v6) => ClientKey::V6Net(Ipv6Addr::from(u128::from(v6) & (u128::MAX << 64))),
         }
+    }
+}
+
+impl TrustedProxies {
+    /// [`TrustedProxies::client_key`] of a request, from its peer address (which the server
+    /// records as `ConnectInfo`; a request without one, in a test harness, is the unspecified
+    /// address) and its headers.
+    pub fn request_client_key(&self, extensions: &Extensions, headers: &HeaderMap) -> ClientKey {
+        let peer = extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0), |c| {
+                c.0
+            });
+        self.client_key(peer, headers)
     }
 }
 

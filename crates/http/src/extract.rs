@@ -9,7 +9,9 @@ use domain::model::{PageRequest, PostId, UserId};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
+use crate::client_ip::ClientKey;
 use crate::error::ApiError;
+use crate::state::AppState;
 
 /// `Json` whose rejections are our JSON errors: 400 for malformed or mistyped bodies, 413 over
 /// the size limit, 415 for a body that is not JSON.
@@ -53,6 +55,24 @@ where
 struct RawPage {
     limit: Option<String>,
     cursor: Option<String>,
+}
+
+/// The caller's address as the rate limiter keys it (`ip:<address>`, IPv6 by its /64).
+pub struct ClientAddress(pub ClientKey);
+
+impl FromRequestParts<AppState> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddress(
+            state
+                .trusted_proxies
+                .request_client_key(&parts.extensions, &parts.headers),
+        ))
+    }
 }
 
 /// `?limit&cursor`, checked: a bad limit or a cursor we did not issue is a 400.

@@ -14,7 +14,7 @@ use domain::ports::{
     HealthProbe, RateAlgorithm, RateDecision, RateLimiter, RatePolicy, TokenError, TokenIssuer,
 };
 use domain::services::Services;
-use domain::testkit::fakes::{login_failures_policy, signup, Fakes};
+use domain::testkit::fakes::{login_limits, signup, Fakes};
 use domain::StoreError;
 use http_adapter::{
     router, AppDeps, AppState, Health, HttpOptions, HttpService, RoutePolicies, ShutdownFlag,
@@ -210,7 +210,7 @@ fn with_counting_tokens(f: &Fakes) -> (Services, Arc<CountingTokens>) {
     });
     let mut ports = f.ports();
     ports.tokens = tokens.clone();
-    (Services::new(&ports, login_failures_policy()), tokens)
+    (Services::new(&ports, login_limits()), tokens)
 }
 
 fn authed(method: &str, path: &str, token: &str) -> Request<Body> {

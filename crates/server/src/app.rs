@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use domain::services::{Ports, Services};
+use domain::services::{LoginLimits, Ports, Services};
 use http_adapter::{
     AppDeps, AppState, Health, HttpOptions, HttpService, RoutePolicies, ShutdownFlag,
 };
@@ -52,7 +52,13 @@ impl App {
             clock: Arc::new(SystemClock),
             ids: Arc::new(UuidV7Generator),
         };
-        let services = Services::new(&ports, config.policies.login_failures.clone());
+        let services = Services::new(
+            &ports,
+            LoginLimits {
+                per_address: config.policies.login_failures.clone(),
+                per_account: config.policies.login_failures_account.clone(),
+            },
+        );
 
         let health = Health::new(
             database.probe.clone(),

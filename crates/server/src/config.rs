@@ -212,6 +212,8 @@ pub struct Settings {
     pub rate_limit_signup: (u32, Duration),
     #[arg(long, env = "RATE_LIMIT_LOGIN_FAILURES", value_name = "RATE_LIMIT_LOGIN_FAILURES", default_value = "10/15m", value_parser = parse_limit, global = true)]
     pub rate_limit_login_failures: (u32, Duration),
+    #[arg(long, env = "RATE_LIMIT_LOGIN_FAILURES_ACCOUNT", value_name = "RATE_LIMIT_LOGIN_FAILURES_ACCOUNT", default_value = "100/15m", value_parser = parse_limit, global = true)]
+    pub rate_limit_login_failures_account: (u32, Duration),
     #[arg(long, env = "TRUSTED_PROXIES", value_name = "TRUSTED_PROXIES", default_value = "", value_parser = parse_proxies, global = true)]
     pub trusted_proxies: TrustedProxies,
     #[arg(
@@ -273,7 +275,10 @@ pub struct Policies {
     pub post: RatePolicy,
     pub login: RatePolicy,
     pub signup: RatePolicy,
+    /// Failed logins per (client address, account).
     pub login_failures: RatePolicy,
+    /// Failed logins per account, from any address (looser).
+    pub login_failures_account: RatePolicy,
 }
 
 impl Config {
@@ -327,6 +332,10 @@ impl Config {
             login: policy("login", settings.rate_limit_login),
             signup: policy("signup", settings.rate_limit_signup),
             login_failures: policy("login_failures", settings.rate_limit_login_failures),
+            login_failures_account: policy(
+                "login_failures_account",
+                settings.rate_limit_login_failures_account,
+            ),
         };
         Ok(Config {
             settings,

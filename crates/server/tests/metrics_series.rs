@@ -141,7 +141,14 @@ async fn with_redis_the_breaker_and_fallback_series_exist_at_zero() {
     let prefix = format!("ss-series-{}:", std::process::id());
     let app = spawn_app_with(&["--redis-url", &url, "--redis-key-prefix", &prefix]).await;
     assert_eq!(gauge(&app, "redis_breaker_open", &[]).await, 0.0);
-    for policy in ["general", "post", "login", "signup", "login_failures"] {
+    for policy in [
+        "general",
+        "post",
+        "login",
+        "signup",
+        "login_failures",
+        "login_failures_account",
+    ] {
         let v = gauge(&app, "rate_limit_fallback_total", &[("policy", policy)]).await;
         assert_eq!(v, 0.0, "{policy}");
     }

@@ -18,6 +18,15 @@ pub struct Session {
     pub token: String,
 }
 
+/// How failed logins are limited. Per (account, client address): a stranger guessing from their
+/// address spends only that pair's budget, so the owner can still log in from theirs. Per
+/// account, looser: guesses spread over many addresses still stop.
+#[derive(Clone, Debug)]
+pub struct LoginLimits {
+    pub per_address: RatePolicy,
+    pub per_account: RatePolicy,
+}
+
 /// Signup, login and token checks.
 #[derive(Clone)]
 pub struct AuthService {
@@ -27,8 +36,8 @@ pub struct AuthService {
     limiter: Arc<dyn RateLimiter>,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGenerator>,
-    login_failures: RatePolicy,
-    /// Accounts with a login being checked right now on this instance. The failure budget is
+    login_limits: LoginLimits,
+    /// (address, account) pairs with a login being checked right now on this instance. The failure budget is
     /// charged only after a password fails, so without this a burst of simultaneous guesses
     /// would all pass the budget check before the first failure is counted.
     in_flight: Arc<Mutex<HashSet<String>>>,
@@ -57,7 +66,7 @@ pub struct SignupInput<'a> {
 }
 
 impl AuthService {
-    pub fn new(ports: &Ports, login_failures: RatePolicy) -> Self {
+    pub fn new(ports: &Ports, login_limits: LoginLimits) -> Self {
         AuthService {
             users: ports.users.clone(),
             hasher: ports.hasher.clone(),
@@ -65,7 +74,7 @@ impl AuthService {
             limiter: ports.limiter.clone(),
             clock: ports.clock.clone(),
             ids: ports.ids.clone(),
-            login_failures,
+            login_limits,
             in_flight: Arc::default(),
         }
     }
@@ -99,8 +108,17 @@ impl AuthService {
     }
 
     /// Checks credentials. Unknown email and wrong password take the same path through the
-    /// hasher and give the same error; failures count against the account's email.
-    pub async fn login(&self, email: &str, password: &str) -> Result<Session, AuthError> {
+    /// hasher and give the same error. Failures count against (client, account) and, more
+    /// loosely, the account (see [`LoginLimits`]); `client` is the caller's address key.
+    ///
+    /// A failure that cannot be counted (the limiter errs) refuses the login: an attacker
+    /// must not get uncounted guesses out of a limiter in trouble.
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &str,
+        client: &str,
+    ) -> Result<Session, AuthError> {
         let (email, password) = match (Email::parse(email), Password::parse_attempt(password)) {
             (Ok(e), Ok(p)) => (e, p),
             (e, p) => {
@@ -111,14 +129,21 @@ impl AuthService {
                 ))
             }
         };
-        let key = email.as_str();
-        let budget = self.limiter.check(&self.login_failures, key, 0).await?;
+        let account = email.as_str();
+        // The client key never contains '|', so the pair is unambiguous.
+        let pair = format!("{client}|{account}");
+        let limits = &self.login_limits;
+        let budget = self.limiter.check(&limits.per_address, &pair, 0).await?;
         if !budget.allowed {
             return Err(AuthError::RateLimited(budget));
         }
-        let Some(_guard) = self.begin_attempt(key) else {
-            // Another attempt for this account is being checked: a person does not log in
-            // twice at once, a guessing script does.
+        let account_budget = self.limiter.check(&limits.per_account, account, 0).await?;
+        if !account_budget.allowed {
+            return Err(AuthError::RateLimited(account_budget));
+        }
+        let Some(_guard) = self.begin_attempt(&pair) else {
+            // Another attempt for this account from this client is being checked: a person
+            // does not log in twice at once, a guessing script does.
             return Err(AuthError::RateLimited(RateDecision {
                 allowed: false,
                 retry_after: Some(Duration::from_secs(1)),
@@ -139,7 +164,8 @@ impl AuthService {
                 })
             }
             _ => {
-                self.limiter.check(&self.login_failures, key, 1).await?;
+                self.limiter.check(&limits.per_address, &pair, 1).await?;
+                self.limiter.check(&limits.per_account, account, 1).await?;
                 Err(AuthError::InvalidCredentials)
             }
         }

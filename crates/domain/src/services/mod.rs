@@ -8,7 +8,7 @@ mod users;
 
 use std::sync::Arc;
 
-pub use auth::{AuthService, Session, SignupInput};
+pub use auth::{AuthService, LoginLimits, Session, SignupInput};
 pub use authors::Authors;
 pub use feed::FeedService;
 pub use posts::PostService;
@@ -17,7 +17,7 @@ pub use users::UserService;
 use crate::cache::{CachePolicy, ReadCache};
 use crate::ports::{
     Cache, Clock, FollowRepository, IdGenerator, PasswordHasher, PostRepository, RateLimiter,
-    RatePolicy, TokenIssuer, UserRepository,
+    TokenIssuer, UserRepository,
 };
 
 /// Every port the services use, chosen by the composition root.
@@ -44,8 +44,8 @@ pub struct Services {
 }
 
 impl Services {
-    /// `login_failures` limits failed logins per account email.
-    pub fn new(ports: &Ports, login_failures: RatePolicy) -> Self {
+    /// `login_limits` limits failed logins (see [`LoginLimits`]).
+    pub fn new(ports: &Ports, login_limits: LoginLimits) -> Self {
         let cache = ReadCache::new(
             ports.cache.clone(),
             ports.ids.clone(),
@@ -53,7 +53,7 @@ impl Services {
         );
         let authors = Authors::new(ports.users.clone(), cache.clone());
         Services {
-            auth: AuthService::new(ports, login_failures),
+            auth: AuthService::new(ports, login_limits),
             users: UserService::new(ports, cache.clone()),
             posts: PostService::new(ports, cache, authors.clone()),
             feed: FeedService::new(ports.posts.clone(), authors),

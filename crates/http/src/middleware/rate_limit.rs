@@ -5,9 +5,8 @@
 //! decided once, when the router is built.
 
 use std::fmt::{self, Write as _};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use axum::extract::{ConnectInfo, Request};
+use axum::extract::Request;
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use domain::ports::RatePolicy;
@@ -103,13 +102,10 @@ impl Limit {
                 return Key::new(format_args!("user:{id}"));
             }
         }
-        let peer = req
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0), |c| {
-                c.0
-            });
-        let client = self.state.trusted_proxies.client_key(peer, req.headers());
+        let client = self
+            .state
+            .trusted_proxies
+            .request_client_key(req.extensions(), req.headers());
         Key::new(format_args!("{client}"))
     }
 }
@@ -160,7 +156,7 @@ mod tests {
 
     #[test]
     fn keys_fit_on_the_stack_and_longer_ones_still_work() {
-        let ip: IpAddr = "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255"
+        let ip: std::net::IpAddr = "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255"
             .parse()
             .unwrap();
         let key = Key::new(format_args!("ip:{ip}"));

@@ -5,7 +5,7 @@ use domain::services::SignupInput;
 
 use crate::dto::{AuthResponse, LoginRequest, SignupRequest};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::AppJson;
+use crate::extract::{AppJson, ClientAddress};
 use crate::state::AppState;
 
 /// Create an account and sign in.
@@ -46,11 +46,12 @@ pub async fn signup(
         (status = 200, description = "Signed in", body = AuthResponse),
         (status = 400, body = ErrorBody),
         (status = 401, description = "Invalid credentials (unknown email and wrong password alike)", body = ErrorBody),
-        (status = 429, description = "Too many requests, or too many failed logins for this account", body = ErrorBody),
+        (status = 429, description = "Too many requests, or too many failed logins for this account from this address (or for this account from everywhere)", body = ErrorBody),
         (status = 503, body = ErrorBody),
     ))]
 pub async fn login(
     State(state): State<AppState>,
+    ClientAddress(client): ClientAddress,
     AppJson(body): AppJson<LoginRequest>,
 ) -> Result<Json<AuthResponse>, ApiError> {
     let session = state
@@ -59,6 +60,7 @@ pub async fn login(
         .login(
             body.email.as_deref().unwrap_or(""),
             body.password.as_deref().unwrap_or(""),
+            &client.to_string(),
         )
         .await?;
     Ok(Json(AuthResponse {

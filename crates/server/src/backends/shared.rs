@@ -69,7 +69,14 @@ impl SharedTier {
             Arc::new(LocalRateLimiter::new()),
         );
         let p = &config.policies;
-        limiter.register_metrics(&[&p.general, &p.post, &p.login, &p.signup, &p.login_failures]);
+        limiter.register_metrics(&[
+            &p.general,
+            &p.post,
+            &p.login,
+            &p.signup,
+            &p.login_failures,
+            &p.login_failures_account,
+        ]);
         let probe = Arc::new(RedisProbe(redis));
         Ok(SharedTier {
             cache,

@@ -97,6 +97,10 @@ fn documented_defaults() {
     assert_eq!(s.rate_limit_login, (5_000, Duration::from_secs(60)));
     assert_eq!(s.rate_limit_signup, (2_000, Duration::from_secs(60)));
     assert_eq!(s.rate_limit_login_failures, (10, Duration::from_secs(900)));
+    assert_eq!(
+        s.rate_limit_login_failures_account,
+        (100, Duration::from_secs(900))
+    );
     assert_eq!(s.cors_origins, "*");
     assert_eq!(s.shutdown_grace_seconds, 30);
     assert_eq!(s.cache_capacity, 100_000);

@@ -157,6 +157,55 @@ async fn failed_logins_are_limited_per_account() {
     assert!(body["token"].is_string());
 }
 
+/// Failed logins count per (address, account): a stranger's guesses from one address lock only
+/// that address out of the account, never the owner logging in from theirs; guesses spread
+/// over addresses stop at the looser per-account cap. Addresses come from `X-Forwarded-For`
+/// behind a trusted proxy (the test client is on loopback); an IPv6 /64 is one address.
+#[tokio::test]
+async fn a_stranger_cannot_lock_the_owner_out() {
+    let app = spawn_app_with(&[
+        "--rate-limit-login-failures",
+        "2/15m",
+        "--rate-limit-login-failures-account",
+        "5/15m",
+        "--trusted-proxies",
+        "127.0.0.1/32",
+    ])
+    .await;
+    let owner = app.signup("owner").await;
+    let login = |from: &str, password: &str| {
+        app.request(reqwest::Method::POST, "/auth/login")
+            .header("x-forwarded-for", from.to_owned())
+            .json(&json!({"email": owner.email, "password": password}))
+            .send()
+    };
+    let status = |res: reqwest::Result<reqwest::Response>| res.unwrap().status();
+    for _ in 0..2 {
+        assert_eq!(
+            status(login("2001:db8:1:1::1", "wrong").await),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    // Locked for that /64, another host in it included…
+    assert_eq!(
+        status(login("2001:db8:1:1::ffff", "password123").await),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // …while the owner, elsewhere, logs in.
+    assert_eq!(
+        status(login("198.51.100.20", "password123").await),
+        StatusCode::OK
+    );
+    // Three more failures from other addresses reach the account's cap of 5…
+    for from in ["2001:db8:2::1", "2001:db8:3::1", "2001:db8:4::1"] {
+        assert_eq!(status(login(from, "wrong").await), StatusCode::UNAUTHORIZED);
+    }
+    // …and then every address is refused, the owner's too.
+    let res = login("198.51.100.20", "password123").await.unwrap();
+    assert_eq!(res.headers()["ratelimit-limit"], "5");
+    assert_error(res, StatusCode::TOO_MANY_REQUESTS, "RateLimitError").await;
+}
+
 /// The header value as a number.
 fn header(res: &reqwest::Response, name: &str) -> u64 {
     res.headers()[name].to_str().unwrap().parse().unwrap()

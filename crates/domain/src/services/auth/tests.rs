@@ -1,6 +1,17 @@
 use super::*;
 use crate::error::StoreError;
-use crate::testkit::fakes::{block_on, login_failures_policy, signup, Fakes, TEST_PASSWORD};
+use crate::testkit::fakes::{
+    block_on, login_failures_account_policy, login_failures_policy, login_limits, signup, Fakes,
+    TEST_PASSWORD,
+};
+
+/// The address key the tests log in from.
+const CLIENT: &str = "ip:192.0.2.1";
+
+/// The per-address failure key of `email` from [`CLIENT`].
+fn pair(email: &str) -> String {
+    format!("{CLIENT}|{email}")
+}
 
 fn input<'a>(email: &'a str, username: &'a str, name: Option<&'a str>) -> SignupInput<'a> {
     SignupInput {
@@ -122,7 +133,7 @@ fn signup_and_login_report_an_unavailable_store() {
         matches!(e, AuthError::Store(StoreError::Unavailable(_))),
         "{e:?}"
     );
-    let e = block_on(s.auth.login("alice@example.com", TEST_PASSWORD)).unwrap_err();
+    let e = block_on(s.auth.login("alice@example.com", TEST_PASSWORD, CLIENT)).unwrap_err();
     assert!(
         matches!(e, AuthError::Store(StoreError::Unavailable(_))),
         "{e:?}"
@@ -134,13 +145,13 @@ fn login_with_the_right_password() {
     let f = Fakes::new();
     let s = f.services();
     let created = block_on(signup(&s, "alice")).unwrap().user;
-    let session = block_on(s.auth.login("  ALICE@example.com", TEST_PASSWORD)).unwrap();
+    let session = block_on(s.auth.login("  ALICE@example.com", TEST_PASSWORD, CLIENT)).unwrap();
     assert_eq!(session.user, created);
     assert_eq!(s.auth.authenticate(&session.token), Ok(created.id));
     assert_eq!(f.hasher.verifies(), 1);
     assert_eq!(
         f.limiter
-            .used(login_failures_policy().name, "alice@example.com"),
+            .used(login_failures_policy().name, &pair("alice@example.com")),
         0,
         "a success is not a failure"
     );
@@ -153,14 +164,14 @@ fn unknown_email_and_wrong_password_are_indistinguishable() {
     block_on(signup(&s, "alice")).unwrap();
     let hashes = f.hasher.hashes();
 
-    let wrong = block_on(s.auth.login("alice@example.com", "wrong password")).unwrap_err();
+    let wrong = block_on(s.auth.login("alice@example.com", "wrong password", CLIENT)).unwrap_err();
     assert!(matches!(wrong, AuthError::InvalidCredentials), "{wrong:?}");
     assert_eq!(
         (f.hasher.verifies(), f.hasher.verifies_without_hash()),
         (1, 0)
     );
 
-    let unknown = block_on(s.auth.login("nobody@example.com", TEST_PASSWORD)).unwrap_err();
+    let unknown = block_on(s.auth.login("nobody@example.com", TEST_PASSWORD, CLIENT)).unwrap_err();
     assert!(
         matches!(unknown, AuthError::InvalidCredentials),
         "{unknown:?}"
@@ -175,8 +186,8 @@ fn unknown_email_and_wrong_password_are_indistinguishable() {
     assert_eq!(f.hasher.hashes(), hashes, "login never hashes");
     assert_eq!(f.tokens.issued(), 1, "only the signup got a token");
     let policy = login_failures_policy().name;
-    assert_eq!(f.limiter.used(policy, "alice@example.com"), 1);
-    assert_eq!(f.limiter.used(policy, "nobody@example.com"), 1);
+    assert_eq!(f.limiter.used(policy, &pair("alice@example.com")), 1);
+    assert_eq!(f.limiter.used(policy, &pair("nobody@example.com")), 1);
 }
 
 #[test]
@@ -194,23 +205,23 @@ fn too_many_failures_lock_the_account_even_with_the_right_password() {
         } else {
             "ALICE@Example.com"
         };
-        let e = block_on(s.auth.login(email, "wrong password")).unwrap_err();
+        let e = block_on(s.auth.login(email, "wrong password", CLIENT)).unwrap_err();
         assert!(matches!(e, AuthError::InvalidCredentials), "{i}: {e:?}");
     }
     // One failure short of the limit the right password still works…
-    block_on(s.auth.login("alice@example.com", TEST_PASSWORD)).unwrap();
-    let e = block_on(s.auth.login("alice@example.com", "wrong password")).unwrap_err();
+    block_on(s.auth.login("alice@example.com", TEST_PASSWORD, CLIENT)).unwrap();
+    let e = block_on(s.auth.login("alice@example.com", "wrong password", CLIENT)).unwrap_err();
     assert!(matches!(e, AuthError::InvalidCredentials), "{e:?}");
     assert_eq!(
         f.limiter
-            .used(login_failures_policy().name, "alice@example.com"),
+            .used(login_failures_policy().name, &pair("alice@example.com")),
         limit
     );
 
     // …and at the limit nothing does, without even checking the password.
     let verifies = f.hasher.verifies();
     for password in [TEST_PASSWORD, "wrong password"] {
-        match block_on(s.auth.login("Alice@example.com", password)) {
+        match block_on(s.auth.login("Alice@example.com", password, CLIENT)) {
             Err(AuthError::RateLimited(d)) => {
                 assert!(!d.allowed);
                 assert_eq!(d.limit, limit);
@@ -222,21 +233,56 @@ fn too_many_failures_lock_the_account_even_with_the_right_password() {
     assert_eq!(f.hasher.verifies(), verifies);
 
     // Other accounts are not affected.
-    block_on(s.auth.login("bob@example.com", TEST_PASSWORD)).unwrap();
+    block_on(s.auth.login("bob@example.com", TEST_PASSWORD, CLIENT)).unwrap();
+    // Nor is the owner, logging in from another address.
+    block_on(
+        s.auth
+            .login("alice@example.com", TEST_PASSWORD, "ip:198.51.100.4"),
+    )
+    .unwrap();
+}
+
+/// Guesses spread over many addresses stop at the looser per-account cap, and then the right
+/// password from a fresh address is refused too; failures from one address never reach it.
+#[test]
+fn failures_from_many_addresses_stop_at_the_per_account_cap() {
+    let f = Fakes::new();
+    let s = f.services();
+    block_on(signup(&s, "alice")).unwrap();
+    let per_address = login_failures_policy().limit;
+    let per_account = login_failures_account_policy().limit;
+    assert!(per_account > per_address);
+    for i in 0..per_account {
+        let client = format!("ip:203.0.113.{}", i / (per_address - 1));
+        let e = block_on(s.auth.login("alice@example.com", "wrong", &client)).unwrap_err();
+        assert!(matches!(e, AuthError::InvalidCredentials), "{i}: {e:?}");
+    }
+    match block_on(
+        s.auth
+            .login("alice@example.com", TEST_PASSWORD, "ip:198.51.100.9"),
+    ) {
+        Err(AuthError::RateLimited(d)) => assert_eq!(d.limit, per_account),
+        other => panic!("expected the per-account limit, got {other:?}"),
+    }
+    assert_eq!(
+        f.limiter
+            .used(login_failures_account_policy().name, "alice@example.com"),
+        per_account
+    );
 }
 
 #[test]
 fn login_validates_its_input() {
     let f = Fakes::new();
     let s = f.services();
-    let e = block_on(s.auth.login("not an email", TEST_PASSWORD)).unwrap_err();
+    let e = block_on(s.auth.login("not an email", TEST_PASSWORD, CLIENT)).unwrap_err();
     assert_eq!(fields(&e), ["email"]);
-    let e = block_on(s.auth.login("alice@example.com", "")).unwrap_err();
+    let e = block_on(s.auth.login("alice@example.com", "", CLIENT)).unwrap_err();
     assert_eq!(fields(&e), ["password"]);
-    let e = block_on(s.auth.login("", "")).unwrap_err();
+    let e = block_on(s.auth.login("", "", CLIENT)).unwrap_err();
     assert_eq!(fields(&e), ["email", "password"]);
     let long = "x".repeat(129);
-    let e = block_on(s.auth.login("alice@example.com", &long)).unwrap_err();
+    let e = block_on(s.auth.login("alice@example.com", &long, CLIENT)).unwrap_err();
     assert_eq!(fields(&e), ["password"]);
     assert_eq!(f.hasher.verifies(), 0);
     assert_eq!(
@@ -250,7 +296,7 @@ fn a_short_wrong_password_is_just_wrong() {
     let f = Fakes::new();
     let s = f.services();
     block_on(signup(&s, "alice")).unwrap();
-    let e = block_on(s.auth.login("alice@example.com", "abc")).unwrap_err();
+    let e = block_on(s.auth.login("alice@example.com", "abc", CLIENT)).unwrap_err();
     assert!(matches!(e, AuthError::InvalidCredentials), "{e:?}");
 }
 
@@ -305,13 +351,13 @@ fn concurrent_failures_cannot_exceed_the_failed_login_limit() {
     let hasher = Arc::new(YieldingHasher(crate::testkit::fakes::PlainHasher::new()));
     let mut ports = f.ports();
     ports.hasher = hasher.clone();
-    let auth = AuthService::new(&ports, login_failures_policy());
+    let auth = AuthService::new(&ports, login_limits());
     block_on(auth.signup(input("alice@example.com", "alice", None))).unwrap();
     let limit = login_failures_policy().limit as usize;
 
     type Login<'a> = Pin<Box<dyn Future<Output = Result<Session, AuthError>> + 'a>>;
     let mut logins: Vec<Login<'_>> = (0..3 * limit)
-        .map(|_| Box::pin(auth.login("alice@example.com", "wrong password")) as Login<'_>)
+        .map(|_| Box::pin(auth.login("alice@example.com", "wrong password", CLIENT)) as Login<'_>)
         .collect();
     let mut results: Vec<Option<Result<Session, AuthError>>> =
         logins.iter().map(|_| None).collect();

@@ -10,7 +10,7 @@ use super::{
 };
 use crate::error::AuthError;
 use crate::ports::{RateAlgorithm, RatePolicy};
-use crate::services::{Ports, Services, Session, SignupInput};
+use crate::services::{LoginLimits, Ports, Services, Session, SignupInput};
 
 /// Runs a future to completion on the current thread, without a runtime.
 ///
@@ -35,14 +35,31 @@ pub fn block_on<F: Future>(f: F) -> F::Output {
 /// The password [`signup`] gives every user.
 pub const TEST_PASSWORD: &str = "correct horse battery";
 
-/// The failed-login policy services built by [`Fakes::services`] use: the API's default, 10
-/// failures per 15 minutes per email.
+/// The failed-login policy per (client, account) services built by [`Fakes::services`] use:
+/// the API's default, 10 failures per 15 minutes.
 pub fn login_failures_policy() -> RatePolicy {
     RatePolicy {
         name: "login_failures",
         limit: 10,
         window: Duration::from_secs(15 * 60),
         algorithm: RateAlgorithm::SlidingWindow,
+    }
+}
+
+/// The looser per-account policy: the API's default, 100 failures per 15 minutes.
+pub fn login_failures_account_policy() -> RatePolicy {
+    RatePolicy {
+        name: "login_failures_account",
+        limit: 100,
+        ..login_failures_policy()
+    }
+}
+
+/// Both failed-login policies, as [`Fakes::services`] uses them.
+pub fn login_limits() -> LoginLimits {
+    LoginLimits {
+        per_address: login_failures_policy(),
+        per_account: login_failures_account_policy(),
     }
 }
 
@@ -78,9 +95,9 @@ impl Fakes {
         }
     }
 
-    /// Every service over these fakes, with [`login_failures_policy`].
+    /// Every service over these fakes, with [`login_limits`].
     pub fn services(&self) -> Services {
-        Services::new(&self.ports(), login_failures_policy())
+        Services::new(&self.ports(), login_limits())
     }
 }
 

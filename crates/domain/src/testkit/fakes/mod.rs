@@ -25,7 +25,10 @@ use std::sync::{Mutex, MutexGuard};
 pub use auth::{CountingLimiter, FakeTokens, PlainHasher};
 pub use cache::MapCache;
 pub use clock::{ManualClock, SequentialIds};
-pub use harness::{block_on, fake_ports, login_failures_policy, signup, Fakes, TEST_PASSWORD};
+pub use harness::{
+    block_on, fake_ports, login_failures_account_policy, login_failures_policy, login_limits,
+    signup, Fakes, TEST_PASSWORD,
+};
 pub use store::MemoryStore;
 
 /// Locks `m`, recovering the data if another thread panicked while holding it.

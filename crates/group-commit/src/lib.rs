@@ -74,6 +74,14 @@ impl fmt::Display for Rejected {
 
 impl std::error::Error for Rejected {}
 
+/// A writer that stopped before answering: the write may or may not have happened, and trying
+/// again later may work, so `Unavailable` (503) for every adapter.
+impl From<Rejected> for domain::StoreError {
+    fn from(e: Rejected) -> Self {
+        domain::StoreError::Unavailable(e.to_string())
+    }
+}
+
 /// Batches the writer has taken (the last one possibly still being written) and the items in
 /// them, since it started.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -18,7 +18,6 @@ use sqlx::{PgPool, Row};
 
 use crate::codec;
 use crate::error::{store_error, violation, ResultExt, FOREIGN_KEY_VIOLATION, UNIQUE_VIOLATION};
-use crate::group::rejected;
 use crate::PgStore;
 
 /// Inserts the edge and moves the follower's `following_count` and the followed user's
@@ -107,7 +106,7 @@ impl FollowRepository for PgStore {
         // Queued to the group-commit writer (`group`), answered once its batch committed; the
         // wait (queue included) is bounded by the call deadline.
         let submit = self.writers().follows.submit(edge.clone());
-        self.bounded(async { submit.await.map_err(rejected) })
+        self.bounded(async { submit.await.map_err(StoreError::from) })
             .await?
     }
 

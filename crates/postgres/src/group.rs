@@ -22,7 +22,7 @@ use std::collections::HashSet;
 use domain::model::{FollowRecord, PostRecord};
 use domain::ports::FollowError;
 use domain::StoreError;
-use group_commit::{GroupCommit, Limits, Rejected, Stats};
+use group_commit::{GroupCommit, Limits, Stats};
 use sqlx::PgPool;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -118,12 +118,6 @@ impl Writers {
         self.posts.abort();
         self.follows.abort();
     }
-}
-
-/// A writer that stopped before answering: the write may or may not have happened, and
-/// trying again later may work, so `Unavailable` (503).
-pub(crate) fn rejected(e: Rejected) -> StoreError {
-    StoreError::Unavailable(e.to_string())
 }
 
 /// The positions of the items that go into the batch statement: the first of each key. A

@@ -20,7 +20,6 @@ use sqlx::PgPool;
 
 use crate::codec::{self, before, limit};
 use crate::error::ResultExt;
-use crate::group::rejected;
 use crate::PgStore;
 
 /// Zero rows inserted means an unknown author: the counter UPDATE found no row, so the INSERT
@@ -109,7 +108,7 @@ impl PostRepository for PgStore {
         // Queued to the group-commit writer (`group`), answered once its batch committed; the
         // wait (queue included) is bounded by the call deadline.
         let submit = self.writers().posts.submit(post.clone());
-        self.bounded(async { submit.await.map_err(rejected) })
+        self.bounded(async { submit.await.map_err(StoreError::from) })
             .await?
     }
 

@@ -12,7 +12,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{repos_of, TestDb};
+use common::TestDb;
 use domain::model::{Email, Keyset, NewUser, PostId, PostRecord, Timestamp, UserId, Username};
 use domain::ports::{PostRepository, UserRepository};
 use postgres_adapter::testing::{ClosedPort, LocalCluster};
@@ -178,7 +178,10 @@ async fn a_dead_replica_is_routed_around() {
     }
     assert_eq!(two.replica_status(), (2, 1));
     // The suites still pass through a store with a dead replica.
-    domain::testkit::repos::post_repository_contract(&repos_of(&two)).await;
+    domain::testkit::repos::post_repository_contract(&domain::testkit::repos::Repos::sharing(
+        two.clone(),
+    ))
+    .await;
 }
 
 /// Runs a blocking call of the cluster helper (it waits on child processes) off the runtime's

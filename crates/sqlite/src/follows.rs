@@ -14,7 +14,6 @@ use sqlx::sqlite::SqliteRow;
 
 use crate::codec::{self, before_key, key, limit};
 use crate::error::{store_error, violation, ResultExt};
-use crate::group::rejected;
 use crate::store::BEGIN_WRITE;
 use crate::SqliteStore;
 
@@ -102,7 +101,7 @@ impl FollowRepository for SqliteStore {
             .follows
             .submit(edge.clone())
             .await
-            .map_err(rejected)?
+            .map_err(StoreError::from)?
     }
 
     async fn unfollow(&self, follower: UserId, following: UserId) -> Result<bool, StoreError> {

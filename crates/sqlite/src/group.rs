@@ -11,7 +11,7 @@
 use domain::model::{FollowRecord, PostRecord};
 use domain::ports::FollowError;
 use domain::StoreError;
-use group_commit::{GroupCommit, Limits, Rejected, Stats};
+use group_commit::{GroupCommit, Limits, Stats};
 use sqlx::error::ErrorKind;
 use sqlx::SqlitePool;
 
@@ -55,12 +55,6 @@ impl Writers {
         self.posts.abort();
         self.follows.abort();
     }
-}
-
-/// A writer that stopped before answering: the write may or may not have happened, and
-/// trying again later may work, so `Unavailable` (503).
-pub(crate) fn rejected(e: Rejected) -> StoreError {
-    StoreError::Unavailable(e.to_string())
 }
 
 /// Each item's own answer, or the batch's error (nothing of it was committed) for every item.

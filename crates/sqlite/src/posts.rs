@@ -8,7 +8,6 @@
 
 use crate::codec::{self, before_key, key, limit};
 use crate::error::ResultExt;
-use crate::group::rejected;
 use crate::SqliteStore;
 use async_trait::async_trait;
 use domain::model::{Keyset, PostId, PostRecord, UserId};
@@ -75,7 +74,7 @@ impl PostRepository for SqliteStore {
             .posts
             .submit(post.clone())
             .await
-            .map_err(rejected)?
+            .map_err(StoreError::from)?
     }
 
     async fn by_id(&self, id: PostId) -> Result<Option<PostRecord>, StoreError> {

@@ -5,8 +5,6 @@
 // failed setup step is a failed test either way.
 #![allow(clippy::unwrap_used)]
 
-use std::sync::Arc;
-
 use domain::model::{Email, NewUser, Timestamp, UserId, Username};
 use domain::ports::{HealthProbe, UserRepository};
 use domain::testkit::repos::{self, Repos};
@@ -31,16 +29,7 @@ impl TestDb {
     }
 
     fn repos(&self) -> Repos {
-        repos_of(&self.store)
-    }
-}
-
-fn repos_of(store: &SqliteStore) -> Repos {
-    let shared = Arc::new(store.clone());
-    Repos {
-        users: shared.clone(),
-        posts: shared.clone(),
-        follows: shared,
+        Repos::sharing(self.store.clone())
     }
 }
 
@@ -72,7 +61,7 @@ async fn counters_exact_under_concurrency() {
 async fn every_suite_passes_on_a_memory_database() {
     let store = SqliteStore::connect("sqlite::memory:", 4).await.unwrap();
     store.migrate().await.unwrap();
-    let repos = repos_of(&store);
+    let repos = Repos::sharing(store.clone());
     repos::user_repository_contract(&repos).await;
     repos::post_repository_contract(&repos).await;
     repos::follow_repository_contract(&repos).await;

@@ -5,8 +5,6 @@
 // A failed setup step is a failed test; clippy's test allowance does not cover shared helpers.
 #![allow(clippy::unwrap_used)]
 
-use std::sync::Arc;
-
 use domain::model::{Email, NewUser, PostId, PostRecord, Timestamp, UserId, Username};
 use domain::ports::{PostRepository, UserRepository};
 use domain::testkit::repos::{self, Repos};
@@ -25,20 +23,11 @@ async fn store(dir: &TempDir) -> (SqliteStore, String) {
     (store, path)
 }
 
-fn repos_of(store: &SqliteStore) -> Repos {
-    let shared = Arc::new(store.clone());
-    Repos {
-        users: shared.clone(),
-        posts: shared.clone(),
-        follows: shared,
-    }
-}
-
 #[tokio::test]
 async fn bursts_are_answered_one_by_one_and_committed_in_batches() {
     let dir = tempfile::tempdir().unwrap();
     let (store, _) = store(&dir).await;
-    let repos = repos_of(&store);
+    let repos = Repos::sharing(store.clone());
     repos::posts_burst_each_answered(&repos).await;
     repos::follows_burst_each_answered(&repos).await;
     let (posts, follows) = store.write_batches();
@@ -54,7 +43,7 @@ async fn bursts_are_answered_one_by_one_and_committed_in_batches() {
 async fn bursts_on_a_memory_database() {
     let store = SqliteStore::connect("sqlite::memory:", 2).await.unwrap();
     store.migrate().await.unwrap();
-    let repos = repos_of(&store);
+    let repos = Repos::sharing(store.clone());
     repos::posts_burst_each_answered(&repos).await;
     repos::follows_burst_each_answered(&repos).await;
     store.close().await;

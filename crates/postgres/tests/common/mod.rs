@@ -3,8 +3,6 @@
 // Each test binary uses a different part of this module.
 #![allow(dead_code)]
 
-use std::sync::Arc;
-
 use domain::testkit::repos::Repos;
 use postgres_adapter::testing::TestDatabase;
 use postgres_adapter::{PgOptions, PgStore};
@@ -28,15 +26,6 @@ impl TestDb {
     }
 
     pub fn repos(&self) -> Repos {
-        repos_of(&self.store)
-    }
-}
-
-pub fn repos_of(store: &PgStore) -> Repos {
-    let shared = Arc::new(store.clone());
-    Repos {
-        users: shared.clone(),
-        posts: shared.clone(),
-        follows: shared,
+        Repos::sharing(self.store.clone())
     }
 }

@@ -51,3 +51,18 @@ pub struct Repos {
     pub posts: Arc<dyn PostRepository>,
     pub follows: Arc<dyn FollowRepository>,
 }
+
+impl Repos {
+    /// All three ports served by one store (as every SQL adapter does).
+    pub fn sharing<S>(store: S) -> Repos
+    where
+        S: UserRepository + PostRepository + FollowRepository + 'static,
+    {
+        let shared = Arc::new(store);
+        Repos {
+            users: shared.clone(),
+            posts: shared.clone(),
+            follows: shared,
+        }
+    }
+}

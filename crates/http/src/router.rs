@@ -61,57 +61,32 @@ fn routes(state: AppState) -> Router {
     // Everything a client calls is limited by its route's policy; probes, metrics and docs are
     // not, so a load balancer's checks can never be answered 429 (nor 503 while draining).
     let api = Router::new()
-        .route(
-            "/auth/signup",
-            t.with_body(post(auth::signup)).route_layer(t.limited(
-                "/auth/signup",
-                &p.signup,
-                KeyBy::Address,
-            )),
-        )
-        .route(
-            "/auth/login",
-            t.with_body(post(auth::login)).route_layer(t.limited(
-                "/auth/login",
-                &p.login,
-                KeyBy::Address,
-            )),
-        )
-        .route(
-            "/users/me",
-            get(users::me).route_layer(general("/users/me")),
-        )
-        .route(
+        .route_with("/auth/signup", t.with_body(post(auth::signup)), |path| {
+            t.limited(path, &p.signup, KeyBy::Address)
+        })
+        .route_with("/auth/login", t.with_body(post(auth::login)), |path| {
+            t.limited(path, &p.login, KeyBy::Address)
+        })
+        .route_with("/users/me", get(users::me), general)
+        .route_with(
             "/users/profile",
-            t.with_body(put(users::update_profile))
-                .route_layer(general("/users/profile")),
+            t.with_body(put(users::update_profile)),
+            general,
         )
-        .route(
+        .route_with(
             "/users/by-username/{username}",
-            get(users::by_username).route_layer(general("/users/by-username/{username}")),
+            get(users::by_username),
+            general,
         )
-        .route(
+        .route_with(
             "/users/follow/{id}",
-            post(users::follow)
-                .delete(users::unfollow)
-                .route_layer(general("/users/follow/{id}")),
+            post(users::follow).delete(users::unfollow),
+            general,
         )
-        .route(
-            "/users/{id}",
-            get(users::get_user).route_layer(general("/users/{id}")),
-        )
-        .route(
-            "/users/{id}/followers",
-            get(users::followers).route_layer(general("/users/{id}/followers")),
-        )
-        .route(
-            "/users/{id}/following",
-            get(users::following).route_layer(general("/users/{id}/following")),
-        )
-        .route(
-            "/users/{id}/posts",
-            get(users::user_posts).route_layer(general("/users/{id}/posts")),
-        )
+        .route_with("/users/{id}", get(users::get_user), general)
+        .route_with("/users/{id}/followers", get(users::followers), general)
+        .route_with("/users/{id}/following", get(users::following), general)
+        .route_with("/users/{id}/posts", get(users::user_posts), general)
         .route(
             "/posts",
             get(posts::timeline).route_layer(general("/posts")).merge(
@@ -119,35 +94,19 @@ fn routes(state: AppState) -> Router {
                     .route_layer(t.limited("/posts", &p.post, by_caller)),
             ),
         )
-        .route(
+        .route_with(
             "/posts/{id}",
-            get(posts::get_post)
-                .delete(posts::delete_post)
-                .route_layer(general("/posts/{id}")),
+            get(posts::get_post).delete(posts::delete_post),
+            general,
         )
-        .route("/feed", get(posts::feed).route_layer(general("/feed")));
+        .route_with("/feed", get(posts::feed), general);
 
     let open = Router::new()
-        .route(
-            "/health",
-            get(h::health).route_layer(RouteLayer::open("/health")),
-        )
-        .route(
-            "/health/readiness",
-            get(h::readiness).route_layer(RouteLayer::open("/health/readiness")),
-        )
-        .route(
-            "/health/liveness",
-            get(h::liveness).route_layer(RouteLayer::open("/health/liveness")),
-        )
-        .route(
-            "/metrics",
-            get(h::metrics).route_layer(RouteLayer::open("/metrics")),
-        )
-        .route(
-            "/openapi.json",
-            get(openapi_document()).route_layer(RouteLayer::open("/openapi.json")),
-        );
+        .route_with("/health", get(h::health), RouteLayer::open)
+        .route_with("/health/readiness", get(h::readiness), RouteLayer::open)
+        .route_with("/health/liveness", get(h::liveness), RouteLayer::open)
+        .route_with("/metrics", get(h::metrics), RouteLayer::open)
+        .route_with("/openapi.json", get(openapi_document()), RouteLayer::open);
     // The Swagger UI pages (`/docs`, `/docs/`, `/docs/{*rest}`) share one series.
     let docs: Router<AppState> =
         Router::from(SwaggerUi::new("/docs").config(Config::from("/openapi.json")))
@@ -160,6 +119,28 @@ fn routes(state: AppState) -> Router {
         .fallback(|| async { ApiError::NotFound("Route not found") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state)
+}
+
+/// `route` with the route layer made for that same path: each path is spelt once, so a route's
+/// metric series can never name another path.
+trait RouteWith {
+    fn route_with(
+        self,
+        path: &'static str,
+        methods: MethodRouter<AppState>,
+        layer: impl FnOnce(&'static str) -> RouteLayer,
+    ) -> Self;
+}
+
+impl RouteWith for Router<AppState> {
+    fn route_with(
+        self,
+        path: &'static str,
+        methods: MethodRouter<AppState>,
+        layer: impl FnOnce(&'static str) -> RouteLayer,
+    ) -> Self {
+        self.route(path, methods.route_layer(layer(path)))
+    }
 }
 
 /// Builds the per-route layers.

@@ -91,9 +91,17 @@ finish() {
     fi
   done
   for p in $pids; do
-    # A zombie has exited and holds nothing; anything else with that pid is still running.
-    if [ -e "/proc/$p/stat" ] && [ "$(awk '{ sub(/.*\) /, ""); print $1 }' "/proc/$p/stat" 2>/dev/null)" != Z ]; then
-      echo "cluster: pid $p still running after down: $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)"
+    # A zombie has exited and holds nothing; anything else with that pid is still running. The
+    # state is read once: a zombie reaped between two reads leaves nothing to read, which is gone.
+    # A process still tearing down its threads gets a few seconds to finish.
+    local state
+    for _ in 1 2 3 4 5 6 7 8 9 10; do
+      state=$(awk '{ sub(/.*\) /, ""); print $1 }' "/proc/$p/stat" 2>/dev/null || true)
+      { [ -z "$state" ] || [ "$state" = Z ]; } && break
+      sleep 0.5
+    done
+    if [ -n "$state" ] && [ "$state" != Z ]; then
+      echo "cluster: pid $p ($state) still running after down: $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)"
       leftover=1
     fi
     if grep -q "pid=$p," <<<"$listeners"; then

@@ -5,6 +5,7 @@
 const POSTGRES: bool = false;
 
 mod auth;
+mod dodging;
 mod feed;
 mod helpers;
 mod internal_errors;

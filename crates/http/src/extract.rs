@@ -1,10 +1,11 @@
 //! Extractors that turn requests into domain values, failing with the contract's errors (who
 //! is calling is `auth`'s).
 
+use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::request::Parts;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use domain::model::{PageRequest, PostId, UserId};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -13,8 +14,8 @@ use crate::client_ip::ClientKey;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// `Json` whose rejections are our JSON errors: 400 for malformed or mistyped bodies, 413 over
-/// the size limit, 415 for a body that is not JSON.
+/// `Json` whose rejections are our JSON errors: 400 for malformed or mistyped bodies and for
+/// any body that is not a JSON object, 413 over the size limit, 415 for a body that is not JSON.
 pub struct AppJson<T>(pub T);
 
 impl<T, S> FromRequest<S> for AppJson<T>
@@ -25,29 +26,83 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let no_body = req.headers().get(header::CONTENT_TYPE).is_none()
-            && req
-                .headers()
+        let headers = req.headers();
+        let no_body = headers.get(header::CONTENT_TYPE).is_none()
+            && headers
                 .get(header::CONTENT_LENGTH)
                 .is_none_or(|v| v.as_bytes() == b"0");
         if no_body {
             return Err(ApiError::BadRequest("Request body is required".into()));
         }
-        match axum::Json::<T>::from_request(req, state).await {
+        if !is_json(headers) {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::BadRequest(e.body_text())
+            }
+        })?;
+        // serde reads a struct from a JSON array too (`[null, "hi"]` as a profile edit): every
+        // body of the contract is an object, so anything else is refused before serde sees it.
+        match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+            Some(b'{') => {}
+            None => return Err(ApiError::BadRequest("Request body is required".into())),
+            Some(_) => {
+                return Err(ApiError::BadRequest(
+                    "Request body must be a JSON object".into(),
+                ))
+            }
+        }
+        match axum::Json::<T>::from_bytes(&bytes) {
             Ok(axum::Json(v)) => Ok(AppJson(v)),
-            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::UnsupportedMediaType),
-            Err(JsonRejection::JsonSyntaxError(_)) => Err(ApiError::BadRequest(
-                "Malformed JSON in request body".into(),
-            )),
             Err(JsonRejection::JsonDataError(e)) => Err(ApiError::BadRequest(format!(
                 "Invalid request body: {}",
                 e.body_text().trim_start_matches(
                     "Failed to deserialize the JSON body into the target type: "
                 )
             ))),
-            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::PayloadTooLarge),
-            Err(e) => Err(ApiError::BadRequest(e.body_text())),
+            Err(_) => Err(ApiError::BadRequest(
+                "Malformed JSON in request body".into(),
+            )),
         }
+    }
+}
+
+/// `application/json` or any `application/*+json`, parameters ignored: the media types axum's
+/// own `Json` accepts.
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    let Some((kind, subtype)) = essence.split_once('/') else {
+        return false;
+    };
+    kind.eq_ignore_ascii_case("application")
+        && (subtype.eq_ignore_ascii_case("json")
+            || subtype.len() > 5
+                && subtype.as_bytes()[subtype.len() - 5..].eq_ignore_ascii_case(b"+json"))
+}
+
+/// One path segment (`/users/{id}`), decoded; a segment that is not valid percent-encoded UTF-8
+/// is the contract's JSON 400 rather than axum's plain-text one.
+pub struct PathParam(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathParam {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|Path(segment)| PathParam(segment))
+            .map_err(|_| {
+                ApiError::BadRequest("Malformed path: not valid percent-encoded UTF-8".into())
+            })
     }
 }
 

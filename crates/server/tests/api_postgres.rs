@@ -19,6 +19,9 @@ mod feed;
 #[path = "api/helpers.rs"]
 mod helpers;
 #[cfg(postgres_tests)]
+#[path = "api/input.rs"]
+mod input;
+#[cfg(postgres_tests)]
 #[path = "api/ops.rs"]
 mod ops;
 #[cfg(postgres_tests)]

@@ -16,8 +16,11 @@ impl Limit {
         let Some(raw) = raw else {
             return Ok(Self::DEFAULT);
         };
+        // Digits only: Rust's integer parse also takes a leading `+`, which the contract's
+        // "integer 1..100" (and the OpenAPI pattern) does not.
+        let digits = !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit());
         match raw.parse::<usize>() {
-            Ok(n) if (1..=Self::MAX).contains(&n) => Ok(Limit(n)),
+            Ok(n) if digits && (1..=Self::MAX).contains(&n) => Ok(Limit(n)),
             _ => Err(ValidationErrors::new(
                 "limit",
                 format!("must be an integer from 1 to {}", Self::MAX),
@@ -156,7 +159,7 @@ mod tests {
         assert_eq!(Limit::parse(None).unwrap().get(), 20);
         assert_eq!(Limit::parse(Some("1")).unwrap().get(), 1);
         assert_eq!(Limit::parse(Some("100")).unwrap().get(), 100);
-        for bad in ["0", "101", "-1", "abc", "", "2.5", "1e2"] {
+        for bad in ["0", "101", "-1", "+5", " 5", "abc", "", "2.5", "1e2"] {
             assert!(Limit::parse(Some(bad)).is_err(), "{bad:?} accepted");
         }
     }

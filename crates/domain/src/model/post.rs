@@ -1,6 +1,6 @@
 use serde::{Deserialize, Serialize};
 
-use super::validation::ValidationErrors;
+use super::validation::{plain_text, Text, ValidationErrors};
 use super::{PostId, Timestamp, UserId, UserSummary};
 
 /// A post body: trimmed, 1 to 280 Unicode scalar values, no control characters but `\n`.
@@ -21,12 +21,7 @@ impl PostContent {
                 format!("must be at most {} characters", Self::MAX),
             ));
         }
-        if t.chars().any(|c| c.is_control() && c != '\n') {
-            return Err(ValidationErrors::new(
-                "content",
-                "must not contain control characters other than newlines",
-            ));
-        }
+        plain_text("content", t, Text::Post)?;
         Ok(PostContent(t.to_owned()))
     }
 

@@ -2,7 +2,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::validation::{first_error, ValidationErrors};
+use super::validation::{first_error, plain_text, Text, ValidationErrors};
 use super::{Timestamp, UserId};
 
 fn too_long(max: usize) -> String {
@@ -153,7 +153,7 @@ impl Username {
     }
 }
 
-/// A display name: trimmed, 1 to 50 characters.
+/// A display name: trimmed, 1 to 50 characters, one line with no control or bidi characters.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Name(String);
 
@@ -168,6 +168,7 @@ impl Name {
         } else if t.chars().count() > 50 {
             Err(ValidationErrors::new("name", too_long(50)))
         } else {
+            plain_text("name", t, Text::Line)?;
             Ok(Name(t.to_owned()))
         }
     }
@@ -177,7 +178,8 @@ impl Name {
     }
 }
 
-/// At most 160 characters, kept as typed. An empty bio is no bio.
+/// At most 160 characters, kept as typed; newlines allowed, other control and bidi characters
+/// not. An empty bio is no bio.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Bio(String);
 
@@ -189,6 +191,7 @@ impl Bio {
         } else if raw.chars().count() > 160 {
             Err(ValidationErrors::new("bio", too_long(160)))
         } else {
+            plain_text("bio", raw, Text::Block)?;
             Ok(Some(Bio(raw.to_owned())))
         }
     }

@@ -1,4 +1,4 @@
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
@@ -6,7 +6,7 @@ use axum::Json;
 use crate::auth::AuthUser;
 use crate::dto::{CreatePostRequest, PostDto, PostsPage};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{post_id, AppJson, PageQuery};
+use crate::extract::{post_id, AppJson, PageQuery, PathParam};
 use crate::routes::PageParams;
 use crate::state::AppState;
 
@@ -46,7 +46,7 @@ pub async fn timeline(
     responses((status = 200, body = PostDto), (status = 404, body = ErrorBody)))]
 pub async fn get_post(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
 ) -> Result<Json<PostDto>, ApiError> {
     Ok(Json(state.services.posts.get(post_id(&id)?).await?.into()))
 }
@@ -60,7 +60,7 @@ pub async fn get_post(
 pub async fn delete_post(
     State(state): State<AppState>,
     AuthUser(me): AuthUser,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
 ) -> Result<StatusCode, ApiError> {
     state.services.posts.delete(me, post_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -1,4 +1,4 @@
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
@@ -7,7 +7,7 @@ use domain::model::ProfileUpdate;
 use crate::auth::AuthUser;
 use crate::dto::{FollowDto, PostsPage, PrivateUser, ProfileRequest, PublicUser, UsersPage};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{user_id, AppJson, PageQuery};
+use crate::extract::{user_id, AppJson, PageQuery, PathParam};
 use crate::routes::PageParams;
 use crate::state::AppState;
 
@@ -53,7 +53,7 @@ pub async fn update_profile(
     responses((status = 200, body = PublicUser), (status = 404, body = ErrorBody)))]
 pub async fn get_user(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
 ) -> Result<Json<PublicUser>, ApiError> {
     Ok(Json(state.services.users.get(user_id(&id)?).await?.into()))
 }
@@ -64,7 +64,7 @@ pub async fn get_user(
     responses((status = 200, body = PublicUser), (status = 404, body = ErrorBody)))]
 pub async fn by_username(
     State(state): State<AppState>,
-    Path(username): Path<String>,
+    PathParam(username): PathParam,
 ) -> Result<Json<PublicUser>, ApiError> {
     Ok(Json(
         state.services.users.by_username(&username).await?.into(),
@@ -81,7 +81,7 @@ pub async fn by_username(
 pub async fn follow(
     State(state): State<AppState>,
     AuthUser(me): AuthUser,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
 ) -> Result<(StatusCode, Json<FollowDto>), ApiError> {
     let follow = state.services.users.follow(me, user_id(&id)?).await?;
     Ok((StatusCode::CREATED, Json(follow.into())))
@@ -95,7 +95,7 @@ pub async fn follow(
 pub async fn unfollow(
     State(state): State<AppState>,
     AuthUser(me): AuthUser,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
 ) -> Result<StatusCode, ApiError> {
     let target = user_id(&id).map_err(|_| ApiError::NotFound("Not following this user"))?;
     state.services.users.unfollow(me, target).await?;
@@ -109,7 +109,7 @@ pub async fn unfollow(
         (status = 404, body = ErrorBody)))]
 pub async fn followers(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
     PageQuery(page): PageQuery,
 ) -> Result<Json<UsersPage>, ApiError> {
     let id = user_id(&id)?;
@@ -123,7 +123,7 @@ pub async fn followers(
         (status = 404, body = ErrorBody)))]
 pub async fn following(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
     PageQuery(page): PageQuery,
 ) -> Result<Json<UsersPage>, ApiError> {
     let id = user_id(&id)?;
@@ -137,7 +137,7 @@ pub async fn following(
         (status = 404, body = ErrorBody)))]
 pub async fn user_posts(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
     PageQuery(page): PageQuery,
 ) -> Result<Response, ApiError> {
     let id = user_id(&id)?;

@@ -8,6 +8,7 @@ mod auth;
 mod dodging;
 mod feed;
 mod helpers;
+mod input;
 mod internal_errors;
 mod ops;
 mod posts;

@@ -229,6 +229,8 @@ pub struct Settings {
         env = "SHUTDOWN_GRACE_SECONDS",
         value_name = "SHUTDOWN_GRACE_SECONDS",
         default_value_t = 30,
+        // An hour is already longer than any orchestrator waits before SIGKILL.
+        value_parser = clap::value_parser!(u64).range(0..=3600),
         global = true
     )]
     pub shutdown_grace_seconds: u64,
@@ -368,20 +370,28 @@ fn parse_origins(raw: &str) -> Result<Option<Vec<axum::http::HeaderValue>>, Stri
         .map(Some)
 }
 
-/// `90`, `90s`, `15m`, `2h`, `7d`.
+const MAX_DURATION_SECS: u64 = 3650 * 86_400;
+
+/// `90`, `90s`, `15m`, `2h`, `7d`; at most ten years.
 pub fn parse_duration(raw: &str) -> Result<Duration, String> {
     let raw = raw.trim();
     let (digits, unit) = raw.split_at(raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len()));
     let n: u64 = digits
         .parse()
         .map_err(|_| format!("{raw:?} is not a duration like 90s, 15m, 2h or 7d"))?;
-    let secs = match unit {
-        "" | "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86_400,
+    let unit_secs: u64 = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
         _ => return Err(format!("{raw:?} has an unknown unit (use s, m, h or d)")),
     };
+    // Ten years bounds every use (a token's lifetime, a rate-limit window) far beyond sense,
+    // and keeps the arithmetic on timestamps and milliseconds downstream from overflowing.
+    let secs = n
+        .checked_mul(unit_secs)
+        .filter(|s| *s <= MAX_DURATION_SECS)
+        .ok_or_else(|| format!("{raw:?} is too long (at most 3650d)"))?;
     if secs == 0 {
         return Err("a duration must be positive".into());
     }

@@ -13,6 +13,17 @@ fn durations_and_limits() {
     assert!(parse_duration("5 parsecs").is_err());
     assert!(parse_duration("0s").is_err());
     assert_eq!(
+        parse_duration("3650d").unwrap(),
+        Duration::from_secs(3650 * 86_400)
+    );
+    for overflow in ["3651d", "213503982334602d", "18446744073709551616"] {
+        let e = parse_duration(overflow).unwrap_err();
+        assert!(
+            e.contains("too long") || e.contains("not a duration"),
+            "{e}"
+        );
+    }
+    assert_eq!(
         parse_limit("10/15m").unwrap(),
         (10, Duration::from_secs(900))
     );

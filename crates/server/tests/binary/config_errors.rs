@@ -50,6 +50,23 @@ fn a_malformed_value_names_its_variable() {
 }
 
 #[test]
+fn a_duration_that_overflows_names_its_variable() {
+    // 2^64 / 86400 + 1 days overflows u64 seconds: once a panic (debug) or a wrapped, tiny
+    // value (release).
+    let line = fails_naming(&[("JWT_TTL", "213503982334602d")], "JWT_TTL");
+    assert!(line.contains("too long"), "{line}");
+    fails_naming(
+        &[("RATE_LIMIT_GENERAL", "10/99999999999999999999h")],
+        "RATE_LIMIT_GENERAL",
+    );
+    fails_naming(&[("RATE_LIMIT_POST", "10/3651d")], "RATE_LIMIT_POST");
+    fails_naming(
+        &[("SHUTDOWN_GRACE_SECONDS", "18446744073709551615")],
+        "SHUTDOWN_GRACE_SECONDS",
+    );
+}
+
+#[test]
 fn a_value_that_parses_but_cannot_work_names_its_variable() {
     fails_naming(&[("DATABASE_URL", "mysql://x")], "DATABASE_URL");
     fails_naming(&[("DATABASE_URL", "postgres://h:port/db")], "DATABASE_URL");

@@ -27,15 +27,20 @@ struct Entry {
     /// Read on the tokio clock, so paused-time tests see expiry; moka's own clock (real time)
     /// only drives eviction, which frees the memory at about the same moment.
     expires_at: Instant,
+    /// The key's invalidation generation when the value was read from its source (for a load,
+    /// when the load started). Served only while the key is still at it: a value read before an
+    /// invalidation is never handed out after it, whoever joined its load.
+    generation: u64,
 }
 
 impl Entry {
-    fn new(value: Arc<[u8]>, ttl: Duration) -> Self {
+    fn new(value: Arc<[u8]>, ttl: Duration, generation: u64) -> Self {
         let ttl = ttl.min(MAX_TTL);
         Entry {
             value,
             ttl,
             expires_at: Instant::now() + ttl,
+            generation,
         }
     }
 
@@ -117,14 +122,20 @@ impl L1Cache {
         &self.generations[stripe % self.generations.len()]
     }
 
-    /// Drops `key` only if what is stored has passed its deadline, so a value a concurrent
-    /// caller just loaded is left alone.
-    async fn discard_if_expired(&self, key: &str) {
+    /// Whether `entry` may be served now: not expired, and read at the key's current
+    /// generation.
+    fn servable(&self, key: &str, entry: &Entry) -> bool {
+        !entry.is_expired() && entry.generation == self.generation(key).load(Ordering::SeqCst)
+    }
+
+    /// Drops `key` only if what is stored may not be served (expired, or read before an
+    /// invalidation), so a value a concurrent caller just loaded is left alone.
+    async fn discard_unservable(&self, key: &str) {
         self.inner
             .entry_by_ref(key)
             .and_compute_with(|current| async move {
                 match current {
-                    Some(e) if e.value().is_expired() => Op::Remove,
+                    Some(e) if !self.servable(key, e.value()) => Op::Remove,
                     _ => Op::Nop,
                 }
             })
@@ -153,10 +164,11 @@ impl L1Cache {
             return;
         }
         self.inner
-            .insert(key.to_owned(), Entry::new(value, ttl))
+            .insert(key.to_owned(), Entry::new(value, ttl, seen))
             .await;
+        // Never served once the generation moved (see `servable`); this only frees the memory.
         if self.generation_of(key) != seen {
-            self.inner.invalidate(key).await;
+            self.discard_unservable(key).await;
         }
     }
 
@@ -180,7 +192,7 @@ impl Cache for L1Cache {
     ) -> Result<Option<Arc<[u8]>>, StoreError> {
         // Hits are the common case: a plain read is much cheaper than the entry API below.
         if let Some(e) = self.inner.get(key).await {
-            if !e.is_expired() {
+            if self.servable(key, &e) {
                 self.record(true);
                 return Ok(Some(e.value));
             }
@@ -188,12 +200,12 @@ impl Cache for L1Cache {
         // Kept outside the init future so that, when moka hands back an entry our clock says has
         // expired (and so never polled the init), the loader is still here for a second try.
         let mut load = Some(load);
-        // Two rounds: the second only follows an expired entry being discarded.
+        // Two rounds: the second only follows an unservable entry being discarded.
         for _ in 0..2 {
-            // Read before the loader can start. If an invalidation of this key bumps it before
-            // our value is inserted, the check below sees it and removes the value; if it bumps
-            // it after that check, its own removal comes after our insert and removes it. Either
-            // way a value read before a write does not outlive the write's invalidation.
+            // Read before the loader can start, and stored with its value: the value is served
+            // only while the key is still at this generation. So an invalidation that comes
+            // while the load runs keeps its result from everyone who asks after it, including
+            // callers that joined the load and were waiting for it.
             let before = self.generation(key).load(Ordering::SeqCst);
             let init = async {
                 let Some(loader) = load.take() else {
@@ -202,7 +214,7 @@ impl Cache for L1Cache {
                     )));
                 };
                 match loader.await {
-                    Ok(Some(bytes)) => Ok(Entry::new(bytes.into(), ttl)),
+                    Ok(Some(bytes)) => Ok(Entry::new(bytes.into(), ttl, before)),
                     Ok(None) => Err(NotCached::Absent),
                     Err(e) => Err(NotCached::Failed(e)),
                 }
@@ -210,17 +222,19 @@ impl Cache for L1Cache {
             match self.inner.entry_by_ref(key).or_try_insert_with(init).await {
                 Ok(entry) if entry.is_fresh() => {
                     self.record(false);
+                    // Our own caller asked before the invalidation, so the value answers it; it
+                    // is only kept from everyone else.
                     if self.generation(key).load(Ordering::SeqCst) != before {
-                        self.inner.invalidate(key).await;
+                        self.discard_unservable(key).await;
                     }
                     return Ok(Some(entry.into_value().value));
                 }
                 // Either a hit or a load another caller ran while we waited.
-                Ok(entry) if !entry.value().is_expired() => {
+                Ok(entry) if self.servable(key, entry.value()) => {
                     self.record(true);
                     return Ok(Some(entry.into_value().value));
                 }
-                Ok(_) => self.discard_if_expired(key).await,
+                Ok(_) => self.discard_unservable(key).await,
                 Err(not_cached) => {
                     self.record(false);
                     return match &*not_cached {
@@ -230,8 +244,8 @@ impl Cache for L1Cache {
                 }
             }
         }
-        // Only reachable when entries keep expiring as they are stored (a zero TTL): serve the
-        // loader's answer uncached rather than spin.
+        // Only reachable when entries keep expiring as they are stored (a zero TTL) or keep
+        // being invalidated while loading: serve the loader's answer uncached rather than spin.
         self.record(false);
         match load.take() {
             Some(loader) => Ok(loader.await?.map(Arc::from)),
@@ -243,7 +257,7 @@ impl Cache for L1Cache {
         let mut out = Vec::with_capacity(keys.len());
         for key in keys {
             let value = match self.inner.get(key).await {
-                Some(e) if !e.is_expired() => Some(e.value),
+                Some(e) if self.servable(key, &e) => Some(e.value),
                 _ => None,
             };
             self.record(value.is_some());
@@ -253,8 +267,9 @@ impl Cache for L1Cache {
     }
 
     async fn set(&self, key: &str, value: Vec<u8>, ttl: Duration) {
+        let generation = self.generation_of(key);
         self.inner
-            .insert(key.to_owned(), Entry::new(value.into(), ttl))
+            .insert(key.to_owned(), Entry::new(value.into(), ttl, generation))
             .await;
     }
 

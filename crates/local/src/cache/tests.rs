@@ -139,3 +139,75 @@ async fn clear_forgets_everything_and_refuses_late_inserts() {
         .await;
     assert!(get(&cache, "c").await.is_none());
 }
+
+/// The race issue 11 names: a load starts, another caller joins it, the key is invalidated (a
+/// write committed), then the load finishes with what it read before the write. The joined
+/// caller, and everyone after, must see the write; only the loader's own caller, which asked
+/// before the invalidation, may get the older value.
+#[tokio::test]
+async fn a_load_overtaken_by_an_invalidation_is_not_served_to_its_waiters() {
+    use tokio::sync::oneshot;
+
+    let cache = Arc::new(L1Cache::new(100));
+    let ttl = Duration::from_secs(60);
+    let (started_tx, started_rx) = oneshot::channel::<()>();
+    let (release_tx, release_rx) = oneshot::channel::<()>();
+    let slow: Loader<'static> = Box::pin(async move {
+        let _ = started_tx.send(());
+        let _ = release_rx.await;
+        Ok(Some(b"before the write".to_vec()))
+    });
+    let first = tokio::spawn({
+        let cache = Arc::clone(&cache);
+        async move { cache.get_or_load("k", ttl, slow).await }
+    });
+    started_rx.await.unwrap();
+    // Joins the slow load (or, if scheduled after the invalidation below, starts after it):
+    // either way it must not get the value read before the write.
+    let waiter = tokio::spawn({
+        let cache = Arc::clone(&cache);
+        async move { cache.get_or_load("k", ttl, bytes(b"after the write")).await }
+    });
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    cache.invalidate(&["k".to_owned()]).await;
+    release_tx.send(()).unwrap();
+
+    let first = first.await.unwrap().unwrap();
+    assert_eq!(first.as_deref(), Some(&b"before the write"[..]));
+    let waited = waiter.await.unwrap().unwrap();
+    assert_eq!(waited.as_deref(), Some(&b"after the write"[..]));
+    // And nobody asking later gets the stale value either.
+    let later = cache
+        .get_or_load("k", ttl, bytes(b"reloaded"))
+        .await
+        .unwrap();
+    assert_ne!(later.as_deref(), Some(&b"before the write"[..]));
+    assert_ne!(
+        get(&cache, "k").await.as_deref(),
+        Some(&b"before the write"[..])
+    );
+}
+
+/// A value read before an invalidation but stored after it (a late insert racing the
+/// invalidation) is never served, even in the moment before it is removed.
+#[tokio::test]
+async fn a_stored_value_from_an_older_generation_is_not_served() {
+    let cache = L1Cache::new(100);
+    let ttl = Duration::from_secs(60);
+    let seen = cache.generation_of("k");
+    cache
+        .inner
+        .insert(
+            "k".to_owned(),
+            Entry::new(Arc::from(&b"old"[..]), ttl, seen),
+        )
+        .await;
+    // Bump the generation without removing the entry: the state between an invalidation's
+    // bump and its removal.
+    cache.generation("k").fetch_add(1, Ordering::SeqCst);
+    assert!(get(&cache, "k").await.is_none());
+    let v = cache.get_or_load("k", ttl, bytes(b"new")).await.unwrap();
+    assert_eq!(v.as_deref(), Some(&b"new"[..]));
+}

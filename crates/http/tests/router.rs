@@ -273,3 +273,99 @@ async fn login_and_signup_are_limited_by_address_whatever_the_token() {
     assert_eq!(f.limiter.used("login", &key), 0);
     assert_eq!(tokens.verified.load(Ordering::SeqCst), 0);
 }
+
+/// Any JSON value, nested a few levels, with strings that break parsers.
+fn any_json() -> impl proptest::strategy::Strategy<Value = Value> {
+    use proptest::prelude::*;
+    let text = prop_oneof![
+        any::<String>(),
+        "[a-z0-9_]{0,24}",
+        "[a-z]{1,8}@[a-z]{1,8}\\.[a-z]{2,3}",
+        Just("a\u{0}b".to_owned()),
+        Just("\u{202E}x".to_owned()),
+    ];
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>().prop_map(Value::from),
+        text.clone().prop_map(Value::String),
+    ];
+    leaf.prop_recursive(3, 24, 6, move |inner| {
+        let key = prop_oneof![
+            Just("email".to_owned()),
+            Just("password".to_owned()),
+            Just("username".to_owned()),
+            Just("name".to_owned()),
+            Just("bio".to_owned()),
+            Just("content".to_owned()),
+            "[a-z]{1,6}",
+        ];
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::btree_map(key, inner, 0..5)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+/// Every body a client can send to a route that takes one, as JSON or as raw bytes: the answer
+/// is one of the contract's statuses with its JSON error shape, never a panic or a 5xx.
+#[test]
+fn arbitrary_bodies_get_the_contracts_answers_never_a_5xx() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let f = Fakes::new();
+    let services = f.services();
+    let session = rt.block_on(signup(&services, "prober")).unwrap();
+    let app = app_with(services, &ShutdownFlag::default(), f.limiter.clone(), &f);
+    let routes = prop_oneof![
+        Just(("POST", "/auth/signup")),
+        Just(("POST", "/auth/login")),
+        Just(("PUT", "/users/profile")),
+        Just(("POST", "/posts")),
+    ];
+    let bodies = prop_oneof![
+        3 => any_json().prop_map(|v| v.to_string().into_bytes()),
+        1 => prop::collection::vec(any::<u8>(), 0..64),
+    ];
+    let mut runner = TestRunner::new(Config {
+        cases: 256,
+        ..Config::default()
+    });
+    runner
+        .run(&(routes, bodies), |((method, path), body)| {
+            let req = Request::builder()
+                .method(method)
+                .uri(path)
+                .header("content-type", "application/json")
+                .header("authorization", format!("Bearer {}", session.token))
+                .body(Body::from(body.clone()))
+                .unwrap();
+            let (status, json) = rt.block_on(send(&app, req));
+            prop_assert!(
+                !status.is_server_error(),
+                "{method} {path} {:?}: {status} {json}",
+                String::from_utf8_lossy(&body)
+            );
+            if status.is_client_error() {
+                prop_assert!(json["error"].is_string(), "{json}");
+                prop_assert!(json["type"].is_string(), "{json}");
+                prop_assert!(
+                    [400, 401, 409, 413, 429].contains(&status.as_u16()),
+                    "{method} {path}: {status} {json}"
+                );
+            } else {
+                prop_assert!(status.is_success(), "{status} {json}");
+                // Only an object can have been read as a request.
+                prop_assert_eq!(body.iter().find(|b| !b.is_ascii_whitespace()), Some(&b'{'));
+            }
+            Ok(())
+        })
+        .unwrap();
+}

@@ -10,45 +10,60 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D:
     Option::<String>::deserialize(d).map(Some)
 }
 
+// The fields are `Option`s so that a missing one is reported by name ("Email is required"),
+// but the document states them as the contract does: required, never `null`, with the rules the
+// domain enforces (`domain::model`) as lengths and patterns, so a client generated from it, or
+// schemathesis, sends only what is accepted. (Email patterns are ASCII here; the server also
+// takes internationalised addresses.)
+
 #[derive(Deserialize, ToSchema)]
 pub struct SignupRequest {
     /// A valid address, at most 254 characters; stored lower-cased; unique ignoring case.
-    #[schema(example = "ada@example.com")]
+    #[schema(value_type = String, required = true, max_length = 254, pattern = r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$", example = "ada@example.com")]
     pub email: Option<String>,
     /// 8 to 128 characters.
-    #[schema(example = "correct horse battery")]
+    #[schema(value_type = String, required = true, min_length = 8, max_length = 128, example = "correct horse battery")]
     pub password: Option<String>,
     /// 3 to 20 characters of `[A-Za-z0-9_]`; unique ignoring case.
-    #[schema(example = "ada")]
+    #[schema(value_type = String, required = true, pattern = r"^[A-Za-z0-9_]{3,20}$", example = "ada")]
     pub username: Option<String>,
-    /// Trimmed, 1 to 50 characters.
-    #[schema(example = "Ada Lovelace")]
+    /// Trimmed, 1 to 50 characters; one line, no control or bidi characters.
+    #[schema(
+        nullable = true,
+        max_length = 50,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]*[^\s\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069][^\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]*$",
+        example = "Ada Lovelace"
+    )]
     pub name: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
 pub struct LoginRequest {
-    #[schema(example = "ada@example.com")]
+    #[schema(value_type = String, required = true, max_length = 254, pattern = r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$", example = "ada@example.com")]
     pub email: Option<String>,
-    #[schema(example = "correct horse battery")]
+    /// Any length from 1 to 128 is checked (a short wrong password is 401, not 400).
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 128, example = "correct horse battery")]
     pub password: Option<String>,
 }
 
 /// At least one field. `null` clears `name`; `null` or `""` clears `bio`.
 #[derive(Deserialize, ToSchema)]
+#[schema(min_properties = 1)]
 pub struct ProfileRequest {
+    /// Trimmed, 1 to 50 characters; one line, no control or bidi characters.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>, example = "Ada L.")]
+    #[schema(value_type = Option<String>, max_length = 50, pattern = r"^[^\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]*[^\s\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069][^\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]*$", example = "Ada L.")]
     pub name: Option<Option<String>>,
+    /// At most 160 characters; newlines allowed, no other control or bidi characters.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>, example = "Analyst of engines")]
+    #[schema(value_type = Option<String>, max_length = 160, pattern = r"^[^\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]*$", example = "Analyst of engines")]
     pub bio: Option<Option<String>>,
 }
 
 #[derive(Deserialize, ToSchema)]
 pub struct CreatePostRequest {
     /// Trimmed, 1 to 280 characters; no control characters except `\n`.
-    #[schema(example = "Hello, SocialScale!")]
+    #[schema(value_type = String, required = true, max_length = 280, pattern = r"^[^\x00-\x09\x0b-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x09\x0b-\x1f\x7f-\x9f]*$", example = "Hello, SocialScale!")]
     pub content: Option<String>,
 }
 

@@ -13,7 +13,9 @@ use utoipa::IntoParams;
 #[allow(dead_code)] // Only read by the OpenAPI generator.
 pub struct PageParams {
     /// 1 to 100, default 20.
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
-    /// A `nextCursor` from a previous page of this same list.
+    /// A `nextCursor` from a previous page of this same list (a UUIDv7 in 32 hex digits).
+    #[param(pattern = "^[0-9a-f]{12}7[0-9a-f]{19}$")]
     cursor: Option<String>,
 }

@@ -5,11 +5,14 @@
 const POSTGRES: bool = false;
 
 mod auth;
+mod connections;
 mod feed;
 mod helpers;
 mod internal_errors;
 mod ops;
 mod posts;
 mod rate_limit;
+#[path = "../common/raw_http.rs"]
+mod raw_http;
 mod shutdown;
 mod users;

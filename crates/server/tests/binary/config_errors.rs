@@ -47,6 +47,14 @@ fn a_malformed_value_names_its_variable() {
         &[("SHUTDOWN_GRACE_SECONDS", "-1")],
         "SHUTDOWN_GRACE_SECONDS",
     );
+    fails_naming(&[("HTTP_HEADER_TIMEOUT_MS", "0")], "HTTP_HEADER_TIMEOUT_MS");
+    fails_naming(&[("HTTP_IDLE_TIMEOUT_MS", "soon")], "HTTP_IDLE_TIMEOUT_MS");
+    fails_naming(
+        &[("HTTP_REQUEST_TIMEOUT_MS", "-5")],
+        "HTTP_REQUEST_TIMEOUT_MS",
+    );
+    fails_naming(&[("HTTP_MAX_CONNECTIONS", "0")], "HTTP_MAX_CONNECTIONS");
+    fails_naming(&[("HTTP_MAX_IN_FLIGHT", "many")], "HTTP_MAX_IN_FLIGHT");
 }
 
 #[test]

@@ -33,7 +33,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
-use watch::{Clock, Timeouts, Watched};
+use watch::{Clock, SendingBody, Timeouts, Watched};
 
 use crate::config::HttpLimits;
 
@@ -187,8 +187,8 @@ impl Connection {
             let response = service.clone().oneshot(req);
             async move {
                 let response = response.await;
-                drop(handling);
-                response
+                let sending = handling.answered();
+                response.map(|res| res.map(|body| SendingBody::new(body, sending)))
             }
         });
         let connection = builder.serve_connection(io, service);

@@ -14,7 +14,7 @@ pub struct HttpSettings {
         global = true)]
     pub http_header_timeout_ms: u64,
     /// A kept-alive connection with no new request this long after its last response is
-    /// closed. Past the 60 s idle timeout of the proxies usually in front (nginx upstream, AWS
+    /// closed, and so is one whose response makes no progress this long. Past the 60 s idle timeout of the proxies usually in front (nginx upstream, AWS
     /// ALB), so they close first and never send a request on a connection being closed here.
     #[arg(long, env = "HTTP_IDLE_TIMEOUT_MS", value_name = "HTTP_IDLE_TIMEOUT_MS",
         default_value_t = 75_000, value_parser = clap::value_parser!(u64).range(1..=3_600_000),

@@ -6,11 +6,13 @@
 //!
 //! - the first request's head must be complete `HTTP_HEADER_TIMEOUT_MS` after the connection
 //!   opened;
-//! - after a response is ready, the next request's first byte must come within
-//!   `HTTP_IDLE_TIMEOUT_MS` (the response's own delivery counts in it, so a client that does
-//!   not read its answer is bounded too), and its head must be complete `HTTP_HEADER_TIMEOUT_MS`
-//!   after that first byte;
-//! - while a request is in its handler no timer runs here: `HTTP_REQUEST_TIMEOUT_MS` bounds it.
+//! - while a request is in its handler no timer runs here: `HTTP_REQUEST_TIMEOUT_MS` bounds it;
+//! - while its response is sent, each write must make progress within `HTTP_IDLE_TIMEOUT_MS`
+//!   of the last (a client that does not read its answer is cut off; a long stream that keeps
+//!   writing is not);
+//! - once the response is sent, the next request's first byte must come within
+//!   `HTTP_IDLE_TIMEOUT_MS`, and its head must be complete `HTTP_HEADER_TIMEOUT_MS` after that
+//!   first byte.
 //!
 //! The timer is polled whenever a read or write of the connection would block, which is the
 //! only time the connection can be stuck; when it strikes the read or write fails, and hyper
@@ -23,6 +25,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use axum::body::{Body, Bytes};
+use http_body::{Frame, SizeHint};
 use metrics::Counter;
 use pin_project_lite::pin_project;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -58,11 +62,15 @@ pub struct Clock(Mutex<Phase>);
 
 struct Phase {
     opened: Instant,
-    /// Requests in their handler (one at a time in HTTP/1.1; a count so nothing can underflow).
+    /// Requests in their handler (one at a time in HTTP/1.1; counts so nothing can underflow).
     handling: usize,
+    /// Responses being sent.
+    sending: usize,
+    /// When the response being sent last made progress.
+    progress: Instant,
     /// No request has reached its handler yet.
     first: bool,
-    /// When the last response was ready.
+    /// When the last response was sent.
     idle_since: Instant,
     /// The first byte read since then: a request head has begun.
     head_started: Option<Instant>,
@@ -83,6 +91,8 @@ impl Clock {
         Arc::new(Clock(Mutex::new(Phase {
             opened: now,
             handling: 0,
+            sending: 0,
+            progress: now,
             first: true,
             idle_since: now,
             head_started: None,
@@ -106,13 +116,20 @@ impl Clock {
 
     fn bytes_read(&self) {
         let mut p = self.phase();
-        if p.handling == 0 && p.head_started.is_none() {
+        if p.handling == 0 && p.sending == 0 && p.head_started.is_none() {
             p.head_started = Some(Instant::now());
         }
     }
 
+    fn bytes_written(&self) {
+        let mut p = self.phase();
+        if p.sending > 0 {
+            p.progress = Instant::now();
+        }
+    }
+
     /// When the connection must have made progress by, or `None` while a handler runs. With
-    /// no deadline the task's waker is kept, to be woken when one begins.
+    /// no deadline the task's waker is kept, to be woken when the handler is done.
     fn deadline(&self, t: &Timeouts, waker: &Waker) -> Option<(Instant, Reason)> {
         let mut p = self.phase();
         if p.handling > 0 {
@@ -121,7 +138,9 @@ impl Clock {
             }
             return None;
         }
-        Some(if p.first {
+        Some(if p.sending > 0 {
+            (p.progress + t.idle, Reason::Idle)
+        } else if p.first {
             (p.opened + t.header, Reason::Header)
         } else if let Some(started) = p.head_started {
             (started + t.header, Reason::Header)
@@ -134,17 +153,88 @@ impl Clock {
 /// A request in its handler.
 pub struct Handling(Arc<Clock>);
 
+impl Handling {
+    /// The handler answered: its response is being sent until the returned guard is dropped
+    /// (hyper drops the body once it is all written).
+    pub fn answered(self) -> Sending {
+        let clock = self.0.clone();
+        {
+            let mut p = clock.phase();
+            p.sending += 1;
+            p.progress = Instant::now();
+        }
+        // Counted as sending before the handler stops counting: never idle in between.
+        drop(self);
+        Sending(clock)
+    }
+}
+
 impl Drop for Handling {
     fn drop(&mut self) {
         let mut p = self.0.phase();
         p.handling = p.handling.saturating_sub(1);
         if p.handling == 0 {
-            p.idle_since = Instant::now();
-            p.head_started = None;
+            if p.sending == 0 {
+                p.idle_since = Instant::now();
+                p.head_started = None;
+            }
+            // Woken so the next deadline is armed even if hyper is not reading just now.
             if let Some(waker) = p.waker.take() {
                 waker.wake();
             }
         }
+    }
+}
+
+/// A response being sent.
+pub struct Sending(Arc<Clock>);
+
+impl Drop for Sending {
+    fn drop(&mut self) {
+        let mut p = self.0.phase();
+        p.sending = p.sending.saturating_sub(1);
+        if p.sending == 0 && p.handling == 0 {
+            p.idle_since = Instant::now();
+            p.head_started = None;
+        }
+    }
+}
+
+pin_project! {
+    /// A response body that keeps its connection in the sending phase while it lives.
+    pub struct SendingBody {
+        #[pin]
+        body: Body,
+        _sending: Sending,
+    }
+}
+
+impl SendingBody {
+    pub fn new(body: Body, sending: Sending) -> Self {
+        SendingBody {
+            body,
+            _sending: sending,
+        }
+    }
+}
+
+impl http_body::Body for SendingBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        self.project().body.poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
     }
 }
 
@@ -200,6 +290,22 @@ fn check<T>(this: &mut WatchedProj<'_, T>, cx: &mut Context<'_>) -> Poll<io::Err
     Poll::Ready(io::Error::new(io::ErrorKind::TimedOut, what))
 }
 
+/// A write's outcome: progress is noted; a blocked write waits on the deadline.
+fn progress<T>(
+    this: &mut WatchedProj<'_, T>,
+    cx: &mut Context<'_>,
+    written: Poll<io::Result<usize>>,
+) -> Poll<io::Result<usize>> {
+    match written {
+        Poll::Ready(Ok(n)) if n > 0 => {
+            this.clock.bytes_written();
+            Poll::Ready(Ok(n))
+        }
+        Poll::Pending => check(this, cx).map(Err),
+        done => done,
+    }
+}
+
 impl<T: AsyncRead> AsyncRead for Watched<T> {
     fn poll_read(
         self: Pin<&mut Self>,
@@ -228,10 +334,8 @@ impl<T: AsyncWrite> AsyncWrite for Watched<T> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let mut this = self.project();
-        match this.io.as_mut().poll_write(cx, buf) {
-            Poll::Pending => check(&mut this, cx).map(Err),
-            done => done,
-        }
+        let written = this.io.as_mut().poll_write(cx, buf);
+        progress(&mut this, cx, written)
     }
 
     fn poll_write_vectored(
@@ -240,10 +344,8 @@ impl<T: AsyncWrite> AsyncWrite for Watched<T> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let mut this = self.project();
-        match this.io.as_mut().poll_write_vectored(cx, bufs) {
-            Poll::Pending => check(&mut this, cx).map(Err),
-            done => done,
-        }
+        let written = this.io.as_mut().poll_write_vectored(cx, bufs);
+        progress(&mut this, cx, written)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -260,5 +362,77 @@ impl<T: AsyncWrite> AsyncWrite for Watched<T> {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.project().io.poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::task::Waker;
+
+    use super::*;
+
+    /// The deadline and its reason, checked to lie `after` one of the instants in `window`.
+    fn assert_deadline(
+        clock: &Clock,
+        t: &Timeouts,
+        window: (Instant, Instant),
+        after: Duration,
+        reason: &str,
+    ) {
+        let (when, why) = clock.deadline(t, Waker::noop()).expect("a deadline");
+        let why = match why {
+            Reason::Header => "header",
+            Reason::Idle => "idle",
+        };
+        assert_eq!(why, reason);
+        assert!(
+            window.0 + after <= when && when <= window.1 + after,
+            "{reason} deadline out of its window"
+        );
+    }
+
+    /// Around `f`: the instants just before and after it.
+    fn during(f: impl FnOnce()) -> (Instant, Instant) {
+        let before = Instant::now();
+        f();
+        (before, Instant::now())
+    }
+
+    #[test]
+    fn each_phase_has_its_own_deadline() {
+        let t = Timeouts::new(Duration::from_secs(10), Duration::from_secs(75));
+        let mut clock = None;
+        let opened = during(|| clock = Some(Clock::new()));
+        let clock = clock.unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+        clock.bytes_read();
+        // The first head counts from the connection's opening, not from its first byte.
+        assert_deadline(&clock, &t, opened, t.header, "header");
+
+        let handling = clock.handling();
+        assert!(
+            clock.deadline(&t, Waker::noop()).is_none(),
+            "none in the handler"
+        );
+
+        let mut sending = None;
+        let answered = during(|| sending = Some(handling.answered()));
+        assert_deadline(&clock, &t, answered, t.idle, "idle");
+        clock.bytes_read();
+        assert_deadline(&clock, &t, answered, t.idle, "idle");
+        std::thread::sleep(Duration::from_millis(5));
+        // Each write that makes progress restarts the wait.
+        let wrote = during(|| clock.bytes_written());
+        assert_deadline(&clock, &t, wrote, t.idle, "idle");
+
+        let sent = during(|| drop(sending));
+        assert_deadline(&clock, &t, sent, t.idle, "idle");
+        std::thread::sleep(Duration::from_millis(5));
+        // A later head counts from its first byte, and only the first.
+        let began = during(|| clock.bytes_read());
+        assert_deadline(&clock, &t, began, t.header, "header");
+        std::thread::sleep(Duration::from_millis(5));
+        clock.bytes_read();
+        assert_deadline(&clock, &t, began, t.header, "header");
     }
 }

@@ -102,7 +102,7 @@ pub async fn serve(
     let tasks = TaskTracker::new();
     let close = CancellationToken::new();
     let counts = connections.0;
-    let mut refusing = false;
+    let mut refusals = Refusals::default();
     tokio::pin!(stop_accepting);
     loop {
         let accepted = tokio::select! {
@@ -123,19 +123,9 @@ pub async fn serve(
         };
         if counts.open.load(Ordering::Relaxed) >= counts.cap {
             counts.refused.increment(1);
-            if !refusing {
-                refusing = true;
-                tracing::warn!(
-                    max_connections = counts.cap,
-                    "connection cap reached (HTTP_MAX_CONNECTIONS): closing new connections"
-                );
-            }
+            refusals.note(counts.cap);
             drop(stream);
             continue;
-        }
-        if refusing {
-            refusing = false;
-            tracing::info!("below the connection cap again: accepting");
         }
         // Only this loop adds, so the check above cannot be raced past.
         counts.open.fetch_add(1, Ordering::Relaxed);
@@ -154,6 +144,36 @@ pub async fn serve(
     close.cancel();
     tasks.close();
     tasks.wait().await;
+}
+
+/// The warning about refused connections, at most one per [`Refusals::EVERY`]: at the cap,
+/// every closing connection lets one in and the next is refused, and a line for each would
+/// flood the log during the very attack it reports.
+#[derive(Default)]
+struct Refusals {
+    last_warned: Option<tokio::time::Instant>,
+    unreported: u64,
+}
+
+impl Refusals {
+    const EVERY: Duration = Duration::from_secs(10);
+
+    fn note(&mut self, cap: usize) {
+        self.unreported += 1;
+        if self
+            .last_warned
+            .is_some_and(|at| at.elapsed() < Self::EVERY)
+        {
+            return;
+        }
+        tracing::warn!(
+            max_connections = cap,
+            refused = self.unreported,
+            "connection cap reached (HTTP_MAX_CONNECTIONS): closing new connections at once"
+        );
+        self.last_warned = Some(tokio::time::Instant::now());
+        self.unreported = 0;
+    }
 }
 
 /// One accepted connection, counted as open until it is dropped.

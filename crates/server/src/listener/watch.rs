@@ -171,17 +171,21 @@ impl Handling {
 
 impl Drop for Handling {
     fn drop(&mut self) {
-        let mut p = self.0.phase();
-        p.handling = p.handling.saturating_sub(1);
-        if p.handling == 0 {
+        let waker = {
+            let mut p = self.0.phase();
+            p.handling = p.handling.saturating_sub(1);
+            if p.handling > 0 {
+                return;
+            }
             if p.sending == 0 {
                 p.idle_since = Instant::now();
                 p.head_started = None;
             }
-            // Woken so the next deadline is armed even if hyper is not reading just now.
-            if let Some(waker) = p.waker.take() {
-                waker.wake();
-            }
+            p.waker.take()
+        };
+        // Woken so the next deadline is armed even if hyper is not reading just now.
+        if let Some(waker) = waker {
+            waker.wake();
         }
     }
 }

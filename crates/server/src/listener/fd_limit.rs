@@ -61,8 +61,20 @@ pub fn plan(
 
 /// Fits the cap to this process's limit, raising the soft limit if that helps. The error is
 /// one line naming `HTTP_MAX_CONNECTIONS`.
-#[cfg(unix)]
 pub fn fit(requested: Option<usize>) -> Result<usize, String> {
+    let cap = fit_raising(requested)?;
+    if requested.is_none() && cap < DEFAULT_MAX_CONNECTIONS {
+        // The operator did not ask for this number: say where it comes from.
+        tracing::warn!(
+            max_connections = cap,
+            "the open-file limit (ulimit -n) lowers HTTP_MAX_CONNECTIONS from its default 10000"
+        );
+    }
+    Ok(cap)
+}
+
+#[cfg(unix)]
+fn fit_raising(requested: Option<usize>) -> Result<usize, String> {
     use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
     let limit = getrlimit(Resource::Nofile);
     let planned = plan(requested, limit.current, limit.maximum)?;
@@ -91,7 +103,7 @@ pub fn fit(requested: Option<usize>) -> Result<usize, String> {
 }
 
 #[cfg(not(unix))]
-pub fn fit(requested: Option<usize>) -> Result<usize, String> {
+fn fit_raising(requested: Option<usize>) -> Result<usize, String> {
     Ok(requested.unwrap_or(DEFAULT_MAX_CONNECTIONS))
 }
 

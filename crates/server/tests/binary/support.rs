@@ -20,7 +20,24 @@ pub const BINARY: &str = env!("CARGO_BIN_EXE_socialscale");
 /// A command for the binary that sees only `vars` (plus `PATH` and `HOME`), run in `dir`: an
 /// exported variable or a `.env` file of the developer's cannot change what a test sees.
 pub fn command(dir: &std::path::Path, vars: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(BINARY);
+    hermetic(Command::new(BINARY), dir, vars)
+}
+
+/// [`command`], started by `sh` under an open-file limit (`ulimit -n`, soft and hard) of
+/// `limit`.
+pub fn command_with_open_files(
+    dir: &std::path::Path,
+    vars: &[(&str, &str)],
+    limit: u32,
+) -> Command {
+    let mut sh = Command::new("sh");
+    sh.arg("-c")
+        .arg(format!("ulimit -n {limit} && exec \"$0\""))
+        .arg(BINARY);
+    hermetic(sh, dir, vars)
+}
+
+fn hermetic(mut cmd: Command, dir: &std::path::Path, vars: &[(&str, &str)]) -> Command {
     cmd.env_clear().current_dir(dir);
     for name in ["PATH", "HOME"] {
         if let Some(value) = std::env::var_os(name) {

@@ -1,6 +1,6 @@
 //! `ApiError`: every failure the API can answer, mapped to the contract's status and `type`.
 
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use domain::error::{AuthError, PostError, UserError};
 use domain::model::ValidationErrors;
@@ -57,6 +57,10 @@ pub enum ApiError {
     RateLimited(RateDecision),
     /// 503: a dependency is down or the server is stopping. The cause goes to the log only.
     Unavailable(String),
+    /// 503 with `Retry-After`: more requests in flight than `HTTP_MAX_IN_FLIGHT` (load shed).
+    Overloaded,
+    /// 503: the request was not handled within `HTTP_REQUEST_TIMEOUT_MS`.
+    TimedOut,
     /// 500: a bug. The cause goes to the log only.
     Internal(String),
 }
@@ -73,7 +77,9 @@ impl ApiError {
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Overloaded | ApiError::TimedOut => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -89,7 +95,9 @@ impl ApiError {
             ApiError::PayloadTooLarge => "PayloadTooLargeError",
             ApiError::UnsupportedMediaType => "UnsupportedMediaTypeError",
             ApiError::RateLimited(_) => "RateLimitError",
-            ApiError::Unavailable(_) => "ServiceUnavailableError",
+            ApiError::Unavailable(_) | ApiError::Overloaded | ApiError::TimedOut => {
+                "ServiceUnavailableError"
+            }
             ApiError::Internal(_) => "InternalServerError",
         }
     }
@@ -109,6 +117,8 @@ impl ApiError {
             }
             ApiError::RateLimited(_) => "Too many requests, please try again later.".to_owned(),
             ApiError::Unavailable(_) => "Service temporarily unavailable".to_owned(),
+            ApiError::Overloaded => "Server is busy, please retry shortly".to_owned(),
+            ApiError::TimedOut => "The request took too long to handle".to_owned(),
             ApiError::Internal(_) => "Internal server error".to_owned(),
         };
         let details = match self {
@@ -138,11 +148,22 @@ impl IntoResponse for ApiError {
             ApiError::Unavailable(cause) => {
                 tracing::warn!(error = %cause, "dependency unavailable")
             }
+            ApiError::TimedOut => tracing::warn!("request timed out"),
+            // Not logged: under overload a line per refusal would add to the load
+            // (`http_requests_shed_total` counts them).
             _ => {}
         }
         let mut response = (self.status(), axum::Json(self.body())).into_response();
-        if let ApiError::RateLimited(decision) = &self {
-            insert_decision_headers(response.headers_mut(), decision, None);
+        match &self {
+            ApiError::RateLimited(decision) => {
+                insert_decision_headers(response.headers_mut(), decision, None);
+            }
+            ApiError::Overloaded => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            _ => {}
         }
         response
     }

@@ -7,7 +7,8 @@
 //! - `auth`: the bearer token, verified once per request; `AuthUser`, `MaybeAuthUser`.
 //! - `extract`: `AppJson`, `PageQuery` — request parsing that fails with our errors.
 //! - `dto`: the JSON shapes; `error`: `ApiError` and its mapping to status and `type`.
-//! - `middleware/`: request ids, the per-route layer (metrics, drain, rate limits).
+//! - `middleware/`: request ids, timeout and load shedding, the per-route layer (metrics, drain,
+//!   rate limits).
 //! - `client_ip`: the client's address and trusted proxies; `limit_headers`: `RateLimit-*`.
 //! - `health`: cached dependency probes; `openapi`: the generated document.
 //! - `render`: post pages rendered once per (head version, page shape), shared by requests.
@@ -31,11 +32,14 @@ use axum::http::HeaderValue;
 pub use client_ip::TrustedProxies;
 pub use error::ApiError;
 pub use health::Health;
+pub use middleware::overload::RequestBounds;
 pub use router::{router, HttpService, BODY_LIMIT};
 pub use state::{AppDeps, AppState, MetricsRender, RoutePolicies, ShutdownFlag};
 
-/// `CORS_ORIGINS`: `None` allows any origin (without credentials).
 #[derive(Clone, Debug, Default)]
 pub struct HttpOptions {
+    /// `CORS_ORIGINS`: `None` allows any origin (without credentials).
     pub cors_origins: Option<Vec<HeaderValue>>,
+    /// `HTTP_REQUEST_TIMEOUT_MS` and `HTTP_MAX_IN_FLIGHT`, with the in-flight count.
+    pub bounds: RequestBounds,
 }

@@ -14,7 +14,10 @@ use crate::routes::{self, health};
         description = "Signup and login with JWT, profiles, follows, posts, a global timeline, \
             per-user timelines and a home feed with cursor pagination. Every error is JSON: \
             `{error, type, details?}`. Paginated lists return `nextCursor`, `null` on the last \
-            page; pass it back as `cursor` to continue."
+            page; pass it back as `cursor` to continue. Any route may answer 503 \
+            `ServiceUnavailableError`: a dependency is down, the server is shutting down or \
+            overloaded (then with `Retry-After`; probes and `/metrics` excepted), or the request \
+            took longer than the server's request timeout."
     ),
     paths(
         routes::auth::signup, routes::auth::login,

@@ -1,6 +1,7 @@
 //! The route table, each route with its own layer, under the stack every request passes.
 //!
-//! The stack (the edge: request id, span and log line, panic guard; then CORS and compression)
+//! The stack (the edge: request id, span and log line, panic guard; then CORS, compression, and
+//! the request timeout and load shedding)
 //! wraps the router as one tower service rather than through `Router::layer`, which would box
 //! and clone each layer per route and per request. Per-route concerns (metrics, drain, the route's rate-limit policy) are one
 //! `route_layer` per route (see `middleware::route`).
@@ -23,6 +24,7 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::error::ApiError;
 use crate::middleware::edge::{Edge, EdgeLayer};
+use crate::middleware::overload::Bounded;
 use crate::middleware::rate_limit::{register_metrics, KeyBy, Limit};
 use crate::middleware::route::RouteLayer;
 use crate::openapi::ApiDoc;
@@ -36,8 +38,8 @@ const COMPRESS_ABOVE: u16 = 1024;
 
 type CompressWhen = And<DefaultPredicate, SizeAbove>;
 
-/// The whole HTTP service: what `axum::serve` runs and tests call.
-pub type HttpService = Edge<Cors<Compression<Router, CompressWhen>>>;
+/// The whole HTTP service: what the server's accept loop runs and tests call.
+pub type HttpService = Edge<Cors<Compression<Bounded<Router>, CompressWhen>>>;
 
 pub fn router(state: AppState, options: &HttpOptions) -> HttpService {
     ServiceBuilder::new()
@@ -47,6 +49,9 @@ pub fn router(state: AppState, options: &HttpOptions) -> HttpService {
             // The default already skips gRPC, images and event streams.
             DefaultPredicate::new().and(SizeAbove::new(COMPRESS_ABOVE)),
         ))
+        // Inside CORS, so a browser can read the 503s; inside the edge, so they are logged
+        // with a request id.
+        .layer(options.bounds.clone())
         .service(routes(state))
 }
 

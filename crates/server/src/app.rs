@@ -1,6 +1,5 @@
 //! The composition root: the one place that knows which adapters exist and wires them.
 
-use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,14 +7,15 @@ use std::time::Duration;
 use anyhow::Context;
 use domain::services::{LoginLimits, Ports, Services};
 use http_adapter::{
-    AppDeps, AppState, Health, HttpOptions, HttpService, RoutePolicies, ShutdownFlag,
+    AppDeps, AppState, Health, HttpOptions, HttpService, RequestBounds, RoutePolicies, ShutdownFlag,
 };
 use local::{Argon2Hasher, HasherConfig, JwtIssuer, SystemClock, UuidV7Generator};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::backends::{Database, SharedTier};
-use crate::config::Config;
+use crate::config::{Config, HttpLimits};
+use crate::listener::{self, Connections};
 use crate::telemetry;
 
 /// A built server, bound to its port and ready to run.
@@ -26,6 +26,8 @@ pub struct App {
     shutdown: CancellationToken,
     draining: ShutdownFlag,
     grace: Duration,
+    limits: HttpLimits,
+    connections: Connections,
 }
 
 impl App {
@@ -33,6 +35,9 @@ impl App {
         let s = &config.settings;
         // Installed before any adapter registers its counters, or they would go nowhere.
         let metrics = telemetry::metrics_handle();
+        // Before anything is opened: a cap that cannot fit the open-file limit stops start-up.
+        let connections = Connections::new(&config.http).map_err(anyhow::Error::msg)?;
+        let bounds = RequestBounds::new(config.http.request_timeout, config.http.max_in_flight);
         let shutdown = CancellationToken::new();
         let database = Database::open(config).await?;
         let shared = SharedTier::build(config, &shutdown).await?;
@@ -80,8 +85,12 @@ impl App {
             health,
             metrics: Arc::new({
                 let pools = database.pool_gauges();
+                let connections = connections.clone();
+                let bounds = bounds.clone();
                 move || {
                     pools.record();
+                    connections.record();
+                    metrics::gauge!("http_requests_in_flight").set(bounds.in_flight() as f64);
                     metrics.render()
                 }
             }),
@@ -93,6 +102,7 @@ impl App {
             state,
             &HttpOptions {
                 cors_origins: config.cors_origins.clone(),
+                bounds,
             },
         );
         let listener = TcpListener::bind((s.host, s.port))
@@ -105,6 +115,8 @@ impl App {
             shutdown,
             draining,
             grace: Duration::from_secs(s.shutdown_grace_seconds),
+            limits: config.http,
+            connections,
         })
     }
 
@@ -128,16 +140,12 @@ impl App {
             shutdown,
             draining,
             grace,
+            limits,
+            connections,
         } = self;
         let upkeep = spawn_metrics_upkeep(shutdown.clone());
         let signal = shutdown.clone();
-        let server = axum::serve(
-            listener,
-            axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
-                SocketAddr,
-            >(router),
-        )
-        .with_graceful_shutdown(async move {
+        let drained = async move {
             signal.cancelled().await;
             draining.begin();
             tracing::info!(
@@ -145,16 +153,17 @@ impl App {
                 "shutting down: draining in-flight requests"
             );
             // Keep accepting (new requests get 503 and a closed connection) until the requests
-            // admitted before the drain are done; then axum stops accepting and closes idle
-            // keep-alive connections.
+            // admitted before the drain are done; then the listener stops accepting and closes
+            // idle keep-alive connections.
             draining.drained().await;
-        });
+        };
+        let server = listener::serve(listener, router, &limits, connections, drained);
         let deadline = async {
             shutdown.cancelled().await;
             tokio::time::sleep(grace).await;
         };
         tokio::select! {
-            result = server.into_future() => result.context("server failed")?,
+            () = server => {},
             () = deadline => tracing::warn!("grace period over; dropping the connections still open"),
         }
         upkeep.abort();

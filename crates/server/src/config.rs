@@ -10,8 +10,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use domain::ports::{RateAlgorithm, RatePolicy};
 use http_adapter::TrustedProxies;
 
+mod http;
 mod seed;
 mod targets;
+pub use http::{HttpLimits, HttpSettings};
 pub use redis_adapter::RedisTarget;
 pub use seed::{Preset, SeedArgs, SeedSize};
 pub use targets::DatabaseTarget;
@@ -254,6 +256,8 @@ pub struct Settings {
         global = true
     )]
     pub hash_concurrency: Option<usize>,
+    #[command(flatten)]
+    pub http: HttpSettings,
 }
 
 /// The checked configuration the composition root builds from.
@@ -269,6 +273,8 @@ pub struct Config {
     pub jwt_secret_generated: bool,
     pub policies: Policies,
     pub cors_origins: Option<Vec<axum::http::HeaderValue>>,
+    /// `HTTP_*`: timeouts, connection cap, load shedding.
+    pub http: HttpLimits,
 }
 
 #[derive(Clone, Debug)]
@@ -340,6 +346,7 @@ impl Config {
             ),
         };
         Ok(Config {
+            http: settings.http.limits(),
             settings,
             database,
             redis,

@@ -3,6 +3,7 @@
 //! - `config`: flags, environment and `.env`, checked before anything starts.
 //! - `telemetry`: logs and the Prometheus recorder.
 //! - `app`: the composition root (`App::build`) and graceful shutdown.
+//! - `listener`: the accept loop: connection timeouts and the connection cap.
 //! - `backends`: which adapters back the ports (database; cache and limits), from config.
 //! - `commands`: `serve` (default), `migrate`, `seed`.
 
@@ -10,6 +11,7 @@ pub mod app;
 pub mod backends;
 pub mod commands;
 pub mod config;
+pub mod listener;
 pub mod telemetry;
 
 pub use app::App;

@@ -4,7 +4,7 @@
 //! One hand-written layer instead of three (`SetRequestId`/`PropagateRequestId`, `Trace`,
 //! `CatchPanic`): each of those wraps the future and the response body once more, and the
 //! profile of a cheap request showed that nesting as moves and allocations. It also hands
-//! `axum::serve` the plain `Body` it wants.
+//! the accept loop (`server::listener`) the plain `Body` it wants.
 
 use std::any::Any;
 use std::future::Future;

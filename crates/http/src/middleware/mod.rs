@@ -1,9 +1,10 @@
-//! Cross-cutting request handling: the edge (request ids, log lines, panics), the per-route layer (metrics, drain, rate
-//! limits).
+//! Cross-cutting request handling: the edge (request ids, log lines, panics), the request
+//! timeout and load shedding (`overload`), the per-route layer (metrics, drain, rate limits).
 
 pub mod drain;
 pub mod edge;
 pub mod metrics;
+pub mod overload;
 pub mod rate_limit;
 pub mod request_id;
 pub mod route;

@@ -117,6 +117,42 @@ fn documented_defaults() {
     assert_eq!(s.cache_capacity, 100_000);
     assert!(s.cache_enabled);
     assert_eq!(s.hash_concurrency, None);
+    let http = Config::from_settings(s).unwrap().http;
+    assert_eq!(http.header_timeout, Duration::from_secs(10));
+    assert_eq!(http.idle_timeout, Duration::from_secs(75));
+    assert_eq!(http.request_timeout, Duration::from_secs(30));
+    assert_eq!(
+        http.max_connections, None,
+        "10000, fitted to the open-file limit"
+    );
+    assert_eq!(http.max_in_flight, 1024);
+}
+
+#[test]
+fn http_bounds_must_be_positive_and_name_their_variable() {
+    for name in [
+        "HTTP_HEADER_TIMEOUT_MS",
+        "HTTP_IDLE_TIMEOUT_MS",
+        "HTTP_REQUEST_TIMEOUT_MS",
+        "HTTP_MAX_CONNECTIONS",
+        "HTTP_MAX_IN_FLIGHT",
+    ] {
+        let flag = format!("--{}", name.to_lowercase().replace('_', "-"));
+        let e = settings(&[&flag, "0"]).unwrap_err().to_string();
+        assert!(e.lines().next().unwrap().contains(name), "{e}");
+        let s = settings(&[&flag, "250"]).unwrap();
+        assert!(Config::from_settings(s).is_ok(), "{name}=250");
+    }
+    let s = settings(&[
+        "--http-max-connections",
+        "50",
+        "--http-idle-timeout-ms",
+        "5",
+    ])
+    .unwrap();
+    let http = Config::from_settings(s).unwrap().http;
+    assert_eq!(http.max_connections, Some(50));
+    assert_eq!(http.idle_timeout, Duration::from_millis(5));
 }
 
 fn config(args: &[&str]) -> Result<Config, String> {

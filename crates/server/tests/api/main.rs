@@ -5,6 +5,7 @@
 const POSTGRES: bool = false;
 
 mod auth;
+mod connections;
 mod dodging;
 mod feed;
 mod helpers;
@@ -13,5 +14,7 @@ mod internal_errors;
 mod ops;
 mod posts;
 mod rate_limit;
+#[path = "../common/raw_http.rs"]
+mod raw_http;
 mod shutdown;
 mod users;

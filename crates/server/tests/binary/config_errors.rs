@@ -4,7 +4,9 @@
 
 use std::net::TcpListener;
 
-use crate::support::{command, run_to_exit};
+use std::process::Command;
+
+use crate::support::{command, command_with_open_files, run_to_exit};
 
 /// Runs the binary with only `vars` set, in an empty directory, and checks the way it fails.
 /// Returns the one stderr line.
@@ -14,7 +16,11 @@ fn fails_naming(vars: &[(&str, &str)], setting: &str) -> String {
 }
 
 fn fails_naming_in(dir: &tempfile::TempDir, vars: &[(&str, &str)], setting: &str) -> String {
-    let output = run_to_exit(command(dir.path(), vars));
+    fails_naming_when_run(command(dir.path(), vars), vars, setting)
+}
+
+fn fails_naming_when_run(cmd: Command, vars: &[(&str, &str)], setting: &str) -> String {
+    let output = run_to_exit(cmd);
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     let stdout = String::from_utf8_lossy(&output.stdout);
     let case = format!("{vars:?}: status {}, stderr {stderr:?}", output.status);
@@ -47,6 +53,14 @@ fn a_malformed_value_names_its_variable() {
         &[("SHUTDOWN_GRACE_SECONDS", "-1")],
         "SHUTDOWN_GRACE_SECONDS",
     );
+    fails_naming(&[("HTTP_HEADER_TIMEOUT_MS", "0")], "HTTP_HEADER_TIMEOUT_MS");
+    fails_naming(&[("HTTP_IDLE_TIMEOUT_MS", "soon")], "HTTP_IDLE_TIMEOUT_MS");
+    fails_naming(
+        &[("HTTP_REQUEST_TIMEOUT_MS", "-5")],
+        "HTTP_REQUEST_TIMEOUT_MS",
+    );
+    fails_naming(&[("HTTP_MAX_CONNECTIONS", "0")], "HTTP_MAX_CONNECTIONS");
+    fails_naming(&[("HTTP_MAX_IN_FLIGHT", "many")], "HTTP_MAX_IN_FLIGHT");
 }
 
 #[test]
@@ -116,4 +130,24 @@ fn a_port_already_taken_names_host_and_port() {
     ];
     let line = fails_naming(&vars, "PORT");
     assert!(line.contains("HOST"), "{line}");
+}
+
+/// Each connection is a file descriptor: a cap that cannot fit the open-file limit (even raised
+/// to the hard limit, here lowered by the shell) stops start-up before anything is opened.
+#[cfg(unix)]
+#[test]
+fn a_connection_cap_past_the_open_file_limit_names_its_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let vars = [
+        ("HTTP_MAX_CONNECTIONS", "1000"),
+        ("JWT_SECRET", "a-secret-of-at-least-thirty-two-bytes!!"),
+        ("DATABASE_URL", "sqlite::memory:"),
+        ("PORT", "0"),
+    ];
+    let line = fails_naming_when_run(
+        command_with_open_files(dir.path(), &vars, 400),
+        &vars,
+        "HTTP_MAX_CONNECTIONS",
+    );
+    assert!(line.contains("ulimit -n"), "{line}");
 }

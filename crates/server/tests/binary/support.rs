@@ -8,19 +8,36 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
-/// The bound on every wait in these tests: only ever reached when something is broken.
-pub const DEADLINE: Duration = Duration::from_secs(20);
+#[path = "../common/raw_http.rs"]
+mod raw_http;
+pub use raw_http::{read_to_close, read_until, start_request_awaiting_body, DEADLINE};
 
 pub const BINARY: &str = env!("CARGO_BIN_EXE_socialscale");
 
 /// A command for the binary that sees only `vars` (plus `PATH` and `HOME`), run in `dir`: an
 /// exported variable or a `.env` file of the developer's cannot change what a test sees.
 pub fn command(dir: &std::path::Path, vars: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(BINARY);
+    hermetic(Command::new(BINARY), dir, vars)
+}
+
+/// [`command`], started by `sh` under an open-file limit (`ulimit -n`, soft and hard) of
+/// `limit`.
+pub fn command_with_open_files(
+    dir: &std::path::Path,
+    vars: &[(&str, &str)],
+    limit: u32,
+) -> Command {
+    let mut sh = Command::new("sh");
+    sh.arg("-c")
+        .arg(format!("ulimit -n {limit} && exec \"$0\""))
+        .arg(BINARY);
+    hermetic(sh, dir, vars)
+}
+
+fn hermetic(mut cmd: Command, dir: &std::path::Path, vars: &[(&str, &str)]) -> Command {
     cmd.env_clear().current_dir(dir);
     for name in ["PATH", "HOME"] {
         if let Some(value) = std::env::var_os(name) {
@@ -185,61 +202,6 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// Reads until `marker` has arrived, returning everything read.
-pub async fn read_until(stream: &mut TcpStream, marker: &[u8]) -> Vec<u8> {
-    let read = async {
-        let mut got = Vec::new();
-        let mut buf = [0u8; 1024];
-        while !got.windows(marker.len()).any(|w| w == marker) {
-            let n = stream.read(&mut buf).await.unwrap();
-            assert!(
-                n > 0,
-                "connection closed before {:?}; got {:?}",
-                String::from_utf8_lossy(marker),
-                String::from_utf8_lossy(&got)
-            );
-            got.extend_from_slice(&buf[..n]);
-        }
-        got
-    };
-    tokio::time::timeout(DEADLINE, read)
-        .await
-        .expect("bytes within the deadline")
-}
-
-/// Reads until the peer closes the connection (or resets it), bounded by [`DEADLINE`].
-pub async fn read_to_close(stream: &mut TcpStream) -> String {
-    let read = async {
-        let mut got = Vec::new();
-        let _ = stream.read_to_end(&mut got).await;
-        got
-    };
-    let got = tokio::time::timeout(DEADLINE, read)
-        .await
-        .expect("the server closes the connection within the deadline");
-    String::from_utf8_lossy(&got).into_owned()
-}
-
-/// Opens a connection, starts `POST path` with `Expect: 100-continue` and a body of
-/// `body_len` bytes, and returns once the server's `100 Continue` arrives: the request has
-/// reached its handler, which is now waiting for the body.
-pub async fn start_request_awaiting_body(
-    addr: SocketAddr,
-    path: &str,
-    body_len: usize,
-) -> TcpStream {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    let head = format!(
-        "POST {path} HTTP/1.1\r\nhost: e2e\r\ncontent-type: application/json\r\n\
-         content-length: {body_len}\r\nexpect: 100-continue\r\n\r\n"
-    );
-    stream.write_all(head.as_bytes()).await.unwrap();
-    let interim = read_until(&mut stream, b"\r\n\r\n").await;
-    let interim = String::from_utf8_lossy(&interim);
-    assert!(interim.starts_with("HTTP/1.1 100"), "{interim}");
-    stream
 }
 
 /// Polls until a new connection to `addr` is refused: the listener is closed. Each connection

@@ -130,3 +130,104 @@ async fn sigint_drains_like_sigterm() {
     assert!(status.success(), "exit status {status}");
     assert!(!server.all_output().iter().any(|l| l.contains(CUT_OFF)));
 }
+
+/// Issue 11: SIGTERM under load. Sixteen clients post and read as fast as they can on
+/// keep-alive connections while SIGTERM arrives. Every request is answered: 2xx, or, once the
+/// drain has begun, the drain's 503; none is cut off and none is a 500. Each client stops at its
+/// first 503, as a client honouring `Retry-After` would. A signup held open across the signal
+/// (its body sent only once every client has stopped) keeps the drain going, so no client can
+/// race the listener's close; it is answered 201, and the process then exits 0 on its own, long
+/// before the grace period.
+#[tokio::test]
+async fn sigterm_under_load_answers_every_request_in_flight_and_exits_0() {
+    let mut server = start(&[
+        ("SHUTDOWN_GRACE_SECONDS", "600"),
+        ("RATE_LIMIT_GENERAL", "1000000/1s"),
+        ("RATE_LIMIT_POST", "1000000/1s"),
+        ("RATE_LIMIT_SIGNUP", "1000000/1s"),
+    ])
+    .await;
+    let base = format!("http://{}", server.addr);
+    let client = reqwest::Client::new();
+    let mut tokens = Vec::new();
+    for i in 0..16 {
+        let res = client
+            .post(format!("{base}/auth/signup"))
+            .json(&json!({
+                "email": format!("load{i}@example.com"),
+                "password": "password123",
+                "username": format!("load{i}"),
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201);
+        let body: Value = res.json().await.unwrap();
+        tokens.push(body["token"].as_str().unwrap().to_owned());
+    }
+    let held_body =
+        json!({"email": "held@example.com", "password": "password123", "username": "held"})
+            .to_string();
+    let mut held = start_request_awaiting_body(server.addr, "/auth/signup", held_body.len()).await;
+
+    let workers: Vec<_> = tokens
+        .into_iter()
+        .enumerate()
+        .map(|(i, token)| {
+            let (client, base) = (client.clone(), base.clone());
+            tokio::spawn(async move {
+                let mut statuses = Vec::new();
+                for n in 0.. {
+                    let request = if n % 2 == 0 {
+                        client
+                            .post(format!("{base}/posts"))
+                            .bearer_auth(&token)
+                            .json(&json!({"content": format!("load {i} {n}")}))
+                    } else {
+                        client.get(format!("{base}/posts?limit=5"))
+                    };
+                    let res = request
+                        .send()
+                        .await
+                        .unwrap_or_else(|e| panic!("client {i}, request {n}: no answer: {e}"));
+                    let status = res.status().as_u16();
+                    // The whole body too: an answer cut off midway is not an answer.
+                    res.text()
+                        .await
+                        .unwrap_or_else(|e| panic!("client {i}, request {n}: cut off: {e}"));
+                    statuses.push(status);
+                    if status == 503 {
+                        break;
+                    }
+                }
+                statuses
+            })
+        })
+        .collect();
+
+    // Let the load run, then signal in its middle.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    kill(server.pid(), "TERM");
+
+    let mut answered = 0;
+    for worker in workers {
+        let statuses = worker.await.unwrap();
+        answered += statuses.len();
+        for status in &statuses {
+            assert!(
+                (200..300).contains(status) || *status == 503,
+                "{status} in {statuses:?}"
+            );
+        }
+    }
+    assert!(answered > 32, "the load ran ({answered} requests)");
+
+    held.write_all(held_body.as_bytes()).await.unwrap();
+    let created = read_to_close(&mut held).await;
+    assert!(created.starts_with("HTTP/1.1 201"), "{created}");
+    let status = server.wait_exit().await;
+    assert!(status.success(), "exit status {status}");
+    let output = server.all_output();
+    assert!(output.iter().any(|l| l.contains(DRAINING)), "{output:#?}");
+    assert!(!output.iter().any(|l| l.contains(CUT_OFF)), "{output:#?}");
+}

@@ -1,6 +1,8 @@
 //! `ApiError`: every failure the API can answer, mapped to the contract's status and `type`.
 
-use axum::http::StatusCode;
+use std::time::Duration;
+
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use domain::error::{AuthError, PostError, UserError};
 use domain::model::ValidationErrors;
@@ -9,7 +11,7 @@ use domain::StoreError;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::limit_headers::insert_decision_headers;
+use crate::limit_headers::{insert_decision_headers, retry_after_value};
 
 /// The body of every error response.
 #[derive(Serialize, ToSchema)]
@@ -57,6 +59,12 @@ pub enum ApiError {
     RateLimited(RateDecision),
     /// 503: a dependency is down or the server is stopping. The cause goes to the log only.
     Unavailable(String),
+    /// 503 with `Retry-After`: refused before any work because this instance is saturated
+    /// (the password-hashing queue). The cause goes to the log only.
+    Overloaded {
+        cause: String,
+        retry_after: Duration,
+    },
     /// 500: a bug. The cause goes to the log only.
     Internal(String),
 }
@@ -73,7 +81,9 @@ impl ApiError {
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Overloaded { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -89,7 +99,7 @@ impl ApiError {
             ApiError::PayloadTooLarge => "PayloadTooLargeError",
             ApiError::UnsupportedMediaType => "UnsupportedMediaTypeError",
             ApiError::RateLimited(_) => "RateLimitError",
-            ApiError::Unavailable(_) => "ServiceUnavailableError",
+            ApiError::Unavailable(_) | ApiError::Overloaded { .. } => "ServiceUnavailableError",
             ApiError::Internal(_) => "InternalServerError",
         }
     }
@@ -108,7 +118,9 @@ impl ApiError {
                 "Request body must be JSON (Content-Type: application/json)".to_owned()
             }
             ApiError::RateLimited(_) => "Too many requests, please try again later.".to_owned(),
-            ApiError::Unavailable(_) => "Service temporarily unavailable".to_owned(),
+            ApiError::Unavailable(_) | ApiError::Overloaded { .. } => {
+                "Service temporarily unavailable".to_owned()
+            }
             ApiError::Internal(_) => "Internal server error".to_owned(),
         };
         let details = match self {
@@ -138,11 +150,22 @@ impl IntoResponse for ApiError {
             ApiError::Unavailable(cause) => {
                 tracing::warn!(error = %cause, "dependency unavailable")
             }
+            // Not a warning: under a storm this is the server working as meant, once per
+            // refused request (the adapter counts them in a metric).
+            ApiError::Overloaded { cause, .. } => tracing::debug!(error = %cause, "overloaded"),
             _ => {}
         }
         let mut response = (self.status(), axum::Json(self.body())).into_response();
-        if let ApiError::RateLimited(decision) = &self {
-            insert_decision_headers(response.headers_mut(), decision, None);
+        match &self {
+            ApiError::RateLimited(decision) => {
+                insert_decision_headers(response.headers_mut(), decision, None);
+            }
+            ApiError::Overloaded { retry_after, .. } => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, retry_after_value(*retry_after));
+            }
+            _ => {}
         }
         response
     }
@@ -158,6 +181,10 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Unavailable(m) => ApiError::Unavailable(m),
+            StoreError::Overloaded { what, retry_after } => ApiError::Overloaded {
+                cause: what,
+                retry_after,
+            },
             StoreError::Internal(m) => ApiError::Internal(m),
         }
     }

@@ -244,7 +244,7 @@ pub struct Settings {
     /// `false` turns caching off (to measure what the cache buys).
     #[arg(long, env = "CACHE_ENABLED", value_name = "CACHE_ENABLED", default_value_t = true, action = clap::ArgAction::Set, global = true)]
     pub cache_enabled: bool,
-    /// Password-hashing threads: hashes computed at once (default: the number of CPUs).
+    /// Password-hashing threads: hashes computed at once (default: the CPUs less one, at least 1).
     #[arg(
         long,
         env = "HASH_CONCURRENCY",

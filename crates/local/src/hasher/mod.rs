@@ -31,15 +31,17 @@ pub struct HasherConfig {
 }
 
 impl Default for HasherConfig {
-    /// OWASP's argon2id minimum (19 MiB, 2 passes, 1 lane); one thread per CPU at nice 10,
-    /// 256 waiting at most, for at most 3 s.
+    /// OWASP's argon2id minimum (19 MiB, 2 passes, 1 lane); one thread fewer than the CPUs
+    /// (at least one) at nice 10, 256 waiting at most, for at most 3 s. Fewer threads than
+    /// cores is what kept the other routes' p99 low in a login storm (docs/BENCHMARKS.md).
     fn default() -> Self {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         HasherConfig {
             memory_kib: 19_456,
             iterations: 2,
             lanes: 1,
             pool: PoolConfig {
-                threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+                threads: cpus.saturating_sub(1).max(1),
                 queue: 256,
                 wait: Duration::from_secs(3),
                 nice: 10,

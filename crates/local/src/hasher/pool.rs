@@ -1,13 +1,14 @@
 //! A few dedicated OS threads for CPU-heavy work (password hashing), with a bounded queue and a
 //! wait limit.
 //!
-//! Why not tokio's blocking pool behind a semaphore: that pool grows to hundreds of threads
-//! whose malloc arenas each kept argon2's 19 MiB work areas (RSS 0.6–0.8 GiB after a login
-//! storm), a queue in front of a semaphore has no bound and no deadline (logins waited 10 s
-//! under the 1,000-user journey), and its threads run at the priority of request handling,
-//! so hashing took the cores from every other route. Here each thread owns its state (the
-//! argon2 memory, allocated once and reused), may run at a lower priority (`nice`), and work
-//! that cannot start soon is refused at once with [`StoreError::Overloaded`].
+//! Why not tokio's blocking pool behind a semaphore, as before: a hash there could land on any
+//! of its threads, so no thread could keep a work area and each hash allocated and freed its
+//! own 19 MiB (which fragmented the heap, see [`super::phc`]); the queue in front of a
+//! semaphore had no bound and no deadline (logins waited 10 s under the 1,000-user journey);
+//! and those threads run at the priority of request handling, so hashing took the cores from
+//! every other route. Here each thread owns its state (the argon2 work area, allocated once and
+//! reused), may run at a lower priority (`nice`), and work that cannot start soon is refused at
+//! once with [`StoreError::Overloaded`].
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU8, Ordering};

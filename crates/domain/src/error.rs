@@ -1,5 +1,7 @@
 //! Errors shared by ports and services.
 
+use std::time::Duration;
+
 use crate::model::ValidationErrors;
 use crate::ports::RateDecision;
 
@@ -13,6 +15,17 @@ pub enum StoreError {
     /// refused). Callers answer 503: retrying later may succeed.
     #[error("backend unavailable: {0}")]
     Unavailable(String),
+    /// Refused at once, before any work, because a bounded resource of this instance is
+    /// saturated (the password-hashing queue is full, or a hash could not start within its wait
+    /// limit). Callers answer 503 with `Retry-After`: nothing is broken, there is just too much
+    /// at once.
+    #[error("overloaded: {what}")]
+    Overloaded {
+        /// What was saturated, for logs.
+        what: String,
+        /// When a retry has a fair chance.
+        retry_after: Duration,
+    },
     /// Anything else: a bug, corrupt data, an unexpected driver answer. Callers answer 500.
     #[error("backend error: {0}")]
     Internal(String),

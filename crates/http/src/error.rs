@@ -1,6 +1,8 @@
 //! `ApiError`: every failure the API can answer, mapped to the contract's status and `type`.
 
-use axum::http::{header, HeaderValue, StatusCode};
+use std::time::Duration;
+
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use domain::error::{AuthError, PostError, UserError};
 use domain::model::ValidationErrors;
@@ -9,7 +11,7 @@ use domain::StoreError;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::limit_headers::insert_decision_headers;
+use crate::limit_headers::{insert_decision_headers, retry_after_value};
 
 /// The body of every error response.
 #[derive(Serialize, ToSchema)]
@@ -57,8 +59,13 @@ pub enum ApiError {
     RateLimited(RateDecision),
     /// 503: a dependency is down or the server is stopping. The cause goes to the log only.
     Unavailable(String),
-    /// 503 with `Retry-After`: more requests in flight than `HTTP_MAX_IN_FLIGHT` (load shed).
-    Overloaded,
+    /// 503 with `Retry-After`: refused before any work because this instance is saturated
+    /// (`HTTP_MAX_IN_FLIGHT` requests in flight, or a full password-hashing
+    /// queue). The cause goes to the log only.
+    Overloaded {
+        cause: String,
+        retry_after: Duration,
+    },
     /// 503: the request was not handled within `HTTP_REQUEST_TIMEOUT_MS`.
     TimedOut,
     /// 500: a bug. The cause goes to the log only.
@@ -77,7 +84,7 @@ impl ApiError {
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable(_) | ApiError::Overloaded | ApiError::TimedOut => {
+            ApiError::Unavailable(_) | ApiError::Overloaded { .. } | ApiError::TimedOut => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -95,7 +102,7 @@ impl ApiError {
             ApiError::PayloadTooLarge => "PayloadTooLargeError",
             ApiError::UnsupportedMediaType => "UnsupportedMediaTypeError",
             ApiError::RateLimited(_) => "RateLimitError",
-            ApiError::Unavailable(_) | ApiError::Overloaded | ApiError::TimedOut => {
+            ApiError::Unavailable(_) | ApiError::Overloaded { .. } | ApiError::TimedOut => {
                 "ServiceUnavailableError"
             }
             ApiError::Internal(_) => "InternalServerError",
@@ -117,7 +124,7 @@ impl ApiError {
             }
             ApiError::RateLimited(_) => "Too many requests, please try again later.".to_owned(),
             ApiError::Unavailable(_) => "Service temporarily unavailable".to_owned(),
-            ApiError::Overloaded => "Server is busy, please retry shortly".to_owned(),
+            ApiError::Overloaded { .. } => "Server is busy, please retry shortly".to_owned(),
             ApiError::TimedOut => "The request took too long to handle".to_owned(),
             ApiError::Internal(_) => "Internal server error".to_owned(),
         };
@@ -149,8 +156,9 @@ impl IntoResponse for ApiError {
                 tracing::warn!(error = %cause, "dependency unavailable")
             }
             ApiError::TimedOut => tracing::warn!("request timed out"),
-            // Not logged: under overload a line per refusal would add to the load
-            // (`http_requests_shed_total` counts them).
+            // Not a warning: under a storm this is the server working as meant, once per
+            // refused request (the adapter counts them in a metric).
+            ApiError::Overloaded { cause, .. } => tracing::debug!(error = %cause, "overloaded"),
             _ => {}
         }
         let mut response = (self.status(), axum::Json(self.body())).into_response();
@@ -158,10 +166,10 @@ impl IntoResponse for ApiError {
             ApiError::RateLimited(decision) => {
                 insert_decision_headers(response.headers_mut(), decision, None);
             }
-            ApiError::Overloaded => {
+            ApiError::Overloaded { retry_after, .. } => {
                 response
                     .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                    .insert(header::RETRY_AFTER, retry_after_value(*retry_after));
             }
             _ => {}
         }
@@ -179,6 +187,10 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Unavailable(m) => ApiError::Unavailable(m),
+            StoreError::Overloaded { what, retry_after } => ApiError::Overloaded {
+                cause: what,
+                retry_after,
+            },
             StoreError::Internal(m) => ApiError::Internal(m),
         }
     }

@@ -20,6 +20,11 @@ pub(crate) fn secs_ceil(d: Duration) -> u64 {
     }
 }
 
+/// A `Retry-After` value: whole seconds rounded up, at least 1 (never "retry now").
+pub(crate) fn retry_after_value(wait: Duration) -> HeaderValue {
+    HeaderValue::from(secs_ceil(wait).max(1))
+}
+
 /// `RateLimit-Policy` for a policy (`15000;w=30`); computed once per route, not per request.
 pub fn policy_header(p: &RatePolicy) -> Option<HeaderValue> {
     HeaderValue::try_from(format!("{};w={}", p.limit, secs_ceil(p.window))).ok()
@@ -40,10 +45,7 @@ pub fn insert_decision_headers(
     }
     if !d.allowed {
         let retry = d.retry_after.unwrap_or(d.reset_after);
-        headers.insert(
-            axum::http::header::RETRY_AFTER,
-            HeaderValue::from(secs_ceil(retry).max(1)),
-        );
+        headers.insert(axum::http::header::RETRY_AFTER, retry_after_value(retry));
     }
 }
 

@@ -369,3 +369,81 @@ fn arbitrary_bodies_get_the_contracts_answers_never_a_5xx() {
         })
         .unwrap();
 }
+
+/// What the password-hashing pool answers when its queue is full or a hash cannot start in
+/// time (`local::hasher`'s unit tests show it does).
+struct SaturatedHasher;
+
+#[async_trait]
+impl domain::ports::PasswordHasher for SaturatedHasher {
+    async fn hash(&self, _: &domain::model::Password) -> Result<String, StoreError> {
+        Err(saturated())
+    }
+
+    async fn verify(
+        &self,
+        _: &domain::model::Password,
+        _: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        Err(saturated())
+    }
+}
+
+fn saturated() -> StoreError {
+    StoreError::Overloaded {
+        what: "password hashing (queue_full)".into(),
+        retry_after: Duration::from_millis(2_500),
+    }
+}
+
+/// A login storm is answered 503 with `Retry-After` and the contract's body, for signups and
+/// for logins with a known or an unknown email alike, and a refused login is not counted as a
+/// failed one (the password was never checked).
+#[tokio::test]
+async fn a_saturated_hasher_answers_503_with_retry_after() {
+    let f = Fakes::new();
+    signup(&f.services(), "known").await.unwrap();
+    let mut ports = f.ports();
+    ports.hasher = Arc::new(SaturatedHasher);
+    let services = Services::new(&ports, login_limits());
+    let app = app_with(services, &ShutdownFlag::default(), f.limiter.clone(), &f);
+
+    let bodies = [
+        (
+            "/auth/signup",
+            r#"{"email":"new@example.com","password":"long enough","username":"newcomer"}"#,
+        ),
+        (
+            "/auth/login",
+            r#"{"email":"known@example.com","password":"whatever"}"#,
+        ),
+        (
+            "/auth/login",
+            r#"{"email":"nobody@example.com","password":"whatever"}"#,
+        ),
+    ];
+    for (path, body) in bodies {
+        let req = Request::post(path)
+            .header("content-type", "application/json")
+            .body(Body::from(body))
+            .unwrap();
+        let res = app.clone().oneshot(req).await.unwrap();
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        let retry = res
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap());
+        assert_eq!(retry, Some("3"), "whole seconds, rounded up: {body}");
+        let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let json: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(json["type"], "ServiceUnavailableError", "{body}");
+        assert_eq!(json["error"], "Server is busy, please retry shortly");
+    }
+    let failures = domain::testkit::fakes::login_failures_policy().name;
+    assert_eq!(f.limiter.used(failures, "ip:0.0.0.0|known@example.com"), 0);
+    assert_eq!(f.limiter.used(failures, "ip:0.0.0.0|nobody@example.com"), 0);
+    let (status, _) = get(&app, "/posts").await;
+    assert_eq!(status, StatusCode::OK, "routes that do not hash are served");
+}

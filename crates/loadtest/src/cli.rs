@@ -124,6 +124,13 @@ pub struct Args {
     #[arg(long)]
     pub quiet: bool,
 
+    /// journey: sign every virtual user's two accounts up before the stages
+    /// (--login-concurrency at a time, within --setup-timeout), so the load itself has no
+    /// signup or login: the same journey without password hashing, to compare the other
+    /// steps' latency with.
+    #[arg(long)]
+    pub no_auth_steps: bool,
+
     /// mix: the --seed the database was seeded with (usernames are u{i}_s{SEED % 100000}).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -136,11 +143,13 @@ pub struct Args {
     #[arg(long, default_value_t = 1000)]
     pub pool: usize,
 
-    /// mix: logins at once while preparing the pool (each costs an argon2 hash).
+    /// mix: logins at once while preparing the pool (each costs an argon2 hash); journey
+    /// --no-auth-steps: signups at once before the stages.
     #[arg(long, default_value_t = 4)]
     pub login_concurrency: usize,
 
     /// mix: bound on preparing the pool; accounts not logged in by then are left out.
+    /// journey --no-auth-steps: bound on signing the accounts up.
     #[arg(long, default_value = "3m", value_parser = duration_arg)]
     pub setup_timeout: Duration,
 
@@ -188,6 +197,12 @@ impl Args {
                 (Scenario::Mix, Some(0)) => return Err("--seed-users must be at least 1".into()),
                 (_, n) => n.unwrap_or(0),
             };
+        if self.no_auth_steps && self.scenario != Scenario::Journey {
+            return Err("--no-auth-steps is for the journey scenario only".into());
+        }
+        if (self.scenario == Scenario::Mix || self.no_auth_steps) && self.login_concurrency == 0 {
+            return Err("--login-concurrency must be at least 1".into());
+        }
         if self.scenario == Scenario::Mix && (self.pool == 0 || self.login_concurrency == 0) {
             return Err("--pool and --login-concurrency must be at least 1".into());
         }
@@ -330,5 +345,12 @@ mod tests {
             "mix without --seed-users"
         );
         assert!(args(&["mix", "--rate", "5", "--seed-users", "10"]).is_ok());
+    }
+
+    #[test]
+    fn no_auth_steps_is_for_the_journey() {
+        assert!(args(&["journey", "--no-auth-steps"]).is_ok_and(|p| p.args.no_auth_steps));
+        assert!(args(&["stress", "--no-auth-steps"]).is_err());
+        assert!(args(&["journey", "--no-auth-steps", "--login-concurrency", "0"]).is_err());
     }
 }

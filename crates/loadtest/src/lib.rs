@@ -113,6 +113,10 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
         Scenario::Mix => Some(mix::prepare(&plan, &shared).await?),
         _ => None,
     };
+    let accounts = match a.scenario {
+        Scenario::Journey if a.no_auth_steps => Some(journey::prepare(&plan, &shared).await?),
+        _ => None,
+    };
     let started = Instant::now();
     let progress = CancellationToken::new();
     let progress_task = (!a.quiet).then(|| {
@@ -127,7 +131,13 @@ pub async fn run(args: Args) -> anyhow::Result<Report> {
     let s = Arc::clone(&shared);
     let (stages, drain) = (&plan.stages, a.drain);
     let (abandoned, freshness) = match (a.scenario, prepared) {
-        (Scenario::Journey, _) => (run_closed(s, stages, drain, journey::vu).await, None),
+        (Scenario::Journey, _) => match accounts {
+            Some(accounts) => {
+                let script = move |vu| journey::vu_with_accounts(vu, Arc::clone(&accounts));
+                (run_closed(s, stages, drain, script).await, None)
+            }
+            None => (run_closed(s, stages, drain, journey::vu).await, None),
+        },
         (Scenario::Health, _) => (run_closed(s, stages, drain, simple::health).await, None),
         (Scenario::Auth, _) => (run_closed(s, stages, drain, simple::auth).await, None),
         (Scenario::Stress, _) => (run_closed(s, stages, drain, simple::stress).await, None),

@@ -77,6 +77,40 @@ async fn journey_runs_every_step_without_errors() {
     );
 }
 
+/// `--no-auth-steps`: the accounts are made before the stages (setup steps), and the load
+/// phase has no signup or login at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn journey_without_auth_steps_signs_up_before_the_stages() {
+    let server = spawn_server().await;
+    let report = loadtest::run(args(&[
+        "journey",
+        "--url",
+        &server.base,
+        "--stages",
+        "500ms:3,2500ms:3",
+        "--no-auth-steps",
+        "--quiet",
+    ]))
+    .await
+    .unwrap();
+    assert_clean(
+        &report,
+        &[
+            "setup_signup",
+            "health",
+            "create_post",
+            "follow",
+            "timeline",
+            "user_posts",
+        ],
+    );
+    assert_eq!(report.step("setup_signup").unwrap().count, 6, "two per VU");
+    assert_eq!(report.step("signup").unwrap().count, 0);
+    assert_eq!(report.step("login").unwrap().count, 0);
+    // Every VU follows its own B once: no VU shares another's accounts.
+    assert_eq!(report.step("follow").unwrap().count, 3);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_auth_and_stress_run_without_errors() {
     let server = spawn_server().await;

@@ -10,7 +10,8 @@
 //!   the invalidation guard the `Cache` port requires; [`NoCache`] to measure with caching off.
 //! - [`limiter`]: [`LocalRateLimiter`], fixed window, sliding window and token bucket over
 //!   sharded maps, with idle keys forgotten so memory stays bounded.
-//! - [`hasher`]: [`Argon2Hasher`], argon2id on the blocking pool behind a semaphore.
+//! - [`hasher`]: [`Argon2Hasher`], argon2id on a few dedicated threads, each with one reused
+//!   work area, behind a bounded queue with a wait limit.
 //! - [`jwt`]: [`JwtIssuer`], HS256 tokens with the algorithm pinned.
 //! - [`clock`] and [`ids`]: [`SystemClock`] and [`UuidV7Generator`].
 //! - [`LocalProbe`]: what `/health` reports for the cache and limiter when they are these.
@@ -31,7 +32,7 @@ use domain::StoreError;
 
 pub use cache::{L1Cache, NoCache};
 pub use clock::SystemClock;
-pub use hasher::{Argon2Hasher, HasherConfig};
+pub use hasher::{Argon2Hasher, HasherConfig, PoolConfig};
 pub use ids::UuidV7Generator;
 pub use jwt::JwtIssuer;
 pub use limiter::LocalRateLimiter;

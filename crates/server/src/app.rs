@@ -9,7 +9,7 @@ use domain::services::{LoginLimits, Ports, Services};
 use http_adapter::{
     AppDeps, AppState, Health, HttpOptions, HttpService, RequestBounds, RoutePolicies, ShutdownFlag,
 };
-use local::{Argon2Hasher, HasherConfig, JwtIssuer, SystemClock, UuidV7Generator};
+use local::{Argon2Hasher, JwtIssuer, SystemClock, UuidV7Generator};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -41,11 +41,7 @@ impl App {
         let shutdown = CancellationToken::new();
         let database = Database::open(config).await?;
         let shared = SharedTier::build(config, &shutdown).await?;
-        let mut hashing = HasherConfig::default();
-        if let Some(n) = s.hash_concurrency {
-            hashing.max_concurrent = n;
-        }
-        let hasher = Arc::new(Argon2Hasher::new(hashing).context("password hasher")?);
+        let hasher = Arc::new(Argon2Hasher::new(config.hashing).context("password hasher")?);
         let ports = Ports {
             users: database.users.clone(),
             posts: database.posts.clone(),

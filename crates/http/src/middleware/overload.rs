@@ -132,7 +132,13 @@ where
                 drop(slot);
                 self.bounds.shed.increment(1);
                 return BoundedFuture::Shed {
-                    response: Some(ApiError::Overloaded.into_response()),
+                    response: Some(
+                        ApiError::Overloaded {
+                            cause: "more requests in flight than HTTP_MAX_IN_FLIGHT".into(),
+                            retry_after: Duration::from_secs(1),
+                        }
+                        .into_response(),
+                    ),
                 };
             }
             Some(slot)

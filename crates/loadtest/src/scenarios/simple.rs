@@ -37,7 +37,7 @@ pub async fn auth(vu: Vu) {
         }
         // A fresh name per try: a signup that timed out may still have been made.
         let username = vu.shared.unique_name();
-        if signup(&vu, &AUTH_SIGNUP, &username).await.is_some() {
+        if signup(&vu.caller, &AUTH_SIGNUP, &username).await.is_some() {
             break username;
         }
         if !vu.think(Duration::from_secs(1)).await {

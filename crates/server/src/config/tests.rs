@@ -117,6 +117,9 @@ fn documented_defaults() {
     assert_eq!(s.cache_capacity, 100_000);
     assert!(s.cache_enabled);
     assert_eq!(s.hash_concurrency, None);
+    assert_eq!(s.hash_queue, 256);
+    assert_eq!(s.hash_wait_ms, 3000);
+    assert_eq!(s.hash_nice, 10);
     let http = Config::from_settings(s).unwrap().http;
     assert_eq!(http.header_timeout, Duration::from_secs(10));
     assert_eq!(http.idle_timeout, Duration::from_secs(75));
@@ -260,4 +263,46 @@ fn redis_urls_become_typed_targets() {
         &["--redis-url", "redis://a:7000,http://b:7001"],
         "REDIS_URL",
     );
+}
+
+#[test]
+fn the_hashing_pool_is_configured_and_checked() {
+    let pool = config(&[]).unwrap().hashing.pool;
+    assert_eq!(pool, local::HasherConfig::default().pool);
+    let c = config(&[
+        "--hash-concurrency",
+        "3",
+        "--hash-queue",
+        "7",
+        "--hash-wait-ms",
+        "250",
+        "--hash-nice",
+        "0",
+    ])
+    .unwrap();
+    assert_eq!(
+        c.hashing.pool,
+        local::PoolConfig {
+            threads: 3,
+            queue: 7,
+            wait: Duration::from_millis(250),
+            nice: 0,
+        }
+    );
+    assert_eq!(c.hashing.memory_kib, 19_456, "the cost is not a setting");
+    for (flag, value, variable) in [
+        ("--hash-concurrency", "0", "HASH_CONCURRENCY"),
+        ("--hash-concurrency", "5000", "HASH_CONCURRENCY"),
+        ("--hash-queue", "0", "HASH_QUEUE"),
+        ("--hash-wait-ms", "0", "HASH_WAIT_MS"),
+        ("--hash-wait-ms", "600001", "HASH_WAIT_MS"),
+        ("--hash-nice", "20", "HASH_NICE"),
+        ("--hash-nice=-1", "", "HASH_NICE"),
+    ] {
+        let args: Vec<&str> = [flag, value]
+            .into_iter()
+            .filter(|a| !a.is_empty())
+            .collect();
+        refused(&args, variable);
+    }
 }

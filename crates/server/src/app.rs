@@ -10,7 +10,7 @@ use domain::services::{LoginLimits, Ports, Services};
 use http_adapter::{
     AppDeps, AppState, Health, HttpOptions, HttpService, RoutePolicies, ShutdownFlag,
 };
-use local::{Argon2Hasher, HasherConfig, JwtIssuer, SystemClock, UuidV7Generator};
+use local::{Argon2Hasher, HasherConfig, JwtIssuer, Sha256Secrets, SystemClock, UuidV7Generator};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -45,6 +45,8 @@ impl App {
             users: database.users.clone(),
             posts: database.posts.clone(),
             follows: database.follows.clone(),
+            api_keys: database.api_keys.clone(),
+            secrets: Arc::new(Sha256Secrets),
             cache: shared.cache.clone(),
             hasher,
             tokens: Arc::new(JwtIssuer::new(&config.jwt_secret, s.jwt_ttl)),
@@ -75,6 +77,8 @@ impl App {
                 post: p.post.clone(),
                 login: p.login.clone(),
                 signup: p.signup.clone(),
+                api_key: p.api_key.clone(),
+                trusted_multiplier: p.trusted_multiplier,
             },
             trusted_proxies: s.trusted_proxies.clone(),
             health,

@@ -10,8 +10,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use domain::ports::{RateAlgorithm, RatePolicy};
 use http_adapter::TrustedProxies;
 
+mod auth;
 mod seed;
 mod targets;
+pub use auth::{AuthSettings, UserCommand};
 pub use redis_adapter::RedisTarget;
 pub use seed::{Preset, SeedArgs, SeedSize};
 pub use targets::DatabaseTarget;
@@ -54,6 +56,9 @@ pub enum Command {
     Seed(SeedArgs),
     /// Exit 0 if the liveness URL answers 200, else 1 (a container HEALTHCHECK without curl).
     Healthcheck(HealthcheckArgs),
+    /// Operator commands on users (`user set-tier USERNAME trusted`).
+    #[command(subcommand)]
+    User(UserCommand),
 }
 
 /// `socialscale healthcheck`.
@@ -252,6 +257,8 @@ pub struct Settings {
         global = true
     )]
     pub hash_concurrency: Option<usize>,
+    #[command(flatten)]
+    pub auth: AuthSettings,
 }
 
 /// The checked configuration the composition root builds from.
@@ -279,6 +286,10 @@ pub struct Policies {
     pub login_failures: RatePolicy,
     /// Failed logins per account, from any address (looser).
     pub login_failures_account: RatePolicy,
+    /// Requests per API key.
+    pub api_key: RatePolicy,
+    /// Trusted users' limits are this many times the standard ones.
+    pub trusted_multiplier: u32,
 }
 
 impl Config {
@@ -336,6 +347,8 @@ impl Config {
                 "login_failures_account",
                 settings.rate_limit_login_failures_account,
             ),
+            api_key: policy("api_key", settings.auth.rate_limit_api_key),
+            trusted_multiplier: settings.auth.rate_limit_trusted_multiplier,
         };
         Ok(Config {
             settings,

@@ -4,7 +4,7 @@
 //! - `telemetry`: logs and the Prometheus recorder.
 //! - `app`: the composition root (`App::build`) and graceful shutdown.
 //! - `backends`: which adapters back the ports (database; cache and limits), from config.
-//! - `commands`: `serve` (default), `migrate`, `seed`.
+//! - `commands`: `serve` (default), `migrate`, `seed`, `healthcheck`, `user set-tier`.
 
 pub mod app;
 pub mod backends;

@@ -5,6 +5,7 @@
 const POSTGRES: bool = false;
 
 mod auth;
+mod credentials;
 mod feed;
 mod helpers;
 mod internal_errors;

@@ -59,6 +59,9 @@ pub enum ApiKeyError {
     TooMany,
     #[error("API key not found")]
     NotFound,
+    /// The caller's account does not exist (a genuine token for a vanished user).
+    #[error("User not found")]
+    UserNotFound,
     #[error(transparent)]
     Store(#[from] StoreError),
 }

@@ -186,6 +186,7 @@ impl From<ApiKeyError> for ApiError {
             ApiKeyError::Invalid(v) => ApiError::Validation(v),
             ApiKeyError::TooMany => ApiError::Conflict(TOO_MANY_API_KEYS),
             ApiKeyError::NotFound => ApiError::NotFound("API key not found"),
+            ApiKeyError::UserNotFound => ApiError::NotFound("User not found"),
             ApiKeyError::Store(e) => e.into(),
         }
     }

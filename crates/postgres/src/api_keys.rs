@@ -89,7 +89,7 @@ impl ApiKeyRepository for PgStore {
             })
             .await?;
         match inserted {
-            None => Err(StoreError::Internal(format!("no user {}", k.user)).into()),
+            None => Err(CreateApiKeyError::UnknownUser),
             Some(0) => Err(CreateApiKeyError::TooMany),
             Some(_) => Ok(()),
         }

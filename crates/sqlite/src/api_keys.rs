@@ -7,11 +7,12 @@ use async_trait::async_trait;
 use domain::model::{ApiKey, ApiKeyId, Timestamp, UserId};
 use domain::ports::{ApiKeyRepository, CreateApiKeyError};
 use domain::StoreError;
+use sqlx::error::ErrorKind;
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
 use crate::codec::{self, key};
-use crate::error::ResultExt;
+use crate::error::{store_error, violation, ResultExt};
 use crate::SqliteStore;
 
 macro_rules! key_columns {
@@ -68,8 +69,14 @@ impl ApiKeyRepository for SqliteStore {
             .bind(k.created_at.unix_millis())
             .bind(codec::limit(max))
             .execute(&self.write)
-            .await
-            .store()?;
+            .await;
+        let done = match done {
+            Ok(done) => done,
+            Err(e) if violation(&e, ErrorKind::ForeignKeyViolation).is_some() => {
+                return Err(CreateApiKeyError::UnknownUser)
+            }
+            Err(e) => return Err(store_error(e).into()),
+        };
         if done.rows_affected() == 0 {
             return Err(CreateApiKeyError::TooMany);
         }

@@ -11,6 +11,9 @@ pub enum CreateApiKeyError {
     /// The user already holds the most keys allowed.
     #[error("too many API keys")]
     TooMany,
+    /// The key's user does not exist.
+    #[error("unknown user")]
+    UnknownUser,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -22,7 +25,8 @@ pub trait ApiKeyRepository: Send + Sync {
     ///
     /// # Errors
     /// MUST return `TooMany` when the user holds `max` keys, decided atomically: of racing
-    /// creates, no more than `max` keys ever exist for one user.
+    /// creates, no more than `max` keys ever exist for one user; `UnknownUser` when the user
+    /// does not exist.
     async fn create(&self, key: &ApiKey, max: usize) -> Result<(), CreateApiKeyError>;
 
     async fn by_id(&self, id: ApiKeyId) -> Result<Option<ApiKey>, StoreError>;

@@ -70,6 +70,7 @@ impl ApiKeyService {
                 secret: secret.encode(),
             }),
             Err(CreateApiKeyError::TooMany) => Err(ApiKeyError::TooMany),
+            Err(CreateApiKeyError::UnknownUser) => Err(ApiKeyError::UserNotFound),
             Err(CreateApiKeyError::Store(e)) => Err(e.into()),
         }
     }

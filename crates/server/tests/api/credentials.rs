@@ -5,7 +5,9 @@ use serde_json::{json, Value};
 use server::config::Command;
 use server::{Cli, Config};
 
-use crate::helpers::{assert_error, spawn_app, spawn_app_with, TestApp, TestUser};
+use crate::helpers::{
+    assert_error, mint_token, spawn_app, spawn_app_with, unix_now, TestApp, TestUser,
+};
 
 async fn login(app: &TestApp, user: &TestUser) -> String {
     let res = app
@@ -185,6 +187,13 @@ async fn api_key_names_are_checked_and_keys_are_capped() {
     let res = create_key(&app, &user.token, "eleventh").await;
     let body = assert_error(res, StatusCode::CONFLICT, "ConflictError").await;
     assert_eq!(body["error"], "Too many API keys: at most 10 per user");
+
+    // A genuine token for an account that does not exist: 404, as for `GET /users/me`.
+    let now = unix_now();
+    let ghost = mint_token(&uuid::Uuid::now_v7().to_string(), now, now + 600);
+    let res = create_key(&app, &ghost, "ghost").await;
+    let body = assert_error(res, StatusCode::NOT_FOUND, "NotFoundError").await;
+    assert_eq!(body["error"], "User not found");
 }
 
 /// A key has its own budget (`RATE_LIMIT_API_KEY`) and headers; its owner's token still has

@@ -120,6 +120,15 @@ pub async fn api_keys_lifecycle(repos: &Repos) {
         .expect("a missing key is no error");
     let unknown = ApiKeyId::from_uuid(Uuid::now_v7());
     assert_eq!(keys.by_id(unknown).await.expect("ok"), None);
+    let ghost = key_of(UserId::from_uuid(Uuid::now_v7()), "ghost", 3);
+    assert!(
+        matches!(
+            keys.create(&ghost, 10).await,
+            Err(CreateApiKeyError::UnknownUser)
+        ),
+        "a key for no user"
+    );
+    assert_eq!(keys.by_id(ghost.id).await.expect("ok"), None);
 }
 
 /// Of racing creates for one user, no more than `max` succeed; the rest are `TooMany`.

@@ -16,7 +16,7 @@ impl ApiKeyRepository for MemoryStore {
         self.check()?;
         let mut s = lock(&self.state);
         if !s.users.contains_key(&key.user) {
-            return Err(StoreError::Internal(format!("no user {}", key.user)).into());
+            return Err(CreateApiKeyError::UnknownUser);
         }
         if s.api_keys.values().filter(|k| k.user == key.user).count() >= max {
             return Err(CreateApiKeyError::TooMany);

@@ -50,6 +50,35 @@ pub enum AuthError {
     Store(#[from] StoreError),
 }
 
+/// Why a request's credential (bearer token or API key) was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialError {
+    /// Malformed, forged, expired, revoked by a logout, or an unknown or revoked API key:
+    /// the caller learns only "unauthorized".
+    #[error("credential rejected")]
+    Rejected,
+    /// The store that says whether it was revoked could not answer.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Managing API keys.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiKeyError {
+    #[error("validation failed")]
+    Invalid(#[from] ValidationErrors),
+    /// The user holds [`crate::model::MAX_API_KEYS_PER_USER`] keys already.
+    #[error("Too many API keys")]
+    TooMany,
+    #[error("API key not found")]
+    NotFound,
+    /// The caller's account does not exist (a genuine token for a vanished user).
+    #[error("User not found")]
+    UserNotFound,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// Profiles and the follow graph.
 #[derive(Debug, thiserror::Error)]
 pub enum UserError {

@@ -10,7 +10,8 @@
 //! - [`ports`]: the traits adapters implement — repositories, cache, rate limiter, password
 //!   hasher, token issuer, clock and id generator. Services hold them as `Arc<dyn Port>` so the
 //!   backend is picked at start-up from config.
-//! - [`services`]: one service per capability (auth, users, posts, feed).
+//! - [`services`]: one service per capability (auth — signup, login, logout, authenticating a
+//!   token or API key —, API keys, tiers, users, posts, feed).
 //! - [`cache`]: the read cache the services use. *Which* write makes *which* read stale is a
 //!   domain rule (`cache::Write`); keys, lifetimes and encoding are one policy beside it
 //!   (`cache::CachePolicy`), and values carry a version so freshness is a matter of values.

@@ -12,8 +12,12 @@ use uuid::Uuid;
 use crate::error::StoreError;
 use crate::model::{
     Email, FollowEdge, FollowRecord, Keyset, NewUser, Password, PostId, PostRecord, ProfileUpdate,
-    StoredCredentials, Timestamp, User, UserId, UserSummary, Username,
+    StoredCredentials, Tier, Timestamp, User, UserId, UserSummary, Username,
 };
+
+mod api_keys;
+
+pub use api_keys::{ApiKeyRepository, ApiKeySecrets, CreateApiKeyError};
 
 /// Creating a user failed for a reason the caller can act on.
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +74,17 @@ pub trait UserRepository: Send + Sync {
 
     /// Summaries of those of `ids` that exist, in any order.
     async fn summaries(&self, ids: &[UserId]) -> Result<Vec<UserSummary>, StoreError>;
+
+    /// Revokes the user's tokens issued at or before `at`: `tokens_valid_after` becomes the
+    /// later of `at` and one millisecond past its current value (so it never moves back, and
+    /// every logout revokes the tokens issued just after the previous one). `false` when no
+    /// such user.
+    async fn revoke_tokens(&self, id: UserId, at: Timestamp) -> Result<bool, StoreError>;
+
+    /// Sets the tier of the user with this username (ignoring ASCII case); their id, or `None`
+    /// when there is no such user.
+    async fn set_tier(&self, username: &Username, tier: Tier)
+        -> Result<Option<UserId>, StoreError>;
 }
 
 /// Posts and the lists they appear in.
@@ -330,10 +345,23 @@ pub enum TokenError {
     Invalid,
 }
 
+/// What a genuine, unexpired token says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TokenClaims {
+    pub user: UserId,
+    /// To the millisecond: a logout revokes the tokens issued up to its own millisecond, and
+    /// whole seconds could not tell a token issued just before a logout from one just after.
+    pub issued_at: Timestamp,
+}
+
 /// Issues and checks bearer tokens.
 pub trait TokenIssuer: Send + Sync {
-    fn issue(&self, user: UserId) -> Result<String, StoreError>;
-    fn verify(&self, token: &str) -> Result<UserId, TokenError>;
+    /// A token for `user` issued at `issued_at` (the domain picks the instant, see
+    /// `AuthService`); it expires a configured lifetime later.
+    fn issue(&self, user: UserId, issued_at: Timestamp) -> Result<String, StoreError>;
+
+    /// The claims of a genuine token that has not expired.
+    fn verify(&self, token: &str) -> Result<TokenClaims, TokenError>;
 }
 
 /// Wall-clock time, injectable so tests control it.

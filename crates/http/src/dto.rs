@@ -1,7 +1,8 @@
 //! Request and response bodies: the API's JSON shapes, separate from the domain's types so the
 //! wire format can only change here.
 
-use domain::model::{Follow, Page, Post, PostPage, User, UserSummary};
+use domain::model::{ApiKey, Follow, Page, Post, PostPage, User, UserSummary};
+use domain::services::CreatedApiKey;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
@@ -131,6 +132,44 @@ pub struct AuthResponse {
     pub token: String,
 }
 
+#[derive(Deserialize, ToSchema)]
+pub struct CreateApiKeyRequest {
+    /// A label for the key: trimmed, 1 to 50 characters.
+    #[schema(example = "nightly export")]
+    pub name: Option<String>,
+}
+
+/// A key as listed: never its secret.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiKeyDto {
+    pub id: String,
+    pub name: String,
+    #[schema(example = "2026-11-23T21:54:28.123Z")]
+    pub created_at: String,
+    /// When the key last authenticated a request, to about a minute; `null` if never.
+    pub last_used_at: Option<String>,
+}
+
+/// A key just created, with its secret: shown this once, stored only as a digest.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedApiKeyDto {
+    pub id: String,
+    pub name: String,
+    /// Send it as `X-API-Key: <key>`.
+    #[schema(example = "ssk_0193…")]
+    pub key: String,
+    #[schema(example = "2026-11-23T21:54:28.123Z")]
+    pub created_at: String,
+}
+
+/// The caller's API keys, oldest first.
+#[derive(Serialize, ToSchema)]
+pub struct ApiKeyList {
+    pub keys: Vec<ApiKeyDto>,
+}
+
 /// A page of posts, newest first. `nextCursor` is `null` on the last page.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -234,6 +273,28 @@ impl From<Page<UserSummary>> for UsersPage {
         UsersPage {
             users: p.items.into_iter().map(UserSummaryDto::from).collect(),
             next_cursor: p.next_cursor.map(|c| c.to_string()),
+        }
+    }
+}
+
+impl From<ApiKey> for ApiKeyDto {
+    fn from(k: ApiKey) -> Self {
+        ApiKeyDto {
+            id: k.id.to_string(),
+            name: k.name,
+            created_at: k.created_at.to_rfc3339(),
+            last_used_at: k.last_used_at.map(|t| t.to_rfc3339()),
+        }
+    }
+}
+
+impl From<CreatedApiKey> for CreatedApiKeyDto {
+    fn from(c: CreatedApiKey) -> Self {
+        CreatedApiKeyDto {
+            id: c.key.id.to_string(),
+            name: c.key.name,
+            key: c.secret,
+            created_at: c.key.created_at.to_rfc3339(),
         }
     }
 }

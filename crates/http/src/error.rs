@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use domain::error::{AuthError, PostError, UserError};
+use domain::error::{ApiKeyError, AuthError, PostError, UserError};
 use domain::model::ValidationErrors;
 use domain::ports::RateDecision;
 use domain::StoreError;
@@ -209,6 +209,22 @@ impl From<AuthError> for ApiError {
     }
 }
 
+/// The message of a refused create; says the cap (a test keeps it equal to
+/// `MAX_API_KEYS_PER_USER`).
+pub(crate) const TOO_MANY_API_KEYS: &str = "Too many API keys: at most 10 per user";
+
+impl From<ApiKeyError> for ApiError {
+    fn from(e: ApiKeyError) -> Self {
+        match e {
+            ApiKeyError::Invalid(v) => ApiError::Validation(v),
+            ApiKeyError::TooMany => ApiError::Conflict(TOO_MANY_API_KEYS),
+            ApiKeyError::NotFound => ApiError::NotFound("API key not found"),
+            ApiKeyError::UserNotFound => ApiError::NotFound("User not found"),
+            ApiKeyError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<UserError> for ApiError {
     fn from(e: UserError) -> Self {
         match e {
@@ -231,5 +247,16 @@ impl From<PostError> for ApiError {
             PostError::NotAuthor => ApiError::Forbidden("You can only delete your own posts"),
             PostError::Store(e) => e.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_api_key_cap_message_names_the_cap() {
+        let cap = domain::model::MAX_API_KEYS_PER_USER.to_string();
+        assert!(TOO_MANY_API_KEYS.contains(&format!(" {cap} ")));
     }
 }

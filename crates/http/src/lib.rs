@@ -4,7 +4,8 @@
 //!
 //! - `router`: the route table, one layer per route, under the stack every request passes.
 //! - `routes/`: handlers, one module per resource, each annotated for the OpenAPI document.
-//! - `auth`: the bearer token, verified once per request; `AuthUser`, `MaybeAuthUser`.
+//! - `auth`: the bearer token or API key, checked once per request; `AuthUser`,
+//!   `MaybeAuthUser`, `TokenUser`.
 //! - `extract`: `AppJson`, `PageQuery` — request parsing that fails with our errors.
 //! - `dto`: the JSON shapes; `error`: `ApiError` and its mapping to status and `type`.
 //! - `middleware/`: request ids, timeout and load shedding, the per-route layer (metrics, drain,

@@ -1,6 +1,6 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations.
 
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::dto;
@@ -11,7 +11,7 @@ use crate::routes::{self, health};
 #[openapi(
     info(
         title = "SocialScale API",
-        description = "Signup and login with JWT, profiles, follows, posts, a global timeline, \
+        description = "Signup, login and logout with JWT, API keys (`X-API-Key`), profiles, follows, posts, a global timeline, \
             per-user timelines and a home feed with cursor pagination. Every error is JSON: \
             `{error, type, details?}`. Paginated lists return `nextCursor`, `null` on the last \
             page; pass it back as `cursor` to continue. Any route may answer 503 \
@@ -20,7 +20,8 @@ use crate::routes::{self, health};
             took longer than the server's request timeout."
     ),
     paths(
-        routes::auth::signup, routes::auth::login,
+        routes::auth::signup, routes::auth::login, routes::auth::logout,
+        routes::api_keys::create, routes::api_keys::list, routes::api_keys::revoke,
         routes::users::me, routes::users::update_profile, routes::users::get_user,
         routes::users::by_username, routes::users::follow, routes::users::unfollow,
         routes::users::followers, routes::users::following, routes::users::user_posts,
@@ -32,12 +33,13 @@ use crate::routes::{self, health};
         dto::SignupRequest, dto::LoginRequest, dto::ProfileRequest, dto::CreatePostRequest,
         dto::PrivateUser, dto::PublicUser, dto::UserSummaryDto, dto::PostDto, dto::FollowDto,
         dto::AuthResponse, dto::PostsPage, dto::UsersPage,
+        dto::CreateApiKeyRequest, dto::ApiKeyDto, dto::CreatedApiKeyDto, dto::ApiKeyList,
         error::ErrorBody, error::FieldErrorBody,
         health::HealthReport, health::Readiness, health::Liveness,
     )),
     modifiers(&BearerAuth),
     tags(
-        (name = "auth", description = "Accounts and tokens"),
+        (name = "auth", description = "Accounts, tokens and API keys"),
         (name = "users", description = "Profiles and the follow graph"),
         (name = "posts", description = "Posts and timelines"),
         (name = "health", description = "Probes and metrics (never rate limited)"),
@@ -58,6 +60,14 @@ impl Modify for BearerAuth {
                     .bearer_format("JWT")
                     .build(),
             ),
+        );
+        // Accepted wherever a bearer token is, except to manage API keys.
+        components.add_security_scheme(
+            "apiKey",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-API-Key",
+                "A key from POST /users/me/api-keys; limited per key by RATE_LIMIT_API_KEY",
+            ))),
         );
     }
 }

@@ -12,7 +12,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderName, Method, Response};
 use axum::response::IntoResponse;
-use axum::routing::{get, post, put, MethodRouter};
+use axum::routing::{delete, get, post, put, MethodRouter};
 use axum::Router;
 use domain::ports::RatePolicy;
 use tower::ServiceBuilder;
@@ -56,7 +56,7 @@ pub fn router(state: AppState, options: &HttpOptions) -> HttpService {
 }
 
 fn routes(state: AppState) -> Router {
-    use crate::routes::{auth, health as h, posts, users};
+    use crate::routes::{api_keys, auth, health as h, posts, users};
     register_metrics(&state);
     let p = &state.policies;
     let t = Table { state: &state };
@@ -72,7 +72,15 @@ fn routes(state: AppState) -> Router {
         .route_with("/auth/login", t.with_body(post(auth::login)), |path| {
             t.limited(path, &p.login, KeyBy::Address)
         })
+        .route_with("/auth/logout", post(auth::logout), general)
         .route_with("/users/me", get(users::me), general)
+        .route(
+            "/users/me/api-keys",
+            get(api_keys::list)
+                .merge(t.with_body(post(api_keys::create)))
+                .route_layer(general("/users/me/api-keys")),
+        )
+        .route_with("/users/me/api-keys/{id}", delete(api_keys::revoke), general)
         .route_with(
             "/users/profile",
             t.with_body(put(users::update_profile)),

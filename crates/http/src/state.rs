@@ -22,6 +22,12 @@ pub struct RoutePolicies {
     pub post: RatePolicy,
     pub login: RatePolicy,
     pub signup: RatePolicy,
+    /// Requests made with an API key, per key, on the routes keyed by caller (in place of the
+    /// route's own policy).
+    pub api_key: RatePolicy,
+    /// Every user-keyed limit (and the API key one) is this many times larger for trusted
+    /// users. At least 1.
+    pub trusted_multiplier: u32,
 }
 
 /// What handlers and middleware reach, shared as one `Arc`: axum clones the state for every

@@ -8,12 +8,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use domain::model::UserId;
+use axum::http::{HeaderMap, Request, StatusCode};
+use domain::model::{Tier, Timestamp, UserId};
 use domain::ports::{
-    HealthProbe, RateAlgorithm, RateDecision, RateLimiter, RatePolicy, TokenError, TokenIssuer,
+    HealthProbe, RateAlgorithm, RateDecision, RateLimiter, RatePolicy, TokenClaims, TokenError,
+    TokenIssuer,
 };
-use domain::services::Services;
+use domain::services::{Services, TierService};
 use domain::testkit::fakes::{login_limits, signup, Fakes};
 use domain::StoreError;
 use http_adapter::{
@@ -70,6 +71,8 @@ fn app_with(
             post: policy("post"),
             login: policy("login"),
             signup: policy("signup"),
+            api_key: policy("api_key"),
+            trusted_multiplier: 10,
         },
         trusted_proxies: Default::default(),
         health: Health::new(f.store.clone(), Arc::new(AlwaysUp), Arc::new(AlwaysUp)),
@@ -82,12 +85,17 @@ fn app_with(
 }
 
 async fn send(app: &HttpService, req: Request<Body>) -> (StatusCode, Value) {
+    let (status, _, body) = send_full(app, req).await;
+    (status, body)
+}
+
+async fn send_full(app: &HttpService, req: Request<Body>) -> (StatusCode, HeaderMap, Value) {
     let res = app.clone().oneshot(req).await.unwrap();
-    let status = res.status();
+    let (status, headers) = (res.status(), res.headers().clone());
     let bytes = axum::body::to_bytes(Body::new(res.into_body()), 1 << 20)
         .await
         .unwrap();
-    (status, serde_json::from_slice(&bytes).unwrap())
+    (status, headers, serde_json::from_slice(&bytes).unwrap())
 }
 
 async fn get(app: &HttpService, path: &str) -> (StatusCode, Value) {
@@ -193,11 +201,11 @@ struct CountingTokens {
 }
 
 impl TokenIssuer for CountingTokens {
-    fn issue(&self, user: UserId) -> Result<String, StoreError> {
-        self.inner.issue(user)
+    fn issue(&self, user: UserId, at: Timestamp) -> Result<String, StoreError> {
+        self.inner.issue(user, at)
     }
 
-    fn verify(&self, token: &str) -> Result<UserId, TokenError> {
+    fn verify(&self, token: &str) -> Result<TokenClaims, TokenError> {
         self.verified.fetch_add(1, Ordering::SeqCst);
         self.inner.verify(token)
     }
@@ -446,4 +454,89 @@ async fn a_saturated_hasher_answers_503_with_retry_after() {
     assert_eq!(f.limiter.used(failures, "ip:0.0.0.0|nobody@example.com"), 0);
     let (status, _) = get(&app, "/posts").await;
     assert_eq!(status, StatusCode::OK, "routes that do not hash are served");
+}
+
+fn with_key(method: &str, path: &str, key: &str) -> Request<Body> {
+    Request::builder()
+        .method(method)
+        .uri(path)
+        .header("x-api-key", key)
+        .body(Body::empty())
+        .unwrap()
+}
+
+/// A trusted user's route budget is the policy's limit times the multiplier, in the headers
+/// too; a standard user's is the policy's.
+#[tokio::test]
+async fn a_trusted_users_budget_is_the_multiple() {
+    let f = Fakes::new();
+    let app = app(&f, &ShutdownFlag::default());
+    let services = f.services();
+    let plain = signup(&services, "plain").await.unwrap();
+    let vip = signup(&services, "vip").await.unwrap();
+    let tiers = TierService::new(f.store.clone(), f.cache.clone(), f.ids.clone());
+    tiers.set_tier("vip", Tier::Trusted).await.unwrap();
+
+    for (session, limit) in [(&plain, "1000"), (&vip, "10000")] {
+        let (status, headers, _) =
+            send_full(&app, authed("GET", "/users/me", &session.token)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(headers["ratelimit-limit"], limit);
+        assert_eq!(
+            headers["ratelimit-policy"],
+            format!("{limit};w=60").as_str()
+        );
+    }
+}
+
+/// A request with an API key spends the key's own budget (not its owner's route budget) and
+/// says so in its headers; key management refuses API keys; both credentials at once is 401.
+#[tokio::test]
+async fn an_api_key_has_its_own_budget_and_cannot_manage_keys() {
+    let f = Fakes::new();
+    let app = app(&f, &ShutdownFlag::default());
+    let services = f.services();
+    let owner = signup(&services, "owner").await.unwrap();
+    let created = services.api_keys.create(owner.user.id, "ci").await.unwrap();
+
+    let (status, headers, body) =
+        send_full(&app, with_key("GET", "/users/me", &created.secret)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["username"], "owner");
+    assert_eq!(headers["ratelimit-policy"], "1000;w=60");
+    let key = format!("key:{}", created.key.id);
+    assert_eq!(f.limiter.used("api_key", &key), 1);
+    let user = format!("user:{}", owner.user.id);
+    assert_eq!(f.limiter.used("general", &user), 0);
+
+    let (status, body) = send(&app, with_key("GET", "/users/me/api-keys", &created.secret)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(body["type"], "ForbiddenError");
+
+    let mut both = authed("GET", "/users/me", &owner.token);
+    both.headers_mut()
+        .insert("x-api-key", created.secret.parse().unwrap());
+    let (status, body) = send(&app, both).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        body["error"],
+        "Send either a bearer token or an API key, not both"
+    );
+
+    let (status, body) = send(&app, with_key("GET", "/users/me", "ssk_nope")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"], "Invalid or revoked API key");
+}
+
+/// When whether a token was revoked cannot be known, the answer is 503 (retry), not 401 (which
+/// would tell the client to throw its token away).
+#[tokio::test]
+async fn a_credential_that_cannot_be_checked_is_503() {
+    let f = Fakes::new();
+    let app = app(&f, &ShutdownFlag::default());
+    let session = signup(&f.services(), "down").await.unwrap();
+    f.store.set_unavailable(true);
+    let (status, body) = send(&app, authed("GET", "/users/me", &session.token)).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["type"], "ServiceUnavailableError");
 }

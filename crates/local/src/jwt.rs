@@ -1,10 +1,11 @@
-//! Bearer tokens: HS256 JWTs with `sub`, `iat`, `exp`.
+//! Bearer tokens: HS256 JWTs with `sub`, `iat`, `exp`, and `iat_ms` (the issue time to the
+//! millisecond, which a logout is compared against; `iat` stays the standard whole seconds).
 
 use std::fmt;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use domain::model::UserId;
-use domain::ports::{TokenError, TokenIssuer};
+use domain::model::{Timestamp, UserId};
+use domain::ports::{TokenClaims, TokenError, TokenIssuer};
 use domain::StoreError;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -15,6 +16,10 @@ struct Claims {
     sub: String,
     iat: u64,
     exp: u64,
+    /// Absent from tokens issued before logout existed: they count as issued at the start of
+    /// their `iat` second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    iat_ms: Option<i64>,
 }
 
 /// [`TokenIssuer`] signing with one shared secret, so every instance accepts every other's
@@ -57,31 +62,32 @@ impl fmt::Debug for JwtIssuer {
     }
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 impl TokenIssuer for JwtIssuer {
-    fn issue(&self, user: UserId) -> Result<String, StoreError> {
-        let iat = unix_now();
+    fn issue(&self, user: UserId, issued_at: Timestamp) -> Result<String, StoreError> {
+        let ms = issued_at.unix_millis();
+        let iat = u64::try_from(ms.div_euclid(1000)).unwrap_or(0);
         let claims = Claims {
             sub: user.to_string(),
             iat,
             exp: iat.saturating_add(self.ttl.as_secs()),
+            iat_ms: Some(ms),
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| StoreError::Internal(format!("token signing failed: {e}")))
     }
 
-    fn verify(&self, token: &str) -> Result<UserId, TokenError> {
+    fn verify(&self, token: &str) -> Result<TokenClaims, TokenError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|e| match e.kind() {
                 ErrorKind::ExpiredSignature => TokenError::Expired,
                 _ => TokenError::Invalid,
             })?;
-        data.claims.sub.parse().map_err(|_| TokenError::Invalid)
+        let c = data.claims;
+        let whole_second = i64::try_from(c.iat).map_or(i64::MAX, |s| s.saturating_mul(1000));
+        Ok(TokenClaims {
+            user: c.sub.parse().map_err(|_| TokenError::Invalid)?,
+            issued_at: Timestamp::from_unix_millis(c.iat_ms.unwrap_or(whole_second)),
+        })
     }
 }
 
@@ -99,8 +105,23 @@ mod tests {
         UserId::from_uuid(uuid::Uuid::now_v7())
     }
 
+    fn unix_now() -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    }
+
+    fn now_ms() -> Timestamp {
+        Timestamp::from_unix_millis(i64::try_from(unix_now()).unwrap() * 1000 + 123)
+    }
+
     fn sign(alg: Algorithm, secret: &[u8], sub: String, iat: u64, exp: u64) -> String {
-        let claims = Claims { sub, iat, exp };
+        let claims = Claims {
+            sub,
+            iat,
+            exp,
+            iat_ms: None,
+        };
         jsonwebtoken::encode(
             &Header::new(alg),
             &claims,
@@ -126,15 +147,30 @@ mod tests {
     }
 
     #[test]
-    fn round_trips() {
-        let (issuer, id) = (issuer(), user());
-        let token = issuer.issue(id).unwrap();
-        assert_eq!(issuer.verify(&token), Ok(id));
+    fn round_trips_to_the_millisecond() {
+        let (issuer, id, at) = (issuer(), user(), now_ms());
+        let token = issuer.issue(id, at).unwrap();
+        let claims = TokenClaims {
+            user: id,
+            issued_at: at,
+        };
+        assert_eq!(issuer.verify(&token), Ok(claims));
+    }
+
+    /// Tokens from before `iat_ms` existed still verify, as issued at the start of their second.
+    #[test]
+    fn a_token_without_milliseconds_counts_from_its_whole_second() {
+        let (id, secs) = (user(), unix_now());
+        let token = sign(Algorithm::HS256, SECRET, id.to_string(), secs, secs + 60);
+        let claims = issuer().verify(&token).unwrap();
+        assert_eq!(claims.user, id);
+        assert_eq!(claims.issued_at.unix_millis(), secs as i64 * 1000);
     }
 
     #[test]
     fn header_and_claims_are_as_documented() {
-        let token = issuer().issue(user()).unwrap();
+        let at = now_ms();
+        let token = issuer().issue(user(), at).unwrap();
         let header = jsonwebtoken::decode_header(&token).unwrap();
         assert_eq!(header.alg, Algorithm::HS256);
         let claims = jsonwebtoken::decode::<Claims>(
@@ -145,6 +181,8 @@ mod tests {
         .unwrap()
         .claims;
         assert_eq!(claims.exp - claims.iat, 3600);
+        assert_eq!(claims.iat_ms, Some(at.unix_millis()));
+        assert_eq!(claims.iat, (at.unix_millis() / 1000) as u64);
     }
 
     #[test]
@@ -172,7 +210,7 @@ mod tests {
         );
         assert_eq!(issuer().verify(&token), Err(TokenError::Invalid));
 
-        let mut tampered = issuer().issue(user()).unwrap();
+        let mut tampered = issuer().issue(user(), now_ms()).unwrap();
         let last = tampered.pop().unwrap();
         tampered.push(if last == 'A' { 'B' } else { 'A' });
         assert_eq!(issuer().verify(&tampered), Err(TokenError::Invalid));

@@ -13,12 +13,14 @@
 //! - [`hasher`]: [`Argon2Hasher`], argon2id on a few dedicated threads, each with one reused
 //!   work area, behind a bounded queue with a wait limit.
 //! - [`jwt`]: [`JwtIssuer`], HS256 tokens with the algorithm pinned.
+//! - [`api_keys`]: [`Sha256Secrets`], API key secrets (random, SHA-256, constant-time check).
 //! - [`clock`] and [`ids`]: [`SystemClock`] and [`UuidV7Generator`].
 //! - [`LocalProbe`]: what `/health` reports for the cache and limiter when they are these.
 //!
 //! Each type implements a port of `domain::ports` and passes that port's `domain::testkit`
 //! suite (see `tests/`).
 
+pub mod api_keys;
 pub mod cache;
 pub mod clock;
 pub mod hasher;
@@ -30,6 +32,7 @@ use async_trait::async_trait;
 use domain::ports::HealthProbe;
 use domain::StoreError;
 
+pub use api_keys::Sha256Secrets;
 pub use cache::{L1Cache, NoCache};
 pub use clock::SystemClock;
 pub use hasher::{Argon2Hasher, HasherConfig, PoolConfig};

@@ -1,8 +1,8 @@
 //! Repository adapters over PostgreSQL, the production store, with read-replica routing and
 //! their migrations.
 //!
-//! [`PgStore`] implements `UserRepository`, `PostRepository`, `FollowRepository` and
-//! `HealthProbe` from `domain::ports`; the composition root wraps one store in an `Arc` and
+//! [`PgStore`] implements `UserRepository`, `PostRepository`, `FollowRepository`,
+//! `ApiKeyRepository` and `HealthProbe` from `domain::ports`; the composition root wraps one store in an `Arc` and
 //! hands out `Arc<dyn Port>` clones of it.
 //!
 //! # Layout
@@ -11,7 +11,7 @@
 //! - `store`: connecting ([`PgOptions`]: pool size, acquire timeout, per-connection
 //!   `statement_timeout`), the replica pools and the routing rule (`page_route`, with failover
 //!   to the primary), the per-call deadline, migrations, closing, the health probe.
-//! - `users`, `posts`, `follows`: one port each. Every statement is a `&'static str` (one
+//! - `users`, `posts`, `follows`, `api_keys`: one port each. Every statement is a `&'static str` (one
 //!   prepared statement per connection) and is served by an index; each file says which, and
 //!   docs/SCALING.md shows the plans on a million posts.
 //! - `group`: group commit of `create` and `follow`: a writer task per kind writes whatever
@@ -27,6 +27,7 @@
 //! - `testing` (feature `testkit`): a throwaway database per test.
 //! - `migrations/` (next to `src/`): the commented schema, embedded at compile time.
 
+mod api_keys;
 mod bulk;
 mod codec;
 mod error;
@@ -53,6 +54,14 @@ pub const STATEMENTS: &[(&str, &str)] = &[
     ("users.by_email", users::BY_EMAIL),
     ("users.update_profile", users::UPDATE_PROFILE),
     ("users.summaries", users::SUMMARIES),
+    ("users.revoke_tokens", users::REVOKE_TOKENS),
+    ("users.set_tier", users::SET_TIER),
+    ("api_keys.lock_owner", api_keys::LOCK_OWNER),
+    ("api_keys.insert", api_keys::INSERT),
+    ("api_keys.by_id", api_keys::BY_ID),
+    ("api_keys.list", api_keys::LIST),
+    ("api_keys.delete", api_keys::DELETE),
+    ("api_keys.touch", api_keys::TOUCH),
     ("posts.create", posts::CREATE),
     ("posts.create_batch", group::CREATE_BATCH),
     ("posts.delete", posts::DELETE),

@@ -11,7 +11,8 @@
 
 use async_trait::async_trait;
 use domain::model::{
-    Email, Name, NewUser, ProfileUpdate, StoredCredentials, User, UserId, UserSummary, Username,
+    Email, Name, NewUser, ProfileUpdate, StoredCredentials, Tier, Timestamp, User, UserId,
+    UserSummary, Username,
 };
 use domain::ports::{CreateUserError, UserRepository};
 use domain::StoreError;
@@ -28,7 +29,7 @@ use crate::PgStore;
 macro_rules! user_columns {
     () => {
         "id, email, username, name, bio, created_at, \
-         followers_count, following_count, posts_count"
+         followers_count, following_count, posts_count, tier, tokens_valid_after"
     };
 }
 
@@ -48,7 +49,7 @@ pub(crate) const BY_USERNAME: &str = concat!(
     " FROM users WHERE lower(username) = $1"
 );
 
-/// The user columns, then the hash at index 9.
+/// The user columns, then the hash at index 11.
 pub(crate) const BY_EMAIL: &str = concat!(
     "SELECT ",
     user_columns!(),
@@ -64,6 +65,15 @@ pub(crate) const UPDATE_PROFILE: &str = concat!(
      WHERE id = $1 RETURNING ",
     user_columns!()
 );
+
+/// The later of the given instant and a millisecond past the current one (the port's rule;
+/// GREATEST ignores the NULL of a user who never logged out).
+pub(crate) const REVOKE_TOKENS: &str = "UPDATE users \
+    SET tokens_valid_after = GREATEST(tokens_valid_after + interval '1 millisecond', $2) \
+    WHERE id = $1";
+
+pub(crate) const SET_TIER: &str =
+    "UPDATE users SET tier = $2 WHERE lower(username) = $1 RETURNING id";
 
 /// The ids travel as one array parameter: one prepared statement whatever the count, served
 /// by the primary key. `= ANY` matches a row once however often its id is listed.
@@ -86,7 +96,17 @@ fn user(row: &PgRow) -> Result<User, StoreError> {
         followers_count: count_at(row, 6)?,
         following_count: count_at(row, 7)?,
         posts_count: count_at(row, 8)?,
+        tier: tier_at(row, 9)?,
+        tokens_valid_after: row
+            .try_get::<Option<time::OffsetDateTime>, _>(10)
+            .store()?
+            .map(Timestamp::from_datetime),
     })
+}
+
+fn tier_at(row: &PgRow, idx: usize) -> Result<Tier, StoreError> {
+    let raw: &str = row.try_get(idx).store()?;
+    Tier::parse(raw).ok_or_else(|| StoreError::Internal(format!("unknown tier {raw:?}")))
 }
 
 impl PgStore {
@@ -184,7 +204,7 @@ impl UserRepository for PgStore {
         };
         Ok(Some(StoredCredentials {
             user: user(&row)?,
-            password_hash: row.try_get(9).store()?,
+            password_hash: row.try_get(11).store()?,
         }))
     }
 
@@ -225,5 +245,34 @@ impl UserRepository for PgStore {
             .primary_op(sqlx::query(SUMMARIES).bind(ids).fetch_all(self.primary()))
             .await?;
         rows.iter().map(|r| codec::summary(r, 0)).collect()
+    }
+
+    async fn revoke_tokens(&self, id: UserId, at: Timestamp) -> Result<bool, StoreError> {
+        let done = self
+            .primary_op(
+                sqlx::query(REVOKE_TOKENS)
+                    .bind(id.as_uuid())
+                    .bind(at.to_datetime())
+                    .execute(self.primary()),
+            )
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn set_tier(
+        &self,
+        username: &Username,
+        tier: Tier,
+    ) -> Result<Option<UserId>, StoreError> {
+        let row = self
+            .primary_op(
+                sqlx::query(SET_TIER)
+                    .bind(username.canonical())
+                    .bind(tier.as_str())
+                    .fetch_optional(self.primary()),
+            )
+            .await?;
+        row.map(|r| r.try_get(0).store().map(UserId::from_uuid))
+            .transpose()
     }
 }

@@ -26,6 +26,14 @@ async fn user_repository_contract() {
 }
 
 #[tokio::test]
+async fn api_key_repository_contract() {
+    let Some(db) = TestDb::new("apikeys").await else {
+        return;
+    };
+    repos::api_key_repository_contract(&db.repos()).await;
+}
+
+#[tokio::test]
 async fn post_repository_contract() {
     let Some(db) = TestDb::new("posts").await else {
         return;

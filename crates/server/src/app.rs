@@ -9,7 +9,7 @@ use domain::services::{LoginLimits, Ports, Services};
 use http_adapter::{
     AppDeps, AppState, Health, HttpOptions, HttpService, RequestBounds, RoutePolicies, ShutdownFlag,
 };
-use local::{Argon2Hasher, JwtIssuer, SystemClock, UuidV7Generator};
+use local::{Argon2Hasher, JwtIssuer, Sha256Secrets, SystemClock, UuidV7Generator};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -46,6 +46,8 @@ impl App {
             users: database.users.clone(),
             posts: database.posts.clone(),
             follows: database.follows.clone(),
+            api_keys: database.api_keys.clone(),
+            secrets: Arc::new(Sha256Secrets),
             cache: shared.cache.clone(),
             hasher,
             tokens: Arc::new(JwtIssuer::new(&config.jwt_secret, s.jwt_ttl)),
@@ -76,6 +78,8 @@ impl App {
                 post: p.post.clone(),
                 login: p.login.clone(),
                 signup: p.signup.clone(),
+                api_key: p.api_key.clone(),
+                trusted_multiplier: p.trusted_multiplier,
             },
             trusted_proxies: s.trusted_proxies.clone(),
             health,

@@ -10,9 +10,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use domain::ports::{RateAlgorithm, RatePolicy};
 use http_adapter::TrustedProxies;
 
+mod auth;
 mod http;
 mod seed;
 mod targets;
+pub use auth::{AuthSettings, UserCommand};
 pub use http::{HttpLimits, HttpSettings};
 pub use redis_adapter::RedisTarget;
 pub use seed::{Preset, SeedArgs, SeedSize};
@@ -56,6 +58,9 @@ pub enum Command {
     Seed(SeedArgs),
     /// Exit 0 if the liveness URL answers 200, else 1 (a container HEALTHCHECK without curl).
     Healthcheck(HealthcheckArgs),
+    /// Operator commands on users (`user set-tier USERNAME trusted`).
+    #[command(subcommand)]
+    User(UserCommand),
 }
 
 /// `socialscale healthcheck`.
@@ -285,6 +290,8 @@ pub struct Settings {
     pub hash_nice: i32,
     #[command(flatten)]
     pub http: HttpSettings,
+    #[command(flatten)]
+    pub auth: AuthSettings,
 }
 
 /// The checked configuration the composition root builds from.
@@ -316,6 +323,10 @@ pub struct Policies {
     pub login_failures: RatePolicy,
     /// Failed logins per account, from any address (looser).
     pub login_failures_account: RatePolicy,
+    /// Requests per API key.
+    pub api_key: RatePolicy,
+    /// Trusted users' limits are this many times the standard ones.
+    pub trusted_multiplier: u32,
 }
 
 impl Config {
@@ -371,6 +382,8 @@ impl Config {
                 "login_failures_account",
                 settings.rate_limit_login_failures_account,
             ),
+            api_key: policy("api_key", settings.auth.rate_limit_api_key),
+            trusted_multiplier: settings.auth.rate_limit_trusted_multiplier,
         };
         Ok(Config {
             http: settings.http.limits(),

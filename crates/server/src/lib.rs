@@ -5,7 +5,7 @@
 //! - `app`: the composition root (`App::build`) and graceful shutdown.
 //! - `listener`: the accept loop: connection timeouts and the connection cap.
 //! - `backends`: which adapters back the ports (database; cache and limits), from config.
-//! - `commands`: `serve` (default), `migrate`, `seed`.
+//! - `commands`: `serve` (default), `migrate`, `seed`, `healthcheck`, `user set-tier`.
 
 pub mod app;
 pub mod backends;

@@ -73,6 +73,7 @@ fn main() -> ExitCode {
             Command::Serve => commands::serve(&config).await,
             Command::Migrate => commands::migrate(&config).await,
             Command::Seed(args) => commands::seed(&config, &args).await,
+            Command::User(command) => commands::user(&config, &command).await,
             Command::Healthcheck(_) => unreachable!("handled before the configuration check"),
         }
     });

@@ -13,6 +13,9 @@ const POSTGRES: bool = true;
 #[path = "api/auth.rs"]
 mod auth;
 #[cfg(postgres_tests)]
+#[path = "api/credentials.rs"]
+mod credentials;
+#[cfg(postgres_tests)]
 #[path = "api/feed.rs"]
 mod feed;
 #[cfg(postgres_tests)]

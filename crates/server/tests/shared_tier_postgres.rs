@@ -11,6 +11,9 @@
 const POSTGRES: bool = true;
 
 #[cfg(postgres_tests)]
+#[path = "shared_tier/credentials.rs"]
+mod credentials;
+#[cfg(postgres_tests)]
 #[path = "shared_tier/freshness.rs"]
 mod freshness;
 #[cfg(postgres_tests)]

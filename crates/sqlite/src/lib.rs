@@ -1,7 +1,7 @@
 //! Repository adapters over SQLite, the embedded default backend, with their migrations.
 //!
-//! [`SqliteStore`] implements `UserRepository`, `PostRepository`, `FollowRepository` and
-//! `HealthProbe` (and `BulkStore`) from `domain::ports`; the composition root wraps one store in an `Arc` and
+//! [`SqliteStore`] implements `UserRepository`, `PostRepository`, `FollowRepository`,
+//! `ApiKeyRepository` and `HealthProbe` (and `BulkStore`) from `domain::ports`; the composition root wraps one store in an `Arc` and
 //! hands out `Arc<dyn Port>` clones of it.
 //!
 //! # Layout
@@ -9,7 +9,7 @@
 //! - `target`: [`SqliteTarget`], a database URL parsed and checked once (the URL forms).
 //! - `store`: connecting (pragmas, the one-writer/many-readers pools), migrations, closing,
 //!   the health probe.
-//! - `users`, `posts`, `follows`: one port each. Every statement is a `&'static str` so sqlx's
+//! - `users`, `posts`, `follows`, `api_keys`: one port each. Every statement is a `&'static str` so sqlx's
 //!   per-connection prepared-statement cache always hits, and every one is served by an index
 //!   (each file says which; `tests/contract.rs` checks the query plans).
 //! - `group`: group commit of `create` and `follow`: a writer task per kind writes whatever
@@ -23,6 +23,7 @@
 //! - `error`: sqlx errors → `StoreError` (busy/pool/IO → `Unavailable`, the rest `Internal`).
 //! - `migrations/` (next to `src/`): the commented schema, embedded at compile time.
 
+mod api_keys;
 mod bulk;
 mod codec;
 mod error;

@@ -5,7 +5,7 @@ use domain::StoreError;
 use sqlx::Row;
 
 use crate::error::ResultExt;
-use crate::{follows, posts, users, SqliteStore};
+use crate::{api_keys, follows, posts, users, SqliteStore};
 
 /// Every statement the ports run, by a stable name.
 const STATEMENTS: &[(&str, &str)] = &[
@@ -16,6 +16,13 @@ const STATEMENTS: &[(&str, &str)] = &[
     ("users.by_email", users::BY_EMAIL),
     ("users.update_profile", users::UPDATE_PROFILE),
     ("users.summaries", users::SUMMARIES),
+    ("users.revoke_tokens", users::REVOKE_TOKENS),
+    ("users.set_tier", users::SET_TIER),
+    ("api_keys.insert", api_keys::INSERT),
+    ("api_keys.by_id", api_keys::BY_ID),
+    ("api_keys.list", api_keys::LIST),
+    ("api_keys.delete", api_keys::DELETE),
+    ("api_keys.touch", api_keys::TOUCH),
     ("posts.insert", posts::INSERT),
     ("posts.by_id", posts::BY_ID),
     ("posts.delete", posts::DELETE),

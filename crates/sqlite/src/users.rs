@@ -6,8 +6,8 @@
 
 use async_trait::async_trait;
 use domain::model::{
-    Email, Name, NewUser, ProfileUpdate, StoredCredentials, Timestamp, User, UserId, UserSummary,
-    Username,
+    Email, Name, NewUser, ProfileUpdate, StoredCredentials, Tier, Timestamp, User, UserId,
+    UserSummary, Username,
 };
 use domain::ports::{CreateUserError, UserRepository};
 use domain::StoreError;
@@ -25,7 +25,7 @@ use crate::SqliteStore;
 macro_rules! user_columns {
     () => {
         "id, email, username, name, bio, created_at, \
-         followers_count, following_count, posts_count"
+         followers_count, following_count, posts_count, tier, tokens_valid_after"
     };
 }
 
@@ -45,7 +45,7 @@ pub(crate) const BY_USERNAME: &str = concat!(
     " FROM users WHERE lower(username) = ?1"
 );
 
-/// The user columns, then the hash at index 9.
+/// The user columns, then the hash at index 11.
 pub(crate) const BY_EMAIL: &str = concat!(
     "SELECT ",
     user_columns!(),
@@ -61,6 +61,13 @@ pub(crate) const UPDATE_PROFILE: &str = concat!(
      WHERE id = ?1 RETURNING ",
     user_columns!()
 );
+
+/// The later of the given instant and a millisecond past the current one (the port's rule).
+pub(crate) const REVOKE_TOKENS: &str = "UPDATE users \
+    SET tokens_valid_after = MAX(COALESCE(tokens_valid_after + 1, ?2), ?2) WHERE id = ?1";
+
+pub(crate) const SET_TIER: &str =
+    "UPDATE users SET tier = ?2 WHERE lower(username) = ?1 RETURNING id";
 
 /// The ids travel as one JSON array bound to one parameter: a single cached statement whatever
 /// the count. The list drives the loop (`CROSS JOIN`), each id then looked up through the
@@ -87,7 +94,17 @@ fn user(row: &SqliteRow) -> Result<User, StoreError> {
         followers_count: count_at(row, 6)?,
         following_count: count_at(row, 7)?,
         posts_count: count_at(row, 8)?,
+        tier: tier_at(row, 9)?,
+        tokens_valid_after: row
+            .try_get::<Option<i64>, _>(10)
+            .store()?
+            .map(Timestamp::from_unix_millis),
     })
+}
+
+fn tier_at(row: &SqliteRow, idx: usize) -> Result<Tier, StoreError> {
+    let raw: &str = row.try_get(idx).store()?;
+    Tier::parse(raw).ok_or_else(|| StoreError::Internal(format!("unknown tier {raw:?}")))
 }
 
 impl SqliteStore {
@@ -179,7 +196,7 @@ impl UserRepository for SqliteStore {
         };
         Ok(Some(StoredCredentials {
             user: user(&row)?,
-            password_hash: row.try_get(9).store()?,
+            password_hash: row.try_get(11).store()?,
         }))
     }
 
@@ -235,5 +252,30 @@ impl UserRepository for SqliteStore {
             .await
             .store()?;
         rows.iter().map(|r| codec::summary(r, 0)).collect()
+    }
+
+    async fn revoke_tokens(&self, id: UserId, at: Timestamp) -> Result<bool, StoreError> {
+        let done = sqlx::query(REVOKE_TOKENS)
+            .bind(key(id.as_uuid()))
+            .bind(at.unix_millis())
+            .execute(&self.write)
+            .await
+            .store()?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn set_tier(
+        &self,
+        username: &Username,
+        tier: Tier,
+    ) -> Result<Option<UserId>, StoreError> {
+        let row = sqlx::query(SET_TIER)
+            .bind(username.canonical())
+            .bind(tier.as_str())
+            .fetch_optional(&self.write)
+            .await
+            .store()?;
+        row.map(|r| codec::uuid_at(&r, 0).map(UserId::from_uuid))
+            .transpose()
     }
 }

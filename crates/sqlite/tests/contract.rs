@@ -40,6 +40,12 @@ async fn user_repository_contract() {
 }
 
 #[tokio::test]
+async fn api_key_repository_contract() {
+    let db = TestDb::new().await;
+    repos::api_key_repository_contract(&db.repos()).await;
+}
+
+#[tokio::test]
 async fn post_repository_contract() {
     let db = TestDb::new().await;
     repos::post_repository_contract(&db.repos()).await;
@@ -66,6 +72,7 @@ async fn every_suite_passes_on_a_memory_database() {
     repos::post_repository_contract(&repos).await;
     repos::follow_repository_contract(&repos).await;
     repos::counters_exact_under_concurrency(&repos).await;
+    repos::api_key_repository_contract(&repos).await;
     store.close().await;
 }
 

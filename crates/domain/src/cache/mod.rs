@@ -20,7 +20,9 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::StoreError;
-use crate::model::{Post, PostId, PostRecord, User, UserId, UserSummary, Version, Versioned};
+use crate::model::{
+    ApiKey, ApiKeyId, Post, PostId, PostRecord, User, UserId, UserSummary, Version, Versioned,
+};
 use crate::ports::{Cache, IdGenerator, Loader};
 
 use memo::Memo;
@@ -46,6 +48,14 @@ pub enum Write {
     Follow {
         follower: UserId,
         followee: UserId,
+    },
+    /// A logout or a tier change: what authenticating this user reads.
+    Credentials {
+        user: UserId,
+    },
+    /// An API key revoked (or its coarse last use recorded).
+    ApiKey {
+        key: ApiKeyId,
     },
 }
 
@@ -77,6 +87,8 @@ impl Write {
             Write::Follow { follower, followee } => {
                 vec![Read::User(follower), Read::User(followee)]
             }
+            Write::Credentials { user } => vec![Read::User(user)],
+            Write::ApiKey { key } => vec![Read::ApiKey(key)],
         }
     }
 }
@@ -157,6 +169,19 @@ impl ReadCache {
         Fut: Future<Output = Result<Option<User>, StoreError>> + Send,
     {
         Ok(self.get(Read::User(id), load).await?.map(|v| v.value))
+    }
+
+    /// One API key's record.
+    pub async fn api_key<F, Fut>(
+        &self,
+        id: ApiKeyId,
+        load: F,
+    ) -> Result<Option<Arc<ApiKey>>, StoreError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<Option<ApiKey>, StoreError>> + Send,
+    {
+        Ok(self.get(Read::ApiKey(id), load).await?.map(|v| v.value))
     }
 
     /// One summary, loaded under the cache's guard against a concurrent invalidation (so a

@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::StoreError;
-use crate::model::{PostId, UserId, Version};
+use crate::model::{ApiKeyId, PostId, UserId, Version};
 
 /// A cached read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -29,6 +29,9 @@ pub enum Read {
     /// One user with their counters (`GET /users/me`, `GET /users/:id`). Every write that
     /// moves a counter makes it stale, so counters stay exact once that write has returned.
     User(UserId),
+    /// One API key's stored record (by id: the id is part of the key a client sends).
+    /// Revocation makes it stale on every instance.
+    ApiKey(ApiKeyId),
 }
 
 /// How long values live. Every write that changes a value invalidates it, so these bound
@@ -47,6 +50,8 @@ pub struct CachePolicy {
     /// Users change on every post, delete, follow, unfollow and profile edit that moves their
     /// counters or profile.
     pub user: Duration,
+    /// Keys change only by revocation (which invalidates) and by the coarse `last_used_at`.
+    pub api_key: Duration,
 }
 
 impl Default for CachePolicy {
@@ -57,6 +62,7 @@ impl Default for CachePolicy {
             summary_unguarded: Duration::from_secs(1),
             head: Duration::from_secs(5),
             user: Duration::from_secs(60),
+            api_key: Duration::from_secs(60),
         }
     }
 }
@@ -74,7 +80,10 @@ impl CachePolicy {
             Read::AuthorHead(id) => Cow::Owned(format!("v3:user:{id}:posts:head")),
             Read::Post(id) => Cow::Owned(format!("v3:post:{id}")),
             Read::Summary(id) => Cow::Owned(format!("v3:user:{id}:summary")),
-            Read::User(id) => Cow::Owned(format!("v3:user:{id}")),
+            // v4: users carry their tier and tokens-valid-after since logout and tiers came;
+            // a v3 user read from a shared tier would lack the revocation.
+            Read::User(id) => Cow::Owned(format!("v4:user:{id}")),
+            Read::ApiKey(id) => Cow::Owned(format!("v3:apikey:{id}")),
         }
     }
 
@@ -84,6 +93,7 @@ impl CachePolicy {
             Read::Post(_) => self.post,
             Read::Summary(_) => self.summary,
             Read::User(_) => self.user,
+            Read::ApiKey(_) => self.api_key,
         }
     }
 
@@ -133,6 +143,9 @@ mod tests {
             CachePolicy::key(&Read::AuthorHead(id)),
             CachePolicy::key(&Read::Summary(id)),
             CachePolicy::key(&Read::User(id)),
+            CachePolicy::key(&Read::ApiKey(crate::model::ApiKeyId::from_uuid(
+                id.as_uuid(),
+            ))),
             CachePolicy::key(&Read::Post(crate::model::PostId::from_uuid(id.as_uuid()))),
         ];
         let unique: std::collections::HashSet<_> = keys.iter().collect();

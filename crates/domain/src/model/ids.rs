@@ -60,6 +60,10 @@ id_type!(
     /// Identifies one follow edge; only used to order follower lists.
     FollowId
 );
+id_type!(
+    /// Identifies an API key (and is part of the key a client holds, see `ApiKeySecret`).
+    ApiKeyId
+);
 
 /// A string that is not an id this server issues.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

@@ -1,5 +1,6 @@
 //! Entities and value types.
 
+mod account;
 mod follow;
 mod ids;
 mod page;
@@ -9,8 +10,11 @@ mod timestamp;
 mod user;
 mod validation;
 
+pub use account::{
+    ApiKey, ApiKeyName, ApiKeySecret, Identity, Tier, Via, API_KEY_PREFIX, MAX_API_KEYS_PER_USER,
+};
 pub use follow::{Follow, FollowEdge, FollowRecord};
-pub use ids::{FollowId, PostId, UserId};
+pub use ids::{ApiKeyId, FollowId, PostId, UserId};
 pub use page::{Cursor, Keyset, Limit, Page, PageRequest};
 pub use post::{Post, PostContent, PostRecord};
 pub use post_page::{PageKey, PostPage, Version, Versioned};

@@ -3,7 +3,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::validation::{first_error, plain_text, Text, ValidationErrors};
-use super::{Timestamp, UserId};
+use super::{Tier, Timestamp, UserId};
 
 fn too_long(max: usize) -> String {
     format!("must be at most {max} characters")
@@ -227,6 +227,8 @@ impl NewUser {
             followers_count: 0,
             following_count: 0,
             posts_count: 0,
+            tier: Tier::Standard,
+            tokens_valid_after: None,
         }
     }
 }
@@ -243,6 +245,11 @@ pub struct User {
     pub followers_count: u64,
     pub following_count: u64,
     pub posts_count: u64,
+    /// Never shown by the API: it only sets the user's rate limits.
+    pub tier: Tier,
+    /// Tokens issued at or before this instant are revoked (the last logout); `None` until the
+    /// first logout.
+    pub tokens_valid_after: Option<Timestamp>,
 }
 
 impl User {

@@ -2,14 +2,33 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::error::AuthError;
-use crate::model::{Email, Name, NewUser, Password, User, UserId, Username, ValidationErrors};
+use crate::cache::{ReadCache, Write};
+use crate::error::{AuthError, CredentialError, StoreError};
+use crate::model::{
+    Email, Identity, Name, NewUser, Password, Tier, Timestamp, User, UserId, Username,
+    ValidationErrors, Via,
+};
 use crate::ports::{
     Clock, CreateUserError, IdGenerator, PasswordHasher, RateDecision, RateLimiter, RatePolicy,
-    TokenError, TokenIssuer, UserRepository,
+    TokenIssuer, UserRepository,
 };
 
-use super::Ports;
+use super::{ApiKeyService, Ports};
+
+/// How far ahead of its own clock a logout revokes tokens: another instance whose clock runs
+/// ahead (by less than this) may have issued a token "in the future" before the logout, and it
+/// must be revoked too. Logins in the meantime are dated past the logout (see
+/// `AuthService::issue_time`), so they are not.
+pub const CLOCK_SKEW_ALLOWANCE: Duration = Duration::from_secs(1);
+
+/// A credential as a request presents it, not yet checked.
+#[derive(Clone, Copy, Debug)]
+pub enum Presented<'a> {
+    /// `Authorization: Bearer <token>`.
+    Bearer(&'a str),
+    /// `X-API-Key: <key>`.
+    ApiKey(&'a str),
+}
 
 /// A signed-in user: who, and the bearer token that proves it.
 #[derive(Debug, Clone)]
@@ -36,6 +55,10 @@ pub struct AuthService {
     limiter: Arc<dyn RateLimiter>,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGenerator>,
+    /// Authentication reads users through it: a local-memory hit in the common case, and a
+    /// logout or tier change invalidates it on every instance.
+    cache: ReadCache,
+    keys: ApiKeyService,
     login_limits: LoginLimits,
     /// (address, account) pairs with a login being checked right now on this instance. The failure budget is
     /// charged only after a password fails, so without this a burst of simultaneous guesses
@@ -66,7 +89,12 @@ pub struct SignupInput<'a> {
 }
 
 impl AuthService {
-    pub fn new(ports: &Ports, login_limits: LoginLimits) -> Self {
+    pub fn new(
+        ports: &Ports,
+        cache: ReadCache,
+        keys: ApiKeyService,
+        login_limits: LoginLimits,
+    ) -> Self {
         AuthService {
             users: ports.users.clone(),
             hasher: ports.hasher.clone(),
@@ -74,6 +102,8 @@ impl AuthService {
             limiter: ports.limiter.clone(),
             clock: ports.clock.clone(),
             ids: ports.ids.clone(),
+            cache,
+            keys,
             login_limits,
             in_flight: Arc::default(),
         }
@@ -103,7 +133,7 @@ impl AuthService {
             CreateUserError::UsernameTaken => AuthError::UsernameTaken,
             CreateUserError::Store(e) => AuthError::Store(e),
         })?;
-        let token = self.tokens.issue(user.id)?;
+        let token = self.tokens.issue(user.id, self.clock.now())?;
         Ok(Session { user, token })
     }
 
@@ -157,7 +187,8 @@ impl AuthService {
             .await?;
         match stored {
             Some(stored) if ok => {
-                let token = self.tokens.issue(stored.user.id)?;
+                let issued_at = self.issue_time(&stored.user);
+                let token = self.tokens.issue(stored.user.id, issued_at)?;
                 Ok(Session {
                     user: stored.user,
                     token,
@@ -179,9 +210,90 @@ impl AuthService {
         })
     }
 
-    /// The user a bearer token names, if it is genuine and current.
-    pub fn authenticate(&self, token: &str) -> Result<UserId, TokenError> {
-        self.tokens.verify(token)
+    /// When a token issued to `user` now says it was issued: now, but always after their last
+    /// logout (which reaches [`CLOCK_SKEW_ALLOWANCE`] into the future). So a login right after
+    /// a logout, on any instance, gets a token that logout does not revoke.
+    fn issue_time(&self, user: &User) -> Timestamp {
+        let now = self.clock.now();
+        match user.tokens_valid_after {
+            Some(after) if now <= after => Timestamp::from_unix_millis(after.unix_millis() + 1),
+            _ => now,
+        }
+    }
+
+    /// Who a credential proves the caller to be. A token must be genuine, unexpired and issued
+    /// after its user's last logout; a key must exist and its secret match. The user (tier,
+    /// last logout) and the key are read through the cache, which a logout, a tier change or a
+    /// revocation invalidates on every instance.
+    ///
+    /// # Errors
+    /// `Rejected` for any credential that is not accepted; `Store` when whether it is revoked
+    /// cannot be known (refusing is then the only safe answer, and the caller may retry).
+    pub async fn authenticate(
+        &self,
+        presented: Presented<'_>,
+    ) -> Result<Identity, CredentialError> {
+        match presented {
+            Presented::Bearer(token) => {
+                let claims = self
+                    .tokens
+                    .verify(token)
+                    .map_err(|_| CredentialError::Rejected)?;
+                let Some(user) = self.account(claims.user).await? else {
+                    // Accounts are never deleted through the API: a genuine token for an id no
+                    // account has (a database restored from before its signup) stays a valid
+                    // credential, and handlers answer "User not found" as the contract says.
+                    return Ok(Identity {
+                        user: claims.user,
+                        tier: Tier::Standard,
+                        via: Via::Token,
+                    });
+                };
+                if user
+                    .tokens_valid_after
+                    .is_some_and(|after| claims.issued_at <= after)
+                {
+                    return Err(CredentialError::Rejected);
+                }
+                Ok(Identity {
+                    user: user.id,
+                    tier: user.tier,
+                    via: Via::Token,
+                })
+            }
+            Presented::ApiKey(raw) => {
+                let key = self.keys.verify(raw).await?;
+                // Keys are deleted with their user, so a key without one is a key being
+                // deleted: not a credential any more.
+                let user = self
+                    .account(key.user)
+                    .await?
+                    .ok_or(CredentialError::Rejected)?;
+                Ok(Identity {
+                    user: user.id,
+                    tier: user.tier,
+                    via: Via::ApiKey(key.id),
+                })
+            }
+        }
+    }
+
+    async fn account(&self, id: UserId) -> Result<Option<Arc<User>>, StoreError> {
+        let users = &self.users;
+        self.cache
+            .user(id, || async move { users.by_id(id).await })
+            .await
+    }
+
+    /// Revokes every token `user` holds (API keys stay: they are revoked one by one). Returns
+    /// once no instance accepts them any more.
+    pub async fn logout(&self, user: UserId) -> Result<(), StoreError> {
+        let allowance = i64::try_from(CLOCK_SKEW_ALLOWANCE.as_millis()).unwrap_or(i64::MAX);
+        let at =
+            Timestamp::from_unix_millis(self.clock.now().unix_millis().saturating_add(allowance));
+        self.users.revoke_tokens(user, at).await?;
+        self.cache.written(Write::Credentials { user }).await;
+        Ok(())
     }
 }
 
@@ -199,3 +311,6 @@ fn collect_signup_errors(input: &SignupInput<'_>) -> ValidationErrors {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod credentials_tests;

@@ -1,23 +1,27 @@
 //! Use-case services, one per capability. Each holds only the ports it needs.
 
+mod api_keys;
 mod auth;
 mod authors;
 mod feed;
 mod posts;
+mod tiers;
 mod users;
 
 use std::sync::Arc;
 
-pub use auth::{AuthService, LoginLimits, Session, SignupInput};
+pub use api_keys::{ApiKeyService, CreatedApiKey};
+pub use auth::{AuthService, LoginLimits, Presented, Session, SignupInput, CLOCK_SKEW_ALLOWANCE};
 pub use authors::Authors;
 pub use feed::FeedService;
 pub use posts::PostService;
+pub use tiers::TierService;
 pub use users::UserService;
 
 use crate::cache::{CachePolicy, ReadCache};
 use crate::ports::{
-    Cache, Clock, FollowRepository, IdGenerator, PasswordHasher, PostRepository, RateLimiter,
-    TokenIssuer, UserRepository,
+    ApiKeyRepository, ApiKeySecrets, Cache, Clock, FollowRepository, IdGenerator, PasswordHasher,
+    PostRepository, RateLimiter, TokenIssuer, UserRepository,
 };
 
 /// Every port the services use, chosen by the composition root.
@@ -26,6 +30,8 @@ pub struct Ports {
     pub users: Arc<dyn UserRepository>,
     pub posts: Arc<dyn PostRepository>,
     pub follows: Arc<dyn FollowRepository>,
+    pub api_keys: Arc<dyn ApiKeyRepository>,
+    pub secrets: Arc<dyn ApiKeySecrets>,
     pub cache: Arc<dyn Cache>,
     pub hasher: Arc<dyn PasswordHasher>,
     pub tokens: Arc<dyn TokenIssuer>,
@@ -38,6 +44,7 @@ pub struct Ports {
 #[derive(Clone)]
 pub struct Services {
     pub auth: AuthService,
+    pub api_keys: ApiKeyService,
     pub users: UserService,
     pub posts: PostService,
     pub feed: FeedService,
@@ -52,8 +59,10 @@ impl Services {
             CachePolicy::default(),
         );
         let authors = Authors::new(ports.users.clone(), cache.clone());
+        let api_keys = ApiKeyService::new(ports, cache.clone());
         Services {
-            auth: AuthService::new(ports, login_limits),
+            auth: AuthService::new(ports, cache.clone(), api_keys.clone(), login_limits),
+            api_keys,
             users: UserService::new(ports, cache.clone()),
             posts: PostService::new(ports, cache, authors.clone()),
             feed: FeedService::new(ports.posts.clone(), authors),

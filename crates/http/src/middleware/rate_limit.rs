@@ -1,14 +1,17 @@
-//! A route's rate limit, keyed by the authenticated user or else the client address, with the
-//! `RateLimit-*` headers on every response of a limited route.
+//! A route's rate limit, keyed by the authenticated user, the API key, or else the client
+//! address, with the `RateLimit-*` headers on every response of a limited route.
 //!
-//! Each limited route carries its own [`Limit`] (see `router`), so which policy applies is
-//! decided once, when the router is built.
+//! Each limited route carries its own [`Limit`] (see `router`), so which policies apply is
+//! decided once, when the router is built: the route's own, and `RATE_LIMIT_API_KEY` for
+//! requests made with an API key (counted per key, instead of the route's policy), each also in
+//! its trusted-tier form (the limit times `RATE_LIMIT_TRUSTED_MULTIPLIER`).
 
 use std::fmt::{self, Write as _};
 
 use axum::extract::Request;
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
+use domain::model::{Tier, Via};
 use domain::ports::RatePolicy;
 use metrics::Counter;
 
@@ -20,7 +23,8 @@ use crate::state::AppState;
 /// What a route's budget is counted by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KeyBy {
-    /// The authenticated user when the request carries a valid token, else the client address.
+    /// The authenticated user when the request carries a valid token (the key, under the API
+    /// key policy, when it carries a valid API key), else the client address.
     CallerOrAddress,
     /// Always the client address: signup and login, where a token (any account's) must not
     /// buy a fresh budget for guessing or mass sign-ups.
@@ -31,28 +35,70 @@ pub enum KeyBy {
 /// alerts see a rate of 0, not no data) before the first request is refused.
 pub(crate) fn register_metrics(state: &AppState) {
     let p = &state.policies;
-    for policy in [&p.general, &p.post, &p.login, &p.signup] {
+    for policy in [&p.general, &p.post, &p.login, &p.signup, &p.api_key] {
         metrics::counter!("rate_limited_total", "policy" => policy.name).increment(0);
     }
 }
 
-/// One route's policy, with what its responses need computed up front.
+/// One policy, with what its responses need computed up front.
+struct Budget {
+    policy: RatePolicy,
+    header: Option<HeaderValue>,
+    refused: Counter,
+}
+
+impl Budget {
+    fn new(policy: RatePolicy) -> Budget {
+        Budget {
+            header: policy_header(&policy),
+            refused: metrics::counter!("rate_limited_total", "policy" => policy.name),
+            policy,
+        }
+    }
+}
+
+/// A policy for each tier.
+struct Tiered {
+    standard: Budget,
+    trusted: Budget,
+}
+
+impl Tiered {
+    fn new(policy: &RatePolicy, multiplier: u32) -> Tiered {
+        let trusted = RatePolicy {
+            limit: policy.limit.saturating_mul(multiplier),
+            ..policy.clone()
+        };
+        Tiered {
+            standard: Budget::new(policy.clone()),
+            trusted: Budget::new(trusted),
+        }
+    }
+
+    fn of(&self, tier: Tier) -> &Budget {
+        match tier {
+            Tier::Standard => &self.standard,
+            Tier::Trusted => &self.trusted,
+        }
+    }
+}
+
+/// One route's policies, with what its responses need computed up front.
 pub struct Limit {
     state: AppState,
-    policy: RatePolicy,
-    policy_header: Option<HeaderValue>,
+    route: Tiered,
+    api_key: Tiered,
     key: KeyBy,
-    refused: Counter,
 }
 
 impl Limit {
     pub fn new(state: &AppState, policy: &RatePolicy, key: KeyBy) -> Limit {
+        let multiplier = state.policies.trusted_multiplier;
         Limit {
             state: state.clone(),
-            policy: policy.clone(),
-            policy_header: policy_header(policy),
+            route: Tiered::new(policy, multiplier),
+            api_key: Tiered::new(&state.policies.api_key, multiplier),
             key,
-            refused: metrics::counter!("rate_limited_total", "policy" => policy.name),
         }
     }
 
@@ -66,47 +112,53 @@ impl Limit {
         F: FnOnce(Request) -> Fut,
         Fut: std::future::Future<Output = Response>,
     {
-        let key = self.key_of(&mut req);
-        let decision = match self
-            .state
-            .limiter
-            .check(&self.policy, key.as_str(), 1)
-            .await
-        {
+        let (key, budget) = self.key_of(&mut req).await;
+        let policy = &budget.policy;
+        let decision = match self.state.limiter.check(policy, key.as_str(), 1).await {
             Ok(d) => d,
             Err(e) => {
                 // Limiting is protection, not a dependency: an adapter that cannot decide lets
                 // the request through rather than failing it (adapters fall back before this).
-                tracing::warn!(error = %e, policy = self.policy.name, "rate limiter failed; allowing");
+                tracing::warn!(error = %e, policy = policy.name, "rate limiter failed; allowing");
                 return next(req).await;
             }
         };
         let mut response = if decision.allowed {
             next(req).await
         } else {
-            self.refused.increment(1);
+            budget.refused.increment(1);
             ApiError::RateLimited(decision).into_response()
         };
         let headers = response.headers_mut();
         // A handler that answered with its own limit (failed logins) set a consistent group of
         // headers for it; mixing in this route's policy would describe two limits at once.
         if !headers.contains_key(RATELIMIT_LIMIT) {
-            insert_decision_headers(headers, &decision, self.policy_header.as_ref());
+            insert_decision_headers(headers, &decision, budget.header.as_ref());
         }
         response
     }
 
-    fn key_of(&self, req: &mut Request) -> Key {
+    /// The budget this request spends, and under which key.
+    async fn key_of(&self, req: &mut Request) -> (Key, &Budget) {
         if self.key == KeyBy::CallerOrAddress {
-            if let Caller::User(id) = request_caller(req, &self.state.services) {
-                return Key::new(format_args!("user:{id}"));
+            if let Caller::User(who) = request_caller(req, &self.state.services).await {
+                return match who.via {
+                    Via::Token => (
+                        Key::new(format_args!("user:{}", who.user)),
+                        self.route.of(who.tier),
+                    ),
+                    Via::ApiKey(id) => (
+                        Key::new(format_args!("key:{id}")),
+                        self.api_key.of(who.tier),
+                    ),
+                };
             }
         }
         let client = self
             .state
             .trusted_proxies
             .request_client_key(req.extensions(), req.headers());
-        Key::new(format_args!("{client}"))
+        (Key::new(format_args!("{client}")), &self.route.standard)
     }
 }
 

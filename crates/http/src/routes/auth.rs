@@ -3,6 +3,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use domain::services::SignupInput;
 
+use crate::auth::AuthUser;
 use crate::dto::{AuthResponse, LoginRequest, SignupRequest};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{AppJson, ClientAddress};
@@ -67,4 +68,21 @@ pub async fn login(
         user: session.user.into(),
         token: session.token,
     }))
+}
+
+/// Sign out everywhere: every token the user holds stops working, on every instance, before
+/// this answers. API keys are not affected (revoke them one by one).
+#[utoipa::path(post, path = "/auth/logout", tag = "auth",
+    security(("bearer" = []), ("apiKey" = [])),
+    responses(
+        (status = 204, description = "Every token issued so far is revoked"),
+        (status = 401, body = ErrorBody), (status = 429, body = ErrorBody),
+        (status = 503, body = ErrorBody),
+    ))]
+pub async fn logout(
+    State(state): State<AppState>,
+    AuthUser(me): AuthUser,
+) -> Result<StatusCode, ApiError> {
+    state.services.auth.logout(me).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -1,5 +1,6 @@
 //! Handlers, one module per resource. Each handler parses, calls one service, maps the answer.
 
+pub mod api_keys;
 pub mod auth;
 pub mod health;
 pub mod posts;

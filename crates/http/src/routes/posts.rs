@@ -11,7 +11,7 @@ use crate::routes::PageParams;
 use crate::state::AppState;
 
 /// Publish a post.
-#[utoipa::path(post, path = "/posts", tag = "posts", security(("bearer" = [])),
+#[utoipa::path(post, path = "/posts", tag = "posts", security(("bearer" = []), ("apiKey" = [])),
     request_body = CreatePostRequest,
     responses((status = 201, body = PostDto), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 413, body = ErrorBody),
@@ -52,7 +52,7 @@ pub async fn get_post(
 }
 
 /// Delete one of your posts.
-#[utoipa::path(delete, path = "/posts/{id}", tag = "posts", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/posts/{id}", tag = "posts", security(("bearer" = []), ("apiKey" = [])),
     params(("id" = String, Path)),
     responses((status = 204, description = "Deleted"), (status = 401, body = ErrorBody),
         (status = 403, description = "Not the author", body = ErrorBody),
@@ -67,7 +67,7 @@ pub async fn delete_post(
 }
 
 /// Your home timeline: your posts and those of everyone you follow, newest first.
-#[utoipa::path(get, path = "/feed", tag = "posts", security(("bearer" = [])), params(PageParams),
+#[utoipa::path(get, path = "/feed", tag = "posts", security(("bearer" = []), ("apiKey" = [])), params(PageParams),
     responses((status = 200, body = PostsPage), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody)))]
 pub async fn feed(

@@ -12,7 +12,7 @@ use crate::routes::PageParams;
 use crate::state::AppState;
 
 /// The signed-in user, with email.
-#[utoipa::path(get, path = "/users/me", tag = "users", security(("bearer" = [])),
+#[utoipa::path(get, path = "/users/me", tag = "users", security(("bearer" = []), ("apiKey" = [])),
     responses((status = 200, body = PrivateUser), (status = 401, body = ErrorBody),
         (status = 404, description = "The token's user no longer exists", body = ErrorBody)))]
 pub async fn me(
@@ -23,7 +23,7 @@ pub async fn me(
 }
 
 /// Change name and/or bio.
-#[utoipa::path(put, path = "/users/profile", tag = "users", security(("bearer" = [])),
+#[utoipa::path(put, path = "/users/profile", tag = "users", security(("bearer" = []), ("apiKey" = [])),
     request_body = ProfileRequest,
     responses((status = 200, body = PrivateUser),
         (status = 400, description = "No field given, or a field breaks a rule", body = ErrorBody),
@@ -72,7 +72,7 @@ pub async fn by_username(
 }
 
 /// Follow a user.
-#[utoipa::path(post, path = "/users/follow/{id}", tag = "users", security(("bearer" = [])),
+#[utoipa::path(post, path = "/users/follow/{id}", tag = "users", security(("bearer" = []), ("apiKey" = [])),
     params(("id" = String, Path, description = "Whom to follow")),
     responses((status = 201, body = FollowDto),
         (status = 400, description = "Cannot follow yourself", body = ErrorBody),
@@ -88,7 +88,7 @@ pub async fn follow(
 }
 
 /// Stop following a user.
-#[utoipa::path(delete, path = "/users/follow/{id}", tag = "users", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/users/follow/{id}", tag = "users", security(("bearer" = []), ("apiKey" = [])),
     params(("id" = String, Path)),
     responses((status = 204, description = "Unfollowed"), (status = 401, body = ErrorBody),
         (status = 404, description = "Not following this user", body = ErrorBody)))]

@@ -128,10 +128,28 @@ async fn every_thread_has_its_own_state() {
         0_u32
     })
     .unwrap();
+    // Three jobs that can only finish together: each thread has run one, so each has made its
+    // state (a thread makes it when it starts, which may be after the first jobs are done).
+    let all = Arc::new(std::sync::Barrier::new(3));
+    let job = || {
+        let all = Arc::clone(&all);
+        move |n: &mut u32| {
+            *n += 1;
+            all.wait();
+        }
+    };
+    let (a, b, c) = tokio::join!(pool.run(job()), pool.run(job()), pool.run(job()));
+    for r in [a, b, c] {
+        r.unwrap();
+    }
     for _ in 0..20 {
         pool.run(|n| *n += 1).await.unwrap();
     }
-    assert_eq!(made.load(Ordering::SeqCst), 3);
+    assert_eq!(
+        made.load(Ordering::SeqCst),
+        3,
+        "one state per thread, never more"
+    );
 }
 
 /// The threads' nice value is raised by the setting, the caller's is left alone.

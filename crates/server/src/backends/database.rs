@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use domain::ports::{BulkStore, FollowRepository, HealthProbe, PostRepository, UserRepository};
+use domain::ports::{
+    ApiKeyRepository, BulkStore, FollowRepository, HealthProbe, PostRepository, UserRepository,
+};
 use postgres_adapter::{PgOptions, PgStore};
 use sqlite::SqliteStore;
 
@@ -16,6 +18,7 @@ pub struct Database {
     pub users: Arc<dyn UserRepository>,
     pub posts: Arc<dyn PostRepository>,
     pub follows: Arc<dyn FollowRepository>,
+    pub api_keys: Arc<dyn ApiKeyRepository>,
     pub probe: Arc<dyn HealthProbe>,
     /// The fast path of `socialscale seed`.
     pub bulk: Arc<dyn BulkStore>,
@@ -76,12 +79,19 @@ impl Database {
     /// Every port served by the one `shared` store.
     fn over<S>(shared: Arc<S>, store: Store) -> Self
     where
-        S: UserRepository + PostRepository + FollowRepository + HealthProbe + BulkStore + 'static,
+        S: UserRepository
+            + PostRepository
+            + FollowRepository
+            + ApiKeyRepository
+            + HealthProbe
+            + BulkStore
+            + 'static,
     {
         Database {
             users: shared.clone(),
             posts: shared.clone(),
             follows: shared.clone(),
+            api_keys: shared.clone(),
             bulk: shared.clone(),
             probe: shared,
             store,

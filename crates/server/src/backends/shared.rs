@@ -76,6 +76,7 @@ impl SharedTier {
             &p.signup,
             &p.login_failures,
             &p.login_failures_account,
+            &p.api_key,
         ]);
         let probe = Arc::new(RedisProbe(redis));
         Ok(SharedTier {

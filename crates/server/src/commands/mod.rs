@@ -2,9 +2,11 @@
 
 pub mod healthcheck;
 pub mod seed;
+pub mod user;
 
 pub use healthcheck::healthcheck;
 pub use seed::seed;
+pub use user::user;
 
 use crate::app::{shutdown_signal, App};
 use crate::backends::Database;

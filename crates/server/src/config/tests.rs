@@ -51,6 +51,30 @@ fn development_generates_a_secret() {
     assert_eq!(c.jwt_secret.len(), 32);
     assert_eq!(c.policies.general.limit, 15_000);
     assert_eq!(c.policies.login_failures.window, Duration::from_secs(900));
+    assert_eq!(
+        (c.policies.api_key.limit, c.policies.api_key.window),
+        (30_000, Duration::from_secs(30))
+    );
+    assert_eq!(c.policies.api_key.name, "api_key");
+    assert_eq!(c.policies.trusted_multiplier, 10);
+}
+
+#[test]
+fn the_user_command_parses_a_tier_and_refuses_others() {
+    let cli = Cli::try_parse_from(["socialscale", "user", "set-tier", "Ada", "trusted"]).unwrap();
+    match cli.command {
+        Some(Command::User(UserCommand::SetTier { username, tier })) => {
+            assert_eq!(
+                (username.as_str(), tier),
+                ("Ada", domain::model::Tier::Trusted)
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let e = Cli::try_parse_from(["socialscale", "user", "set-tier", "ada", "gold"])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("standard or trusted"), "{e}");
 }
 
 #[test]

@@ -6,6 +6,7 @@ const POSTGRES: bool = false;
 
 mod auth;
 mod connections;
+mod credentials;
 mod dodging;
 mod feed;
 mod helpers;

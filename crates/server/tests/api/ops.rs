@@ -50,7 +50,10 @@ async fn openapi_document_and_docs_page() {
     for p in [
         "/auth/signup",
         "/auth/login",
+        "/auth/logout",
         "/users/me",
+        "/users/me/api-keys",
+        "/users/me/api-keys/{id}",
         "/users/profile",
         "/users/{id}",
         "/users/by-username/{username}",
@@ -69,6 +72,24 @@ async fn openapi_document_and_docs_page() {
         assert!(paths.contains_key(p), "missing {p}");
     }
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    let api_key = &doc["components"]["securitySchemes"]["apiKey"];
+    assert_eq!(
+        (api_key["in"].as_str(), api_key["name"].as_str()),
+        (Some("header"), Some("X-API-Key"))
+    );
+    for schema in [
+        "ApiKeyDto",
+        "CreatedApiKeyDto",
+        "ApiKeyList",
+        "CreateApiKeyRequest",
+    ] {
+        assert!(doc["components"]["schemas"][schema].is_object(), "{schema}");
+    }
+    // Keys are managed with a bearer token only; everything else also takes a key.
+    let create = &paths["/users/me/api-keys"]["post"]["security"];
+    assert_eq!(create.as_array().unwrap().len(), 1, "{create}");
+    let me = &paths["/users/me"]["get"]["security"];
+    assert_eq!(me.as_array().unwrap().len(), 2, "{me}");
     let res = app.get("/docs").await;
     assert_eq!(res.status(), StatusCode::OK);
     let html = res.text().await.unwrap();

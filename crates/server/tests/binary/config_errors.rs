@@ -46,6 +46,13 @@ fn a_malformed_value_names_its_variable() {
     fails_naming(&[("JWT_TTL", "forever")], "JWT_TTL");
     fails_naming(&[("RATE_LIMIT_GENERAL", "10/0s")], "RATE_LIMIT_GENERAL");
     fails_naming(&[("RATE_LIMIT_LOGIN", "ten/1m")], "RATE_LIMIT_LOGIN");
+    fails_naming(&[("RATE_LIMIT_API_KEY", "0/30s")], "RATE_LIMIT_API_KEY");
+    for bad in ["0", "1001", "ten"] {
+        fails_naming(
+            &[("RATE_LIMIT_TRUSTED_MULTIPLIER", bad)],
+            "RATE_LIMIT_TRUSTED_MULTIPLIER",
+        );
+    }
     fails_naming(&[("APP_ENV", "staging")], "APP_ENV");
     fails_naming(&[("LOG_FORMAT", "xml")], "LOG_FORMAT");
     fails_naming(&[("LOG_LEVEL", "info,server=loudest")], "LOG_LEVEL");

@@ -166,6 +166,35 @@ async fn no_credential_reaches_the_log(level: &str) {
         .await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
 
+    // An API key: created (its secret in the response), used, revoked, refused.
+    let res = api
+        .call(
+            Method::POST,
+            "/users/me/api-keys",
+            Some(&writer),
+            Some(json!({"name": "logs"})),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let key: Value = res.json().await.unwrap();
+    let secret = key["key"].as_str().unwrap().to_owned();
+    let with_key = api
+        .client
+        .get(format!("{}/users/me", api.base))
+        .header("x-api-key", &secret);
+    assert_eq!(api.send(with_key).await.status(), StatusCode::OK);
+    let revoke = format!("/users/me/api-keys/{}", key["id"].as_str().unwrap());
+    let res = api.call(Method::DELETE, &revoke, Some(&writer), None).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let with_key = api
+        .client
+        .get(format!("{}/users/me", api.base))
+        .header("x-api-key", &secret);
+    assert_eq!(api.send(with_key).await.status(), StatusCode::UNAUTHORIZED);
+    // The secret part alone (what follows `ssk_` and the id) must not appear either.
+    tokens.push(secret[4 + 32..].to_owned());
+    tokens.push(secret);
+
     // Rejected bodies that still hold the password: a validation failure and broken JSON.
     let invalid = json!({"email": "not-an-email", "password": PASSWORD, "username": "x"});
     let res = api
@@ -184,6 +213,14 @@ async fn no_credential_reaches_the_log(level: &str) {
     let path = format!("/posts/{}", post["id"].as_str().unwrap());
     let res = api.call(Method::DELETE, &path, Some(&writer), None).await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let res = api
+        .call(Method::POST, "/auth/logout", Some(&reader), None)
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let res = api
+        .call(Method::GET, "/users/me", Some(&reader), None)
+        .await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
 
     kill(server.pid(), "TERM");
     assert!(server.wait_exit().await.success());

@@ -7,3 +7,4 @@ mod healthcheck;
 mod logs;
 mod shutdown;
 mod support;
+mod user;

@@ -7,6 +7,7 @@
 
 const POSTGRES: bool = false;
 
+mod credentials;
 mod freshness;
 mod limits;
 mod outage;

@@ -74,6 +74,20 @@ impl UserRepository for CountingUsers {
         self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.0.summaries(ids).await
     }
+    async fn revoke_tokens(
+        &self,
+        id: UserId,
+        at: crate::model::Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.0.revoke_tokens(id, at).await
+    }
+    async fn set_tier(
+        &self,
+        u: &crate::model::Username,
+        tier: crate::model::Tier,
+    ) -> Result<Option<UserId>, StoreError> {
+        self.0.set_tier(u, tier).await
+    }
 }
 
 #[test]

@@ -8,9 +8,9 @@ use async_trait::async_trait;
 
 use super::lock;
 use crate::error::StoreError;
-use crate::model::{Password, UserId};
+use crate::model::{Password, Timestamp, UserId};
 use crate::ports::{
-    PasswordHasher, RateDecision, RateLimiter, RatePolicy, TokenError, TokenIssuer,
+    PasswordHasher, RateDecision, RateLimiter, RatePolicy, TokenClaims, TokenError, TokenIssuer,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -70,8 +70,9 @@ impl PasswordHasher for PlainHasher {
     }
 }
 
-/// Tokens are `token:<user id>`; `expired:<user id>` (from [`FakeTokens::expired`]) is a
-/// well-formed but expired one; anything else is invalid. No signature: tests only.
+/// Tokens are `token:<user id>@<issued at, unix ms>`; `expired:<user id>` (from
+/// [`FakeTokens::expired`]) is a well-formed but expired one; anything else is invalid. No
+/// signature: tests only.
 #[derive(Default)]
 pub struct FakeTokens {
     issued: AtomicUsize,
@@ -94,14 +95,20 @@ impl FakeTokens {
 }
 
 impl TokenIssuer for FakeTokens {
-    fn issue(&self, user: UserId) -> Result<String, StoreError> {
+    fn issue(&self, user: UserId, issued_at: Timestamp) -> Result<String, StoreError> {
         self.issued.fetch_add(1, Ordering::SeqCst);
-        Ok(format!("token:{user}"))
+        Ok(format!("token:{user}@{}", issued_at.unix_millis()))
     }
 
-    fn verify(&self, token: &str) -> Result<UserId, TokenError> {
-        if let Some(id) = token.strip_prefix("token:") {
-            id.parse().map_err(|_| TokenError::Invalid)
+    fn verify(&self, token: &str) -> Result<TokenClaims, TokenError> {
+        if let Some(rest) = token.strip_prefix("token:") {
+            let (id, at) = rest.split_once('@').ok_or(TokenError::Invalid)?;
+            Ok(TokenClaims {
+                user: id.parse().map_err(|_| TokenError::Invalid)?,
+                issued_at: Timestamp::from_unix_millis(
+                    at.parse().map_err(|_| TokenError::Invalid)?,
+                ),
+            })
         } else if let Some(id) = token.strip_prefix("expired:") {
             match id.parse::<UserId>() {
                 Ok(_) => Err(TokenError::Expired),
@@ -197,13 +204,20 @@ mod tests {
     fn fake_tokens_verify_what_they_issue() {
         let t = FakeTokens::new();
         let id = UserId::from_uuid(Uuid::now_v7());
-        assert_eq!(t.verify(&t.issue(id).unwrap()), Ok(id));
+        let at = Timestamp::from_unix_millis(1_767_225_600_123);
+        let claims = TokenClaims {
+            user: id,
+            issued_at: at,
+        };
+        assert_eq!(t.verify(&t.issue(id, at).unwrap()), Ok(claims));
         assert_eq!(t.verify(&FakeTokens::expired(id)), Err(TokenError::Expired));
         for bad in ["", "token:", "token:nope", "Bearer x", "expired:zz"] {
             assert_eq!(t.verify(bad), Err(TokenError::Invalid), "{bad:?}");
         }
         let v4 = Uuid::new_v4();
-        assert_eq!(t.verify(&format!("token:{v4}")), Err(TokenError::Invalid));
+        assert_eq!(t.verify(&format!("token:{v4}@1")), Err(TokenError::Invalid));
+        assert_eq!(t.verify(&format!("token:{id}")), Err(TokenError::Invalid));
+        assert_eq!(t.verify(&format!("token:{id}@x")), Err(TokenError::Invalid));
         assert_eq!(t.issued(), 1);
     }
 

@@ -6,7 +6,8 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use super::{
-    CountingLimiter, FakeTokens, ManualClock, MapCache, MemoryStore, PlainHasher, SequentialIds,
+    CountingLimiter, FakeTokens, ManualClock, MapCache, MemoryStore, PlainHasher, PlainSecrets,
+    SequentialIds,
 };
 use crate::error::AuthError;
 use crate::ports::{RateAlgorithm, RatePolicy};
@@ -67,6 +68,7 @@ pub fn login_limits() -> LoginLimits {
 #[derive(Clone, Default)]
 pub struct Fakes {
     pub store: Arc<MemoryStore>,
+    pub secrets: Arc<PlainSecrets>,
     pub cache: Arc<MapCache>,
     pub hasher: Arc<PlainHasher>,
     pub tokens: Arc<FakeTokens>,
@@ -86,6 +88,8 @@ impl Fakes {
             users: self.store.clone(),
             posts: self.store.clone(),
             follows: self.store.clone(),
+            api_keys: self.store.clone(),
+            secrets: self.secrets.clone(),
             cache: self.cache.clone(),
             hasher: self.hasher.clone(),
             tokens: self.tokens.clone(),

@@ -29,7 +29,7 @@ pub use harness::{
     block_on, fake_ports, login_failures_account_policy, login_failures_policy, login_limits,
     signup, Fakes, TEST_PASSWORD,
 };
-pub use store::MemoryStore;
+pub use store::{MemoryStore, PlainSecrets};
 
 /// Locks `m`, recovering the data if another thread panicked while holding it.
 ///

@@ -9,14 +9,18 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use super::lock;
+
+mod api_keys;
+
 use crate::error::StoreError;
 use crate::model::{
     Email, FollowEdge, FollowRecord, Keyset, NewUser, PostId, PostRecord, ProfileUpdate,
-    StoredCredentials, User, UserId, UserSummary, Username,
+    StoredCredentials, Tier, Timestamp, User, UserId, UserSummary, Username,
 };
 use crate::ports::{
     CreateUserError, FollowError, FollowRepository, HealthProbe, PostRepository, UserRepository,
 };
+pub use api_keys::PlainSecrets;
 
 // ---------------------------------------------------------------------------------------------
 // Repositories
@@ -30,6 +34,8 @@ struct StoreState {
     posts: BTreeMap<PostId, PostRecord>,
     /// By edge id, likewise time-ordered.
     follows: BTreeMap<crate::model::FollowId, FollowRecord>,
+    /// By id, time-ordered: iterating is oldest first.
+    api_keys: BTreeMap<crate::model::ApiKeyId, crate::model::ApiKey>,
 }
 
 impl StoreState {
@@ -171,6 +177,38 @@ impl UserRepository for MemoryStore {
         let s = lock(&self.state);
         let unique: HashSet<UserId> = ids.iter().copied().collect();
         Ok(unique.into_iter().filter_map(|id| s.summary(id)).collect())
+    }
+
+    async fn revoke_tokens(&self, id: UserId, at: Timestamp) -> Result<bool, StoreError> {
+        self.check()?;
+        let mut s = lock(&self.state);
+        let Some(user) = s.user_mut(id) else {
+            return Ok(false);
+        };
+        let next = user.tokens_valid_after.map_or(at, |t| {
+            Timestamp::from_unix_millis(t.unix_millis() + 1).max(at)
+        });
+        user.tokens_valid_after = Some(next);
+        Ok(true)
+    }
+
+    async fn set_tier(
+        &self,
+        username: &Username,
+        tier: Tier,
+    ) -> Result<Option<UserId>, StoreError> {
+        self.check()?;
+        let mut s = lock(&self.state);
+        let canonical = username.canonical();
+        let user = s
+            .users
+            .values_mut()
+            .map(|(u, _)| u)
+            .find(|u| u.username.to_ascii_lowercase() == canonical);
+        Ok(user.map(|u| {
+            u.tier = tier;
+            u.id
+        }))
     }
 }
 

@@ -1,5 +1,5 @@
-//! Contract suites for the repository ports: [`UserRepository`], [`PostRepository`] and
-//! [`FollowRepository`].
+//! Contract suites for the repository ports: [`UserRepository`], [`PostRepository`],
+//! [`FollowRepository`] and [`ApiKeyRepository`].
 //!
 //! Written only against the ports, so every SQL adapter runs them unchanged. Each suite expects
 //! a fresh, migrated database, but also tolerates rows left by other suites (names and emails
@@ -16,6 +16,7 @@
 // step that must succeed says which step failed.
 #![allow(clippy::expect_used)]
 
+mod accounts;
 mod bursts;
 mod counts;
 mod follows;
@@ -26,8 +27,12 @@ mod walks;
 
 use std::sync::Arc;
 
-use crate::ports::{FollowRepository, PostRepository, UserRepository};
+use crate::ports::{ApiKeyRepository, FollowRepository, PostRepository, UserRepository};
 
+pub use accounts::{
+    api_key_repository_contract, api_keys_cap_under_racing_creates, api_keys_lifecycle,
+    users_credentials,
+};
 pub use bursts::{follows_burst_each_answered, posts_burst_each_answered};
 pub use counts::counters_exact_under_concurrency;
 pub use follows::{follow_repository_contract, follows_counters_and_conflicts, follows_lists};
@@ -50,19 +55,21 @@ pub struct Repos {
     pub users: Arc<dyn UserRepository>,
     pub posts: Arc<dyn PostRepository>,
     pub follows: Arc<dyn FollowRepository>,
+    pub api_keys: Arc<dyn ApiKeyRepository>,
 }
 
 impl Repos {
-    /// All three ports served by one store (as every SQL adapter does).
+    /// Every port served by one store (as every SQL adapter does).
     pub fn sharing<S>(store: S) -> Repos
     where
-        S: UserRepository + PostRepository + FollowRepository + 'static,
+        S: UserRepository + PostRepository + FollowRepository + ApiKeyRepository + 'static,
     {
         let shared = Arc::new(store);
         Repos {
             users: shared.clone(),
             posts: shared.clone(),
-            follows: shared,
+            follows: shared.clone(),
+            api_keys: shared,
         }
     }
 }

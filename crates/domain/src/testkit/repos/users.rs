@@ -19,6 +19,7 @@ pub async fn user_repository_contract(repos: &Repos) {
     users_update_profile(repos).await;
     users_summaries(repos).await;
     users_racing_creates(repos).await;
+    super::users_credentials(repos).await;
 }
 
 /// Create returns the stored user with zeroed counters; every lookup finds it, `by_username`

@@ -1,5 +1,3 @@
-use std::sync::Arc;
-
 use super::*;
 use crate::model::{Bio, FollowId, Limit, Name, PageRequest};
 use crate::ports::IdGenerator;
@@ -206,12 +204,14 @@ fn memory_store_can_be_switched_off() {
 }
 
 fn contract_repos() -> crate::testkit::repos::Repos {
-    let store = Arc::new(MemoryStore::new());
-    crate::testkit::repos::Repos {
-        users: store.clone(),
-        posts: store.clone(),
-        follows: store,
-    }
+    crate::testkit::repos::Repos::sharing(MemoryStore::new())
+}
+
+#[test]
+fn memory_store_passes_the_api_key_repository_contract() {
+    block_on(crate::testkit::repos::api_key_repository_contract(
+        &contract_repos(),
+    ));
 }
 
 #[test]

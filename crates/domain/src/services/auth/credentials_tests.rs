@@ -1,0 +1,131 @@
+//! Logout and tiers: what authenticating a token reads from the (cached) user.
+
+use std::time::Duration;
+
+use super::tests::who;
+use super::*;
+use crate::cache::CachePolicy;
+use crate::error::UserError;
+use crate::services::{Services, TierService};
+use crate::testkit::fakes::{block_on, signup, Fakes, ManualClock, TEST_PASSWORD};
+
+const CLIENT: &str = "ip:192.0.2.1";
+
+fn login(s: &Services, username: &str) -> String {
+    let email = format!("{username}@example.com");
+    block_on(s.auth.login(&email, TEST_PASSWORD, CLIENT))
+        .unwrap()
+        .token
+}
+
+fn identity(s: &Services, token: &str) -> Result<Identity, CredentialError> {
+    block_on(s.auth.authenticate(Presented::Bearer(token)))
+}
+
+#[test]
+fn logout_revokes_every_token_and_a_login_right_after_works() {
+    let f = Fakes::new();
+    let s = f.services();
+    let first = block_on(signup(&s, "alice")).unwrap();
+    f.clock.advance(Duration::from_millis(5));
+    let second = login(&s, "alice");
+    // Cached now: the logout has to make this stale, not just write the row.
+    assert_eq!(who(&s.auth, &second), Some(first.user.id));
+
+    block_on(s.auth.logout(first.user.id)).unwrap();
+    assert_eq!(who(&s.auth, &first.token), None);
+    assert_eq!(who(&s.auth, &second), None);
+    assert!(f
+        .cache
+        .invalidated()
+        .contains(&CachePolicy::key(&crate::cache::Read::User(first.user.id)).into_owned()));
+
+    // The clock has not moved: the new token is issued in the logout's own millisecond.
+    let fresh = login(&s, "alice");
+    assert_eq!(who(&s.auth, &fresh), Some(first.user.id));
+}
+
+/// A token issued in the same millisecond as the logout but before it is revoked; so is one
+/// from an instance whose clock runs a little ahead.
+#[test]
+fn tokens_issued_just_before_a_logout_are_revoked_even_from_a_clock_ahead() {
+    let f = Fakes::new();
+    let s = f.services();
+    let same_ms = block_on(signup(&s, "alice")).unwrap();
+    f.clock.advance(Duration::from_millis(400));
+    let ahead = login(&s, "alice");
+    f.clock.advance(Duration::from_millis(400));
+    let token_after_logout_clock = login(&s, "alice");
+    // The logging-out instance's clock is 800 ms behind the one that issued these.
+    f.clock.set(ManualClock::start());
+    block_on(s.auth.logout(same_ms.user.id)).unwrap();
+    for token in [&same_ms.token, &ahead, &token_after_logout_clock] {
+        assert_eq!(who(&s.auth, token), None, "{token}");
+    }
+    // And a login on that slow instance right after the logout still works.
+    let fresh = login(&s, "alice");
+    assert_eq!(who(&s.auth, &fresh), Some(same_ms.user.id));
+}
+
+/// A token dated past a logout (a login right after it) is revoked by the next logout, even
+/// within the same millisecond.
+#[test]
+fn a_second_logout_revokes_the_token_issued_after_the_first() {
+    let f = Fakes::new();
+    let s = f.services();
+    let alice = block_on(signup(&s, "alice")).unwrap();
+    block_on(s.auth.logout(alice.user.id)).unwrap();
+    let between = login(&s, "alice");
+    assert_eq!(who(&s.auth, &between), Some(alice.user.id));
+    block_on(s.auth.logout(alice.user.id)).unwrap();
+    assert_eq!(who(&s.auth, &between), None);
+}
+
+#[test]
+fn a_store_that_cannot_say_whether_a_token_is_revoked_refuses_it() {
+    let f = Fakes::new();
+    let s = f.services();
+    let alice = block_on(signup(&s, "alice")).unwrap();
+    f.store.set_unavailable(true);
+    assert!(matches!(
+        identity(&s, &alice.token),
+        Err(CredentialError::Store(_))
+    ));
+    f.store.set_unavailable(false);
+    assert!(identity(&s, &alice.token).is_ok());
+}
+
+#[test]
+fn a_tier_change_reaches_authentication_through_the_cache() {
+    let f = Fakes::new();
+    let s = f.services();
+    let alice = block_on(signup(&s, "alice")).unwrap();
+    let before = identity(&s, &alice.token).unwrap();
+    assert_eq!((before.tier, before.via), (Tier::Standard, Via::Token));
+
+    let tiers = TierService::new(f.store.clone(), f.cache.clone(), f.ids.clone());
+    assert_eq!(
+        block_on(tiers.set_tier("ALICE", Tier::Trusted)).unwrap(),
+        alice.user.id
+    );
+    assert_eq!(identity(&s, &alice.token).unwrap().tier, Tier::Trusted);
+    assert!(matches!(
+        block_on(tiers.set_tier("nobody", Tier::Trusted)),
+        Err(UserError::NotFound)
+    ));
+    assert!(matches!(
+        block_on(tiers.set_tier("not a name!", Tier::Trusted)),
+        Err(UserError::NotFound)
+    ));
+}
+
+/// The contract keeps `GET /users/me` answering 404 for a genuine token whose user is gone.
+#[test]
+fn a_genuine_token_for_a_missing_user_is_a_standard_identity() {
+    let f = Fakes::new();
+    let s = f.services();
+    let ghost = UserId::from_uuid(f.ids.new_id());
+    let token = f.tokens.issue(ghost, f.clock.now()).unwrap();
+    let id = identity(&s, &token).unwrap();
+    assert_eq!((id.user, id.tier), (ghost, Tier::Standard));
+}

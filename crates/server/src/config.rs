@@ -11,10 +11,12 @@ use domain::ports::{RateAlgorithm, RatePolicy};
 use http_adapter::TrustedProxies;
 
 mod auth;
+mod hashing;
 mod http;
 mod seed;
 mod targets;
 pub use auth::{AuthSettings, UserCommand};
+pub use hashing::HashSettings;
 pub use http::{HttpLimits, HttpSettings};
 pub use redis_adapter::RedisTarget;
 pub use seed::{Preset, SeedArgs, SeedSize};
@@ -253,41 +255,8 @@ pub struct Settings {
     /// `false` turns caching off (to measure what the cache buys).
     #[arg(long, env = "CACHE_ENABLED", value_name = "CACHE_ENABLED", default_value_t = true, action = clap::ArgAction::Set, global = true)]
     pub cache_enabled: bool,
-    /// Password-hashing threads: hashes computed at once (default: the CPUs less one, at least 1).
-    #[arg(
-        long,
-        env = "HASH_CONCURRENCY",
-        value_name = "HASH_CONCURRENCY",
-        global = true
-    )]
-    pub hash_concurrency: Option<usize>,
-    /// Hashes that may wait for a hashing thread; one more is answered 503 at once.
-    #[arg(
-        long,
-        env = "HASH_QUEUE",
-        value_name = "HASH_QUEUE",
-        default_value_t = 256,
-        global = true
-    )]
-    pub hash_queue: usize,
-    /// How long a hash may wait for a hashing thread before it is answered 503.
-    #[arg(
-        long,
-        env = "HASH_WAIT_MS",
-        value_name = "HASH_WAIT_MS",
-        default_value_t = 3000,
-        global = true
-    )]
-    pub hash_wait_ms: u64,
-    /// Added to the hashing threads' nice value (0–19, Linux): request handling wins the cores.
-    #[arg(
-        long,
-        env = "HASH_NICE",
-        value_name = "HASH_NICE",
-        default_value_t = 10,
-        global = true
-    )]
-    pub hash_nice: i32,
+    #[command(flatten)]
+    pub hashing: HashSettings,
     #[command(flatten)]
     pub http: HttpSettings,
     #[command(flatten)]
@@ -363,7 +332,7 @@ impl Config {
                 "REDIS_KEY_PREFIX must not contain { or } (they pick Redis Cluster slots)".into(),
             );
         }
-        let hashing = hasher_config(&settings)?;
+        let hashing = settings.hashing.hasher_config()?;
         let cors_origins = parse_origins(&settings.cors_origins)?;
         let algorithm = settings.rate_limit_algorithm;
         let policy = |name: &'static str, (limit, window): (u32, Duration)| RatePolicy {
@@ -397,32 +366,6 @@ impl Config {
             hashing,
         })
     }
-}
-
-/// `HASH_CONCURRENCY`, `HASH_QUEUE`, `HASH_WAIT_MS` and `HASH_NICE` over the default cost.
-fn hasher_config(s: &Settings) -> Result<local::HasherConfig, String> {
-    let mut config = local::HasherConfig::default();
-    let pool = &mut config.pool;
-    match s.hash_concurrency {
-        Some(0) => return Err("HASH_CONCURRENCY must be at least 1".into()),
-        // Each thread keeps a 19 MiB work area: a typo must not reserve gigabytes.
-        Some(n) if n > 1024 => return Err("HASH_CONCURRENCY must be at most 1024".into()),
-        Some(n) => pool.threads = n,
-        None => {}
-    }
-    if !(1..=1_000_000).contains(&s.hash_queue) {
-        return Err("HASH_QUEUE must be between 1 and 1000000".into());
-    }
-    if !(1..=600_000).contains(&s.hash_wait_ms) {
-        return Err("HASH_WAIT_MS must be between 1 and 600000 (milliseconds)".into());
-    }
-    if !(0..=19).contains(&s.hash_nice) {
-        return Err("HASH_NICE must be between 0 and 19".into());
-    }
-    pool.queue = s.hash_queue;
-    pool.wait = Duration::from_millis(s.hash_wait_ms);
-    pool.nice = s.hash_nice;
-    Ok(config)
 }
 
 fn parse_origins(raw: &str) -> Result<Option<Vec<axum::http::HeaderValue>>, String> {

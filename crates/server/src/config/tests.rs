@@ -140,10 +140,10 @@ fn documented_defaults() {
     assert_eq!(s.shutdown_grace_seconds, 30);
     assert_eq!(s.cache_capacity, 100_000);
     assert!(s.cache_enabled);
-    assert_eq!(s.hash_concurrency, None);
-    assert_eq!(s.hash_queue, 256);
-    assert_eq!(s.hash_wait_ms, 3000);
-    assert_eq!(s.hash_nice, 10);
+    assert_eq!(s.hashing.hash_concurrency, None);
+    assert_eq!(s.hashing.hash_queue, 256);
+    assert_eq!(s.hashing.hash_wait_ms, 3000);
+    assert_eq!(s.hashing.hash_nice, 10);
     let http = Config::from_settings(s).unwrap().http;
     assert_eq!(http.header_timeout, Duration::from_secs(10));
     assert_eq!(http.idle_timeout, Duration::from_secs(75));

@@ -46,6 +46,10 @@ pub enum AuthError {
     /// Too many failed logins for this account.
     #[error("Too many failed logins")]
     RateLimited(RateDecision),
+    /// The `Idempotency-Key` was used, within its lifetime, for a different request (another
+    /// username, name or password for the same email).
+    #[error("Idempotency-Key already used for a different request")]
+    KeyReused,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -92,6 +96,9 @@ pub enum UserError {
     AlreadyFollowing,
     #[error("Not following this user")]
     NotFollowing,
+    /// The `Idempotency-Key` was used, within its lifetime, for a different request.
+    #[error("Idempotency-Key already used for a different request")]
+    KeyReused,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -107,6 +114,9 @@ pub enum PostError {
     UserNotFound,
     #[error("You can only delete your own posts")]
     NotAuthor,
+    /// The `Idempotency-Key` was used, within its lifetime, for a different request.
+    #[error("Idempotency-Key already used for a different request")]
+    KeyReused,
     #[error(transparent)]
     Store(#[from] StoreError),
 }

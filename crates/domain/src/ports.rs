@@ -11,13 +11,15 @@ use uuid::Uuid;
 
 use crate::error::StoreError;
 use crate::model::{
-    Email, FollowEdge, FollowRecord, Keyset, NewUser, Password, PostId, PostRecord, ProfileUpdate,
-    StoredCredentials, Tier, Timestamp, User, UserId, UserSummary, Username,
+    Email, FollowEdge, FollowRecord, KeyClaim, Keyset, NewUser, Password, PostId, PostRecord,
+    ProfileUpdate, StoredCredentials, Tier, Timestamp, User, UserId, UserSummary, Username,
 };
 
 mod api_keys;
+mod idempotency;
 
 pub use api_keys::{ApiKeyRepository, ApiKeySecrets, CreateApiKeyError};
+pub use idempotency::{IdempotencyKeyRepository, Keyed};
 
 /// Creating a user failed for a reason the caller can act on.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +54,13 @@ pub trait UserRepository: Send + Sync {
     /// username ignoring ASCII case — decided by the store atomically, so of two racing
     /// signups for one name exactly one succeeds. Email is checked first when both clash.
     async fn create(&self, user: &NewUser) -> Result<User, CreateUserError>;
+
+    /// `create` storing the key in the same transaction (rules: [`Keyed`]'s module).
+    async fn create_keyed(
+        &self,
+        user: &NewUser,
+        claim: &KeyClaim,
+    ) -> Result<Keyed<User>, CreateUserError>;
 
     async fn by_id(&self, id: UserId) -> Result<Option<User>, StoreError>;
 
@@ -96,6 +105,13 @@ pub trait PostRepository: Send + Sync {
     /// MUST return `Ok(false)` without writing anything when the author does not exist.
     async fn create(&self, post: &PostRecord) -> Result<bool, StoreError>;
 
+    /// `create` storing the key in the same transaction (rules: [`Keyed`]'s module).
+    async fn create_keyed(
+        &self,
+        post: &PostRecord,
+        claim: &KeyClaim,
+    ) -> Result<Keyed<bool>, StoreError>;
+
     async fn by_id(&self, id: PostId) -> Result<Option<PostRecord>, StoreError>;
 
     /// Deletes the post if `author` wrote it, decrementing their `posts_count` in the same
@@ -122,6 +138,13 @@ pub trait FollowRepository: Send + Sync {
     /// `AlreadyFollowing` if the edge exists (counters unchanged); `UnknownUser` if either user
     /// does not exist.
     async fn follow(&self, edge: &FollowRecord) -> Result<(), FollowError>;
+
+    /// `follow` storing the key in the same transaction (rules: [`Keyed`]'s module).
+    async fn follow_keyed(
+        &self,
+        edge: &FollowRecord,
+        claim: &KeyClaim,
+    ) -> Result<Keyed<()>, FollowError>;
 
     /// Removes the edge and decrements both counters; `false` when there was no edge.
     async fn unfollow(&self, follower: UserId, following: UserId) -> Result<bool, StoreError>;

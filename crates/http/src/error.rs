@@ -20,8 +20,8 @@ pub struct ErrorBody {
     pub error: String,
     /// The error class: `ValidationError`, `UnauthorizedError`, `ForbiddenError`,
     /// `NotFoundError`, `MethodNotAllowedError`, `ConflictError`, `PayloadTooLargeError`,
-    /// `UnsupportedMediaTypeError`, `RateLimitError`, `InternalServerError`,
-    /// `ServiceUnavailableError`.
+    /// `UnsupportedMediaTypeError`, `IdempotencyKeyReusedError`, `RateLimitError`,
+    /// `InternalServerError`, `ServiceUnavailableError`.
     #[serde(rename = "type")]
     pub kind: &'static str,
     /// Present on validation errors only: one entry per broken rule.
@@ -55,6 +55,8 @@ pub enum ApiError {
     PayloadTooLarge,
     /// 415: a body that is not JSON.
     UnsupportedMediaType,
+    /// 422: an `Idempotency-Key` already used, within its lifetime, for a different request.
+    KeyReused,
     /// 429: a rate limit was hit.
     RateLimited(RateDecision),
     /// 503: a dependency is down or the server is stopping. The cause goes to the log only.
@@ -83,6 +85,7 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::KeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) | ApiError::Overloaded { .. } | ApiError::TimedOut => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -101,6 +104,7 @@ impl ApiError {
             ApiError::Conflict(_) => "ConflictError",
             ApiError::PayloadTooLarge => "PayloadTooLargeError",
             ApiError::UnsupportedMediaType => "UnsupportedMediaTypeError",
+            ApiError::KeyReused => "IdempotencyKeyReusedError",
             ApiError::RateLimited(_) => "RateLimitError",
             ApiError::Unavailable(_) | ApiError::Overloaded { .. } | ApiError::TimedOut => {
                 "ServiceUnavailableError"
@@ -121,6 +125,9 @@ impl ApiError {
             ApiError::PayloadTooLarge => "Request body is too large (limit 64 KiB)".to_owned(),
             ApiError::UnsupportedMediaType => {
                 "Request body must be JSON (Content-Type: application/json)".to_owned()
+            }
+            ApiError::KeyReused => {
+                "Idempotency-Key already used for a different request".to_owned()
             }
             ApiError::RateLimited(_) => "Too many requests, please try again later.".to_owned(),
             ApiError::Unavailable(_) => "Service temporarily unavailable".to_owned(),
@@ -204,6 +211,7 @@ impl From<AuthError> for ApiError {
             AuthError::UsernameTaken => ApiError::Conflict("Username already in use"),
             AuthError::InvalidCredentials => ApiError::Unauthorized("Invalid credentials"),
             AuthError::RateLimited(d) => ApiError::RateLimited(d),
+            AuthError::KeyReused => ApiError::KeyReused,
             AuthError::Store(e) => e.into(),
         }
     }
@@ -233,6 +241,7 @@ impl From<UserError> for ApiError {
             UserError::CannotFollowSelf => ApiError::BadRequest("Cannot follow yourself".into()),
             UserError::AlreadyFollowing => ApiError::Conflict("Already following this user"),
             UserError::NotFollowing => ApiError::NotFound("Not following this user"),
+            UserError::KeyReused => ApiError::KeyReused,
             UserError::Store(e) => e.into(),
         }
     }
@@ -245,6 +254,7 @@ impl From<PostError> for ApiError {
             PostError::NotFound => ApiError::NotFound("Post not found"),
             PostError::UserNotFound => ApiError::NotFound("User not found"),
             PostError::NotAuthor => ApiError::Forbidden("You can only delete your own posts"),
+            PostError::KeyReused => ApiError::KeyReused,
             PostError::Store(e) => e.into(),
         }
     }

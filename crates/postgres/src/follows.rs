@@ -10,14 +10,16 @@
 //! fetch each other user by primary key.
 
 use async_trait::async_trait;
-use domain::model::{FollowEdge, FollowId, FollowRecord, Keyset, UserId};
-use domain::ports::{FollowError, FollowRepository};
+use domain::model::{FollowEdge, FollowId, FollowRecord, KeyClaim, Keyset, UserId};
+use domain::ports::{FollowError, FollowRepository, Keyed};
 use domain::StoreError;
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row};
 
 use crate::codec;
 use crate::error::{store_error, violation, ResultExt, FOREIGN_KEY_VIOLATION, UNIQUE_VIOLATION};
+use crate::group::unkeyed;
+use crate::idempotency::{self, replace_expired_key};
 use crate::PgStore;
 
 /// Inserts the edge and moves the follower's `following_count` and the followed user's
@@ -33,6 +35,26 @@ pub(crate) const FOLLOW: &str = "\
         following_count = following_count + (users.id = edge.follower_id)::int, \
         followers_count = followers_count + (users.id = edge.following_id)::int \
     FROM edge WHERE users.id IN (edge.follower_id, edge.following_id)";
+
+/// [`FOLLOW`] under an idempotency key (`$5` scope, `$6` key, `$7` fingerprint, `$8` its
+/// lifetime): the edge is inserted only when the key was claimed, and a failing edge fails the
+/// whole statement, claim included. Zero rows updated is a live key in the way.
+pub(crate) const FOLLOW_KEYED: &str = concat!(
+    "WITH claimed AS ( \
+        INSERT INTO idempotency_keys (scope, key, fingerprint, resource, created_at) \
+        VALUES ($5, $6, $7, $1, $4) ",
+    replace_expired_key!("$8"),
+    " RETURNING resource \
+    ), \
+    edge AS ( \
+        INSERT INTO follows (id, follower_id, following_id, created_at) \
+        SELECT $1, $2, $3, $4 FROM claimed RETURNING follower_id, following_id \
+    ) \
+    UPDATE users SET \
+        following_count = following_count + (users.id = edge.follower_id)::int, \
+        followers_count = followers_count + (users.id = edge.following_id)::int \
+    FROM edge WHERE users.id IN (edge.follower_id, edge.following_id)"
+);
 
 /// Removes the edge and moves both counters back; zero rows updated means there was no edge.
 pub(crate) const UNFOLLOW: &str = "\
@@ -86,18 +108,32 @@ fn follow_error(e: sqlx::Error) -> FollowError {
     FollowError::Store(store_error(e))
 }
 
-/// One edge with [`FOLLOW`]: a batch of one, and every item a batch statement did not insert
-/// (`group`), whose answer this gives exactly.
-pub(crate) async fn follow_one(pool: &PgPool, edge: &FollowRecord) -> Result<(), FollowError> {
-    sqlx::query(FOLLOW)
-        .bind(edge.id.as_uuid())
-        .bind(edge.follower_id.as_uuid())
-        .bind(edge.following_id.as_uuid())
-        .bind(edge.created_at.to_datetime())
-        .execute(pool)
-        .await
-        .map_err(follow_error)?;
-    Ok(())
+/// One edge with [`FOLLOW`], or [`FOLLOW_KEYED`] under a claim: a batch of one, and every
+/// item a batch statement did not insert (`group`), whose answer this gives exactly.
+pub(crate) async fn follow_one(
+    pool: &PgPool,
+    edge: &FollowRecord,
+    claim: Option<&KeyClaim>,
+) -> Result<Keyed<()>, FollowError> {
+    let query = sqlx::query(if claim.is_some() {
+        FOLLOW_KEYED
+    } else {
+        FOLLOW
+    })
+    .bind(edge.id.as_uuid())
+    .bind(edge.follower_id.as_uuid())
+    .bind(edge.following_id.as_uuid())
+    .bind(edge.created_at.to_datetime());
+    let query = match claim {
+        Some(claim) => idempotency::bind_claim(query, claim).bind(idempotency::TTL),
+        None => query,
+    };
+    let done = query.execute(pool).await.map_err(follow_error)?;
+    Ok(if claim.is_some() && done.rows_affected() == 0 {
+        Keyed::Taken
+    } else {
+        Keyed::Done(())
+    })
 }
 
 #[async_trait]
@@ -105,7 +141,23 @@ impl FollowRepository for PgStore {
     async fn follow(&self, edge: &FollowRecord) -> Result<(), FollowError> {
         // Queued to the group-commit writer (`group`), answered once its batch committed; the
         // wait (queue included) is bounded by the call deadline.
-        let submit = self.writers().follows.submit(edge.clone());
+        let submit = self.writers().follows.submit((edge.clone(), None));
+        unkeyed(
+            self.bounded(async { submit.await.map_err(StoreError::from) })
+                .await?,
+        )
+    }
+
+    async fn follow_keyed(
+        &self,
+        edge: &FollowRecord,
+        claim: &KeyClaim,
+    ) -> Result<Keyed<()>, FollowError> {
+        // The same writer: the claim goes into the batch statement with the edge.
+        let submit = self
+            .writers()
+            .follows
+            .submit((edge.clone(), Some(claim.clone())));
         self.bounded(async { submit.await.map_err(StoreError::from) })
             .await?
     }

@@ -4,13 +4,21 @@
 //! user. One statement is one transaction: one round trip and one commit for the whole batch.
 //!
 //! A failing item fails alone. The batch statement inserts only what cannot fail: rows whose
-//! users exist (and, for follows, that are not self-follows), `ON CONFLICT DO NOTHING` for
-//! ids and edges that already exist, and within a batch only the first item of any id or edge
-//! (a repeat waits). Counters move by what was actually inserted. Every item the statement
-//! did not insert is then run alone with the single-item statement, whose answer is exactly
-//! the one it gave before batching (`Ok(false)` for an unknown author, `AlreadyFollowing`,
-//! `UnknownUser`, the error of a duplicate id...); re-run after the batch, it also sees what
-//! the batch wrote, as if the items had run one after the other.
+//! users exist (and, for follows, that are not self-follows), whose id or edge does not exist
+//! yet, whose idempotency key (if any) it could claim, and within a batch only the first item
+//! of any id, edge or key (a repeat waits). Counters move by what was actually inserted. Every
+//! item the statement did not insert is then run alone with the single-item statement, whose
+//! answer is exactly the one it gave before batching (`Ok(false)` for an unknown author,
+//! `AlreadyFollowing`, `UnknownUser`, `Taken` for a live key, the error of a duplicate id...);
+//! re-run after the batch, it also sees what the batch wrote, as if the items had run one
+//! after the other.
+//!
+//! An item's key is claimed in the same statement as its row (the `claimed` CTE, see
+//! `idempotency`), and its row is inserted only if the claim was: the statement commits both or
+//! neither. The filter above runs before the claim, so a key is never claimed for a row that
+//! would not be inserted; a row that the filter let through and a concurrent transaction then
+//! inserted first (a race between instances) fails the statement with a unique violation, and
+//! then every item runs alone.
 //!
 //! If the batch statement itself fails with a database error (e.g. a deadlock with a
 //! concurrent write on the same users), each item runs alone; if the database cannot be
@@ -19,8 +27,8 @@
 
 use std::collections::HashSet;
 
-use domain::model::{FollowRecord, PostRecord};
-use domain::ports::FollowError;
+use domain::model::{FollowRecord, KeyClaim, PostRecord};
+use domain::ports::{FollowError, Keyed};
 use domain::StoreError;
 use group_commit::{GroupCommit, Limits, Stats};
 use sqlx::PgPool;
@@ -28,24 +36,62 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::error::{is_unavailable, store_error};
+use crate::idempotency::{self, replace_expired_key};
 use crate::{follows, posts};
 
-pub(crate) type PostAnswer = Result<bool, StoreError>;
-pub(crate) type FollowAnswer = Result<(), FollowError>;
+/// A write and the idempotency key it claims, if any.
+pub(crate) type Item<T> = (T, Option<KeyClaim>);
+pub(crate) type PostAnswer = Result<Keyed<bool>, StoreError>;
+pub(crate) type FollowAnswer = Result<Keyed<()>, FollowError>;
 
-/// `$1..$4`: the batch as arrays; returns the ordinal (1-based) of every item inserted. The
-/// users' rows are updated in id order (the aggregate is sorted), the order every other
-/// multi-user write here takes, to keep deadlocks rare.
-pub(crate) const CREATE_BATCH: &str = "\
-    WITH input AS ( \
-        SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[]) \
-            WITH ORDINALITY AS t(id, author_id, content, created_at, ord) \
+/// The answer to a write without a key, which no key can be in the way of.
+pub(crate) fn unkeyed<T, E: From<StoreError>>(answer: Result<Keyed<T>, E>) -> Result<T, E> {
+    match answer? {
+        Keyed::Done(value) => Ok(value),
+        Keyed::Taken => {
+            Err(StoreError::Internal("an unkeyed write answered Taken".to_owned()).into())
+        }
+    }
+}
+
+/// The claims of a batch's items, in the CTE every batch statement starts with (`claimed`):
+/// from `fit` (the items that can be written), those with a key; `$5..$7` of the statement are
+/// the keys' columns (NULL for an item without one), `$8` their lifetime.
+macro_rules! claim_fitting_items {
+    () => {
+        concat!(
+            "claimed AS ( \
+                INSERT INTO idempotency_keys (scope, key, fingerprint, resource, created_at) \
+                SELECT f.scope, f.key, f.fingerprint, f.id, f.created_at FROM fit AS f \
+                WHERE f.key IS NOT NULL ",
+            replace_expired_key!("$8"),
+            " RETURNING resource \
+            )"
+        )
+    };
+}
+
+/// `$1..$4`: the batch as arrays, `$5..$7` the items' keys (see [`claim_fitting_items`]),
+/// `$8` the keys' lifetime; returns the ordinal (1-based) of every item inserted. The users'
+/// rows are updated in id order (the aggregate is sorted), the order every other multi-user
+/// write here takes, to keep deadlocks rare.
+pub(crate) const CREATE_BATCH: &str = concat!(
+    "WITH input AS ( \
+        SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[], \
+                             $5::text[], $6::text[], $7::bytea[]) \
+            WITH ORDINALITY AS t(id, author_id, content, created_at, scope, key, fingerprint, ord) \
     ), \
+    fit AS ( \
+        SELECT i.* FROM input AS i \
+        WHERE EXISTS (SELECT 1 FROM users AS u WHERE u.id = i.author_id) \
+          AND NOT EXISTS (SELECT 1 FROM posts AS p WHERE p.id = i.id) \
+    ), ",
+    claim_fitting_items!(),
+    ", \
     ins AS ( \
         INSERT INTO posts (id, author_id, content, created_at) \
-        SELECT i.id, i.author_id, i.content, i.created_at FROM input AS i \
-        WHERE EXISTS (SELECT 1 FROM users AS u WHERE u.id = i.author_id) \
-        ON CONFLICT (id) DO NOTHING \
+        SELECT f.id, f.author_id, f.content, f.created_at FROM fit AS f \
+        WHERE f.key IS NULL OR f.id IN (SELECT resource FROM claimed) \
         RETURNING id, author_id \
     ), \
     bump AS ( \
@@ -53,23 +99,33 @@ pub(crate) const CREATE_BATCH: &str = "\
         FROM (SELECT author_id, count(*) AS n FROM ins GROUP BY author_id ORDER BY author_id) AS c \
         WHERE users.id = c.author_id \
     ) \
-    SELECT i.ord FROM input AS i JOIN ins ON ins.id = i.id";
+    SELECT i.ord FROM input AS i JOIN ins ON ins.id = i.id"
+);
 
-/// The same for edges: `$1` ids, `$2` followers, `$3` followed users, `$4` times. Both
-/// counters of every user touched move by the sum of their new edges.
-pub(crate) const FOLLOW_BATCH: &str = "\
-    WITH input AS ( \
-        SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::timestamptz[]) \
-            WITH ORDINALITY AS t(id, follower_id, following_id, created_at, ord) \
+/// The same for edges: `$1` ids, `$2` followers, `$3` followed users, `$4` times, `$5..$8` the
+/// keys as for posts. Both counters of every user touched move by the sum of their new edges.
+pub(crate) const FOLLOW_BATCH: &str = concat!(
+    "WITH input AS ( \
+        SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::timestamptz[], \
+                             $5::text[], $6::text[], $7::bytea[]) \
+            WITH ORDINALITY AS t(id, follower_id, following_id, created_at, scope, key, fingerprint, ord) \
     ), \
-    ins AS ( \
-        INSERT INTO follows (id, follower_id, following_id, created_at) \
-        SELECT i.id, i.follower_id, i.following_id, i.created_at FROM input AS i \
+    fit AS ( \
+        SELECT i.* FROM input AS i \
         WHERE i.follower_id <> i.following_id \
           AND EXISTS (SELECT 1 FROM users AS u WHERE u.id = i.follower_id) \
           AND EXISTS (SELECT 1 FROM users AS u WHERE u.id = i.following_id) \
-        ON CONFLICT (follower_id, following_id) DO NOTHING \
-        RETURNING follower_id, following_id \
+          AND NOT EXISTS (SELECT 1 FROM follows AS e \
+                          WHERE e.follower_id = i.follower_id AND e.following_id = i.following_id) \
+          AND NOT EXISTS (SELECT 1 FROM follows AS e WHERE e.id = i.id) \
+    ), ",
+    claim_fitting_items!(),
+    ", \
+    ins AS ( \
+        INSERT INTO follows (id, follower_id, following_id, created_at) \
+        SELECT f.id, f.follower_id, f.following_id, f.created_at FROM fit AS f \
+        WHERE f.key IS NULL OR f.id IN (SELECT resource FROM claimed) \
+        RETURNING id, follower_id, following_id \
     ), \
     delta AS ( \
         SELECT id, sum(out_n) AS out_n, sum(in_n) AS in_n FROM ( \
@@ -84,14 +140,14 @@ pub(crate) const FOLLOW_BATCH: &str = "\
             followers_count = users.followers_count + delta.in_n \
         FROM delta WHERE users.id = delta.id \
     ) \
-    SELECT i.ord FROM input AS i \
-    JOIN ins ON ins.follower_id = i.follower_id AND ins.following_id = i.following_id";
+    SELECT i.ord FROM input AS i JOIN ins ON ins.id = i.id"
+);
 
 /// The two writer tasks of a store; they stop once every clone of the store is gone.
 #[derive(Debug)]
 pub(crate) struct Writers {
-    pub(crate) posts: GroupCommit<PostRecord, PostAnswer>,
-    pub(crate) follows: GroupCommit<FollowRecord, FollowAnswer>,
+    pub(crate) posts: GroupCommit<Item<PostRecord>, PostAnswer>,
+    pub(crate) follows: GroupCommit<Item<FollowRecord>, FollowAnswer>,
 }
 
 impl Writers {
@@ -123,9 +179,9 @@ impl Writers {
 /// The positions of the items that go into the batch statement: the first of each key. A
 /// repeat runs alone after the statement, so it sees the first one's outcome, as a sequential
 /// run would.
-fn first_of_each<T, K: Eq + std::hash::Hash>(
-    items: &[T],
-    keys: impl Fn(&T) -> Vec<K>,
+fn first_of_each<'a, T, K: Eq + std::hash::Hash>(
+    items: &'a [T],
+    keys: impl Fn(&'a T) -> Vec<K>,
 ) -> Vec<usize> {
     let mut seen = HashSet::with_capacity(items.len() * 2);
     (0..items.len())
@@ -204,23 +260,64 @@ fn remap(outcome: BatchOutcome, sent: &[usize]) -> BatchOutcome {
     }
 }
 
-async fn create_posts(pool: &PgPool, batch: Vec<PostRecord>) -> Vec<PostAnswer> {
-    if batch.len() == 1 {
-        return vec![posts::create_one(pool, &batch[0]).await];
+/// What may appear at most once among the items of one batch statement.
+#[derive(PartialEq, Eq, Hash)]
+enum Unique<'a> {
+    Id(Uuid),
+    Edge(Uuid, Uuid),
+    Key(&'a str, &'a str),
+}
+
+fn key_of(claim: &Option<KeyClaim>) -> Option<Unique<'_>> {
+    claim
+        .as_ref()
+        .map(|c| Unique::Key(c.scope.as_str(), c.key.as_str()))
+}
+
+/// The items' keys as the statements' `$5..$7` columns (NULL for an item without a key).
+struct KeyColumns<'a> {
+    scopes: Vec<Option<&'a str>>,
+    keys: Vec<Option<&'a str>>,
+    fingerprints: Vec<Option<&'a [u8]>>,
+}
+
+fn key_columns<'a, T>(batch: &'a [Item<T>], sent: &[usize]) -> KeyColumns<'a> {
+    let claims = || sent.iter().map(|&i| batch[i].1.as_ref());
+    KeyColumns {
+        scopes: claims().map(|c| c.map(|c| c.scope.as_str())).collect(),
+        keys: claims().map(|c| c.map(|c| c.key.as_str())).collect(),
+        fingerprints: claims()
+            .map(|c| c.map(|c| &c.fingerprint.as_bytes()[..]))
+            .collect(),
     }
-    let sent = first_of_each(&batch, |p| vec![p.id.as_uuid()]);
+}
+
+async fn create_posts(pool: &PgPool, batch: Vec<Item<PostRecord>>) -> Vec<PostAnswer> {
+    if let [(post, claim)] = batch.as_slice() {
+        return vec![posts::create_one(pool, post, claim.as_ref()).await];
+    }
+    let sent = first_of_each(&batch, |(p, claim)| {
+        std::iter::once(Unique::Id(p.id.as_uuid()))
+            .chain(key_of(claim))
+            .collect()
+    });
     let column =
-        |f: fn(&PostRecord) -> Uuid| sent.iter().map(|&i| f(&batch[i])).collect::<Vec<_>>();
-    let contents: Vec<&str> = sent.iter().map(|&i| batch[i].content.as_str()).collect();
+        |f: fn(&PostRecord) -> Uuid| sent.iter().map(|&i| f(&batch[i].0)).collect::<Vec<_>>();
+    let contents: Vec<&str> = sent.iter().map(|&i| batch[i].0.content.as_str()).collect();
     let times: Vec<OffsetDateTime> = sent
         .iter()
-        .map(|&i| batch[i].created_at.to_datetime())
+        .map(|&i| batch[i].0.created_at.to_datetime())
         .collect();
+    let keys = key_columns(&batch, &sent);
     let done = sqlx::query_scalar::<_, i64>(CREATE_BATCH)
         .bind(column(|p| p.id.as_uuid()))
         .bind(column(|p| p.author_id.as_uuid()))
         .bind(contents)
         .bind(times)
+        .bind(keys.scopes)
+        .bind(keys.keys)
+        .bind(keys.fingerprints)
+        .bind(idempotency::TTL)
         .fetch_all(pool)
         .await;
     let not_inserted = match settle(remap(outcome(done), &sent), batch.len()) {
@@ -228,37 +325,45 @@ async fn create_posts(pool: &PgPool, batch: Vec<PostRecord>) -> Vec<PostAnswer> 
         Err(e) => return vec![Err(e); batch.len()],
     };
     let mut answers = Vec::with_capacity(batch.len());
-    for (post, alone) in batch.iter().zip(not_inserted) {
+    for ((post, claim), alone) in batch.iter().zip(not_inserted) {
         answers.push(if alone {
-            posts::create_one(pool, post).await
+            posts::create_one(pool, post, claim.as_ref()).await
         } else {
-            Ok(true)
+            Ok(Keyed::Done(true))
         });
     }
     answers
 }
 
-async fn follow_edges(pool: &PgPool, batch: Vec<FollowRecord>) -> Vec<FollowAnswer> {
-    if batch.len() == 1 {
-        return vec![follows::follow_one(pool, &batch[0]).await];
+async fn follow_edges(pool: &PgPool, batch: Vec<Item<FollowRecord>>) -> Vec<FollowAnswer> {
+    if let [(edge, claim)] = batch.as_slice() {
+        return vec![follows::follow_one(pool, edge, claim.as_ref()).await];
     }
-    let sent = first_of_each(&batch, |e| {
-        vec![
-            (e.id.as_uuid(), Uuid::nil()),
-            (e.follower_id.as_uuid(), e.following_id.as_uuid()),
+    let sent = first_of_each(&batch, |(e, claim)| {
+        [
+            Unique::Id(e.id.as_uuid()),
+            Unique::Edge(e.follower_id.as_uuid(), e.following_id.as_uuid()),
         ]
+        .into_iter()
+        .chain(key_of(claim))
+        .collect()
     });
     let column =
-        |f: fn(&FollowRecord) -> Uuid| sent.iter().map(|&i| f(&batch[i])).collect::<Vec<_>>();
+        |f: fn(&FollowRecord) -> Uuid| sent.iter().map(|&i| f(&batch[i].0)).collect::<Vec<_>>();
     let times: Vec<OffsetDateTime> = sent
         .iter()
-        .map(|&i| batch[i].created_at.to_datetime())
+        .map(|&i| batch[i].0.created_at.to_datetime())
         .collect();
+    let keys = key_columns(&batch, &sent);
     let done = sqlx::query_scalar::<_, i64>(FOLLOW_BATCH)
         .bind(column(|e| e.id.as_uuid()))
         .bind(column(|e| e.follower_id.as_uuid()))
         .bind(column(|e| e.following_id.as_uuid()))
         .bind(times)
+        .bind(keys.scopes)
+        .bind(keys.keys)
+        .bind(keys.fingerprints)
+        .bind(idempotency::TTL)
         .fetch_all(pool)
         .await;
     let not_inserted = match settle(remap(outcome(done), &sent), batch.len()) {
@@ -266,11 +371,11 @@ async fn follow_edges(pool: &PgPool, batch: Vec<FollowRecord>) -> Vec<FollowAnsw
         Err(e) => return (0..batch.len()).map(|_| Err(e.clone().into())).collect(),
     };
     let mut answers = Vec::with_capacity(batch.len());
-    for (edge, alone) in batch.iter().zip(not_inserted) {
+    for ((edge, claim), alone) in batch.iter().zip(not_inserted) {
         answers.push(if alone {
-            follows::follow_one(pool, edge).await
+            follows::follow_one(pool, edge, claim.as_ref()).await
         } else {
-            Ok(())
+            Ok(Keyed::Done(()))
         });
     }
     answers

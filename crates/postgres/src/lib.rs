@@ -2,7 +2,7 @@
 //! their migrations.
 //!
 //! [`PgStore`] implements `UserRepository`, `PostRepository`, `FollowRepository`,
-//! `ApiKeyRepository` and `HealthProbe` from `domain::ports`; the composition root wraps one store in an `Arc` and
+//! `ApiKeyRepository`, `IdempotencyKeyRepository` and `HealthProbe` from `domain::ports`; the composition root wraps one store in an `Arc` and
 //! hands out `Arc<dyn Port>` clones of it.
 //!
 //! # Layout
@@ -17,6 +17,8 @@
 //! - `group`: group commit of `create` and `follow`: a writer task per kind writes whatever
 //!   queued meanwhile as one multi-row statement, counters folded in; a failing item fails
 //!   alone.
+//! - `idempotency`: the idempotency keys keyed writes claim in their own statement (a CTE),
+//!   their lookup and sweep.
 //! - `bulk`: `BulkStore` for `socialscale seed` (COPY in one transaction; constraints and
 //!   indexes set aside and rebuilt once for a fresh load).
 //! - `plans`: the generic plan of a statement ([`explain`]), for the index checks.
@@ -33,6 +35,7 @@ mod codec;
 mod error;
 mod follows;
 mod group;
+mod idempotency;
 mod plans;
 mod posts;
 mod store;
@@ -56,6 +59,7 @@ pub const STATEMENTS: &[(&str, &str)] = &[
     ("users.summaries", users::SUMMARIES),
     ("users.revoke_tokens", users::REVOKE_TOKENS),
     ("users.set_tier", users::SET_TIER),
+    ("users.insert_keyed", users::INSERT_KEYED),
     ("api_keys.lock_owner", api_keys::LOCK_OWNER),
     ("api_keys.insert", api_keys::INSERT),
     ("api_keys.by_id", api_keys::BY_ID),
@@ -63,6 +67,7 @@ pub const STATEMENTS: &[(&str, &str)] = &[
     ("api_keys.delete", api_keys::DELETE),
     ("api_keys.touch", api_keys::TOUCH),
     ("posts.create", posts::CREATE),
+    ("posts.create_keyed", posts::CREATE_KEYED),
     ("posts.create_batch", group::CREATE_BATCH),
     ("posts.delete", posts::DELETE),
     ("posts.by_id", posts::BY_ID),
@@ -70,8 +75,11 @@ pub const STATEMENTS: &[(&str, &str)] = &[
     ("posts.by_author", posts::BY_AUTHOR),
     ("posts.feed", posts::FEED),
     ("follows.follow", follows::FOLLOW),
+    ("follows.follow_keyed", follows::FOLLOW_KEYED),
     ("follows.follow_batch", group::FOLLOW_BATCH),
     ("follows.unfollow", follows::UNFOLLOW),
     ("follows.followers", follows::FOLLOWERS),
     ("follows.following", follows::FOLLOWING),
+    ("idempotency_keys.find", idempotency::FIND),
+    ("idempotency_keys.sweep", idempotency::SWEEP),
 ];

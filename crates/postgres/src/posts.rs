@@ -12,14 +12,16 @@
 //! `posts_author_id_id_idx`.
 
 use async_trait::async_trait;
-use domain::model::{Keyset, PostId, PostRecord, UserId};
-use domain::ports::PostRepository;
+use domain::model::{KeyClaim, Keyset, PostId, PostRecord, UserId};
+use domain::ports::{Keyed, PostRepository};
 use domain::StoreError;
 use sqlx::postgres::PgRow;
-use sqlx::PgPool;
+use sqlx::{PgPool, Row};
 
 use crate::codec::{self, before, limit};
 use crate::error::ResultExt;
+use crate::group::unkeyed;
+use crate::idempotency::{self, replace_expired_key};
 use crate::PgStore;
 
 /// Zero rows inserted means an unknown author: the counter UPDATE found no row, so the INSERT
@@ -30,6 +32,31 @@ pub(crate) const CREATE: &str = "\
     ) \
     INSERT INTO posts (id, author_id, content, created_at) \
     SELECT $1, author.id, $3, $4 FROM author";
+
+/// [`CREATE`] under an idempotency key (`$5` scope, `$6` key, `$7` fingerprint, `$8` its
+/// lifetime): the key is claimed only for a known author, and the post written only when it
+/// was. Answers (post inserted, author known, a live key was there before): a post not
+/// inserted is a live key in the way unless the author is unknown and no key was live.
+pub(crate) const CREATE_KEYED: &str = concat!(
+    "WITH claimed AS ( \
+        INSERT INTO idempotency_keys (scope, key, fingerprint, resource, created_at) \
+        SELECT $5::text, $6::text, $7::bytea, $1::uuid, $4::timestamptz \
+        WHERE EXISTS (SELECT 1 FROM users WHERE id = $2) ",
+    replace_expired_key!("$8"),
+    " RETURNING resource \
+    ), \
+    author AS ( \
+        UPDATE users SET posts_count = posts_count + 1 \
+        WHERE id = $2 AND EXISTS (SELECT 1 FROM claimed) RETURNING id \
+    ), \
+    ins AS ( \
+        INSERT INTO posts (id, author_id, content, created_at) \
+        SELECT $1, author.id, $3, $4 FROM author RETURNING id \
+    ) \
+    SELECT EXISTS (SELECT 1 FROM ins), EXISTS (SELECT 1 FROM users WHERE id = $2), \
+           EXISTS (SELECT 1 FROM idempotency_keys \
+                   WHERE scope = $5 AND key = $6 AND created_at > $4 - $8::interval)"
+);
 
 /// The author condition is part of the DELETE, so "not yours" and "no such post" cost the same
 /// single statement and can never remove someone else's post.
@@ -88,18 +115,46 @@ pub(crate) const FEED: &str = "\
     FROM page JOIN posts AS p ON p.id = page.id \
     ORDER BY p.id DESC";
 
-/// One post with [`CREATE`]: a batch of one, and every item a batch statement did not insert
-/// (`group`), whose answer this gives exactly.
-pub(crate) async fn create_one(pool: &PgPool, post: &PostRecord) -> Result<bool, StoreError> {
-    let done = sqlx::query(CREATE)
+/// One post with [`CREATE`], or [`CREATE_KEYED`] under a claim: a batch of one, and every
+/// item a batch statement did not insert (`group`), whose answer this gives exactly.
+pub(crate) async fn create_one(
+    pool: &PgPool,
+    post: &PostRecord,
+    claim: Option<&KeyClaim>,
+) -> Result<Keyed<bool>, StoreError> {
+    let Some(claim) = claim else {
+        let done = sqlx::query(CREATE)
+            .bind(post.id.as_uuid())
+            .bind(post.author_id.as_uuid())
+            .bind(post.content.as_str())
+            .bind(post.created_at.to_datetime())
+            .execute(pool)
+            .await
+            .store()?;
+        return Ok(Keyed::Done(done.rows_affected() == 1));
+    };
+    let query = sqlx::query(CREATE_KEYED)
         .bind(post.id.as_uuid())
         .bind(post.author_id.as_uuid())
         .bind(post.content.as_str())
-        .bind(post.created_at.to_datetime())
-        .execute(pool)
+        .bind(post.created_at.to_datetime());
+    let row = idempotency::bind_claim(query, claim)
+        .bind(idempotency::TTL)
+        .fetch_one(pool)
         .await
         .store()?;
-    Ok(done.rows_affected() == 1)
+    let (inserted, known, live): (bool, bool, bool) = (
+        row.try_get(0).store()?,
+        row.try_get(1).store()?,
+        row.try_get(2).store()?,
+    );
+    Ok(match (inserted, known, live) {
+        (true, _, _) => Keyed::Done(true),
+        (false, false, false) => Keyed::Done(false),
+        // A known author's claim found a live key (perhaps one committed after this
+        // statement's snapshot was taken, which the claim waited for).
+        (false, _, _) => Keyed::Taken,
+    })
 }
 
 #[async_trait]
@@ -107,7 +162,23 @@ impl PostRepository for PgStore {
     async fn create(&self, post: &PostRecord) -> Result<bool, StoreError> {
         // Queued to the group-commit writer (`group`), answered once its batch committed; the
         // wait (queue included) is bounded by the call deadline.
-        let submit = self.writers().posts.submit(post.clone());
+        let submit = self.writers().posts.submit((post.clone(), None));
+        unkeyed(
+            self.bounded(async { submit.await.map_err(StoreError::from) })
+                .await?,
+        )
+    }
+
+    async fn create_keyed(
+        &self,
+        post: &PostRecord,
+        claim: &KeyClaim,
+    ) -> Result<Keyed<bool>, StoreError> {
+        // The same writer: the claim goes into the batch statement with the post.
+        let submit = self
+            .writers()
+            .posts
+            .submit((post.clone(), Some(claim.clone())));
         self.bounded(async { submit.await.map_err(StoreError::from) })
             .await?
     }

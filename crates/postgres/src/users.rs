@@ -11,17 +11,19 @@
 
 use async_trait::async_trait;
 use domain::model::{
-    Email, Name, NewUser, ProfileUpdate, StoredCredentials, Tier, Timestamp, User, UserId,
-    UserSummary, Username,
+    Email, KeyClaim, Name, NewUser, ProfileUpdate, StoredCredentials, Tier, Timestamp, User,
+    UserId, UserSummary, Username,
 };
-use domain::ports::{CreateUserError, UserRepository};
+use domain::ports::{CreateUserError, Keyed, UserRepository};
 use domain::StoreError;
-use sqlx::postgres::PgRow;
-use sqlx::Row;
+use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::query::Query;
+use sqlx::{Postgres, Row};
 use uuid::Uuid;
 
 use crate::codec;
 use crate::error::{store_error, violation, ResultExt, UNIQUE_VIOLATION};
+use crate::idempotency::{self, replace_expired_key};
 use crate::PgStore;
 
 /// The columns [`user`] decodes, in order. A macro so that `concat!` builds every query as one
@@ -35,6 +37,20 @@ macro_rules! user_columns {
 
 pub(crate) const INSERT: &str = "INSERT INTO users \
     (id, email, username, name, password_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)";
+
+/// [`INSERT`] under an idempotency key (`$7` scope, `$8` key, `$9` fingerprint, `$10` its
+/// lifetime): the user is inserted only when the key was claimed, and a taken email or name
+/// fails the whole statement, claim included. Zero rows is a live key in the way.
+pub(crate) const INSERT_KEYED: &str = concat!(
+    "WITH claimed AS ( \
+        INSERT INTO idempotency_keys (scope, key, fingerprint, resource, created_at) \
+        VALUES ($7, $8, $9, $1, $6) ",
+    replace_expired_key!("$10"),
+    " RETURNING resource \
+    ) \
+    INSERT INTO users (id, email, username, name, password_hash, created_at) \
+    SELECT $1, $2, $3, $4, $5, $6 FROM claimed"
+);
 
 /// Which unique rule an insert broke; see [`PgStore::which_conflict`].
 pub(crate) const CONFLICT: &str = "\
@@ -104,6 +120,17 @@ fn user(row: &PgRow) -> Result<User, StoreError> {
     })
 }
 
+/// `sql` ([`INSERT`] or [`INSERT_KEYED`]) with `new`'s six columns bound.
+fn insert<'q>(sql: &'q str, new: &'q NewUser) -> Query<'q, Postgres, PgArguments> {
+    sqlx::query(sql)
+        .bind(new.id.as_uuid())
+        .bind(new.email.as_str())
+        .bind(new.username.as_str())
+        .bind(new.name.as_ref().map(Name::as_str))
+        .bind(new.password_hash.as_str())
+        .bind(new.created_at.to_datetime())
+}
+
 fn tier_at(row: &PgRow, idx: usize) -> Result<Tier, StoreError> {
     let raw: &str = row.try_get(idx).store()?;
     Tier::parse(raw).ok_or_else(|| StoreError::Internal(format!("unknown tier {raw:?}")))
@@ -140,6 +167,17 @@ impl PgStore {
         })
     }
 
+    /// The port's error for a failed insert of `new`.
+    async fn insert_failed(&self, new: &NewUser, e: sqlx::Error) -> CreateUserError {
+        match violation(&e, UNIQUE_VIOLATION) {
+            Some(db) => match self.which_conflict(new, db.message()).await {
+                Ok(conflict) => conflict,
+                Err(e) => e.into(),
+            },
+            None => store_error(e).into(),
+        }
+    }
+
     async fn one_user(
         &self,
         sql: &'static str,
@@ -159,24 +197,26 @@ impl UserRepository for PgStore {
         // A single INSERT: the unique indexes decide atomically, so of two racing signups for
         // one name exactly one commits; no read-then-write window.
         let inserted = self
-            .primary_raw(
-                sqlx::query(INSERT)
-                    .bind(new.id.as_uuid())
-                    .bind(new.email.as_str())
-                    .bind(new.username.as_str())
-                    .bind(new.name.as_ref().map(Name::as_str))
-                    .bind(new.password_hash.as_str())
-                    .bind(new.created_at.to_datetime())
-                    .execute(self.primary()),
-            )
+            .primary_raw(insert(INSERT, new).execute(self.primary()))
             .await?;
         match inserted {
             // Everything stored is known, so no read back.
             Ok(_) => Ok(new.to_user()),
-            Err(e) => match violation(&e, UNIQUE_VIOLATION) {
-                Some(db) => Err(self.which_conflict(new, db.message()).await?),
-                None => Err(store_error(e).into()),
-            },
+            Err(e) => Err(self.insert_failed(new, e).await),
+        }
+    }
+
+    async fn create_keyed(
+        &self,
+        new: &NewUser,
+        claim: &KeyClaim,
+    ) -> Result<Keyed<User>, CreateUserError> {
+        let query =
+            idempotency::bind_claim(insert(INSERT_KEYED, new), claim).bind(idempotency::TTL);
+        match self.primary_raw(query.execute(self.primary())).await? {
+            Ok(done) if done.rows_affected() == 0 => Ok(Keyed::Taken),
+            Ok(_) => Ok(Keyed::Done(new.to_user())),
+            Err(e) => Err(self.insert_failed(new, e).await),
         }
     }
 

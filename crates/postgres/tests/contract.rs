@@ -50,6 +50,14 @@ async fn follow_repository_contract() {
 }
 
 #[tokio::test]
+async fn idempotency_key_contract() {
+    let Some(db) = TestDb::new("keys").await else {
+        return;
+    };
+    repos::idempotency_key_contract(&db.repos()).await;
+}
+
+#[tokio::test]
 async fn counters_exact_under_concurrency() {
     let Some(db) = TestDb::new("counts").await else {
         return;

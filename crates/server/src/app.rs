@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use domain::services::{LoginLimits, Ports, Services};
+use domain::services::{IdempotencyService, LoginLimits, Ports, Services};
 use http_adapter::{
     AppDeps, AppState, Health, HttpOptions, HttpService, RequestBounds, RoutePolicies, ShutdownFlag,
 };
@@ -28,7 +28,12 @@ pub struct App {
     grace: Duration,
     limits: HttpLimits,
     connections: Connections,
+    keys: IdempotencyService,
 }
+
+/// How often expired idempotency keys are swept. Reads already ignore them, so this only
+/// bounds how long their rows stay: a minute's worth of writes per sweep in steady state.
+const KEY_SWEEP_PERIOD: Duration = Duration::from_secs(60);
 
 impl App {
     pub async fn build(config: &Config) -> anyhow::Result<App> {
@@ -47,6 +52,7 @@ impl App {
             posts: database.posts.clone(),
             follows: database.follows.clone(),
             api_keys: database.api_keys.clone(),
+            keys: database.keys.clone(),
             secrets: Arc::new(Sha256Secrets),
             cache: shared.cache.clone(),
             hasher,
@@ -63,6 +69,7 @@ impl App {
             },
         );
 
+        let keys = services.idempotency.clone();
         let health = Health::new(
             database.probe.clone(),
             shared.cache_probe.clone(),
@@ -117,6 +124,7 @@ impl App {
             grace: Duration::from_secs(s.shutdown_grace_seconds),
             limits: config.http,
             connections,
+            keys,
         })
     }
 
@@ -142,8 +150,10 @@ impl App {
             grace,
             limits,
             connections,
+            keys,
         } = self;
         let upkeep = spawn_metrics_upkeep(shutdown.clone());
+        let sweep = spawn_key_sweep(keys, shutdown.clone());
         let signal = shutdown.clone();
         let drained = async move {
             signal.cancelled().await;
@@ -167,6 +177,7 @@ impl App {
             () = deadline => tracing::warn!("grace period over; dropping the connections still open"),
         }
         upkeep.abort();
+        sweep.abort();
         database.close().await;
         tracing::info!("stopped");
         Ok(())
@@ -181,6 +192,28 @@ fn spawn_metrics_upkeep(stop: CancellationToken) -> tokio::task::JoinHandle<()> 
         loop {
             tokio::select! {
                 _ = tick.tick() => handle.run_upkeep(),
+                () = stop.cancelled() => break,
+            }
+        }
+    })
+}
+
+/// Deletes expired idempotency keys every [`KEY_SWEEP_PERIOD`] (each run bounded, see
+/// `IdempotencyService::sweep`); every instance does, and their sweeps skip each other's rows.
+/// Counted in `idempotency_keys_swept_total`; the task stops on shutdown.
+fn spawn_key_sweep(
+    keys: IdempotencyService,
+    stop: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(KEY_SWEEP_PERIOD);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => match keys.sweep().await {
+                    Ok(n) => metrics::counter!("idempotency_keys_swept_total").increment(n),
+                    // The next tick tries again; until then expired keys only take room.
+                    Err(e) => tracing::warn!(error = %e, "sweeping expired idempotency keys failed"),
+                },
                 () = stop.cancelled() => break,
             }
         }

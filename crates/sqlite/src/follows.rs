@@ -6,14 +6,15 @@
 //! ROWID, so they carry the other user's id), then fetch each other user by primary key.
 
 use async_trait::async_trait;
-use domain::model::{FollowEdge, FollowId, FollowRecord, Keyset, UserId};
-use domain::ports::{FollowError, FollowRepository};
+use domain::model::{FollowEdge, FollowId, FollowRecord, KeyClaim, Keyset, UserId};
+use domain::ports::{FollowError, FollowRepository, Keyed};
 use domain::StoreError;
 use sqlx::error::ErrorKind;
 use sqlx::sqlite::SqliteRow;
 
 use crate::codec::{self, before_key, key, limit};
 use crate::error::{store_error, violation, ResultExt};
+use crate::group::unkeyed;
 use crate::store::BEGIN_WRITE;
 use crate::SqliteStore;
 
@@ -97,9 +98,26 @@ impl FollowRepository for SqliteStore {
     async fn follow(&self, edge: &FollowRecord) -> Result<(), FollowError> {
         // Queued to the group-commit writer (`group`), which inserts the edge and moves both
         // counters in its batch's transaction; answered once that committed.
+        let item = (edge.clone(), None);
+        unkeyed(
+            self.writers
+                .follows
+                .submit(item)
+                .await
+                .map_err(StoreError::from)?,
+        )
+    }
+
+    async fn follow_keyed(
+        &self,
+        edge: &FollowRecord,
+        claim: &KeyClaim,
+    ) -> Result<Keyed<()>, FollowError> {
+        // The same writer: the claim is made in the batch's transaction, before the INSERT.
+        let item = (edge.clone(), Some(claim.clone()));
         self.writers
             .follows
-            .submit(edge.clone())
+            .submit(item)
             .await
             .map_err(StoreError::from)?
     }

@@ -1,7 +1,8 @@
 //! Repository adapters over SQLite, the embedded default backend, with their migrations.
 //!
 //! [`SqliteStore`] implements `UserRepository`, `PostRepository`, `FollowRepository`,
-//! `ApiKeyRepository` and `HealthProbe` (and `BulkStore`) from `domain::ports`; the composition root wraps one store in an `Arc` and
+//! `ApiKeyRepository`, `IdempotencyKeyRepository` and `HealthProbe` (and `BulkStore`) from
+//! `domain::ports`; the composition root wraps one store in an `Arc` and
 //! hands out `Arc<dyn Port>` clones of it.
 //!
 //! # Layout
@@ -14,6 +15,8 @@
 //!   (each file says which; `tests/contract.rs` checks the query plans).
 //! - `group`: group commit of `create` and `follow`: a writer task per kind writes whatever
 //!   queued meanwhile in one `BEGIN IMMEDIATE` transaction; a failing item fails alone.
+//! - `idempotency`: the idempotency keys keyed writes claim in their own transaction, their
+//!   lookup and sweep.
 //! - `bulk`: `BulkStore` for `socialscale seed` (one transaction, multi-row inserts, indexes
 //!   and triggers set aside and rebuilt for a fresh load).
 //! - `codec`: how ids (hyphenated lower-case TEXT, whose order is UUIDv7 time order) and times
@@ -29,6 +32,7 @@ mod codec;
 mod error;
 mod follows;
 mod group;
+mod idempotency;
 mod plans;
 mod posts;
 mod store;

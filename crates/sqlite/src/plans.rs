@@ -5,7 +5,7 @@ use domain::StoreError;
 use sqlx::Row;
 
 use crate::error::ResultExt;
-use crate::{api_keys, follows, posts, users, SqliteStore};
+use crate::{api_keys, follows, idempotency, posts, users, SqliteStore};
 
 /// Every statement the ports run, by a stable name.
 const STATEMENTS: &[(&str, &str)] = &[
@@ -37,6 +37,10 @@ const STATEMENTS: &[(&str, &str)] = &[
     ("follows.bump_counters", follows::BUMP_COUNTERS),
     ("follows.followers", follows::FOLLOWERS),
     ("follows.following", follows::FOLLOWING),
+    ("idempotency_keys.insert", idempotency::INSERT),
+    ("idempotency_keys.unclaim", idempotency::UNCLAIM),
+    ("idempotency_keys.find", idempotency::FIND),
+    ("idempotency_keys.sweep", idempotency::SWEEP),
 ];
 
 /// How SQLite runs one statement.

@@ -8,10 +8,11 @@
 
 use crate::codec::{self, before_key, key, limit};
 use crate::error::ResultExt;
+use crate::group::unkeyed;
 use crate::SqliteStore;
 use async_trait::async_trait;
-use domain::model::{Keyset, PostId, PostRecord, UserId};
-use domain::ports::PostRepository;
+use domain::model::{KeyClaim, Keyset, PostId, PostRecord, UserId};
+use domain::ports::{Keyed, PostRepository};
 use domain::StoreError;
 
 pub(crate) const INSERT: &str =
@@ -70,11 +71,17 @@ impl PostRepository for SqliteStore {
         // Queued to the group-commit writer (`group`): answered once its batch committed. The
         // `posts_count_up` trigger bumps the author's counter inside the INSERT, and an
         // unknown author is a foreign-key violation that leaves nothing written (`Ok(false)`).
-        self.writers
-            .posts
-            .submit(post.clone())
-            .await
-            .map_err(StoreError::from)?
+        unkeyed(self.writers.posts.submit((post.clone(), None)).await?)
+    }
+
+    async fn create_keyed(
+        &self,
+        post: &PostRecord,
+        claim: &KeyClaim,
+    ) -> Result<Keyed<bool>, StoreError> {
+        // The same writer: the claim is made in the batch's transaction, before the INSERT.
+        let item = (post.clone(), Some(claim.clone()));
+        self.writers.posts.submit(item).await?
     }
 
     async fn by_id(&self, id: PostId) -> Result<Option<PostRecord>, StoreError> {

@@ -6,17 +6,19 @@
 
 use async_trait::async_trait;
 use domain::model::{
-    Email, Name, NewUser, ProfileUpdate, StoredCredentials, Tier, Timestamp, User, UserId,
-    UserSummary, Username,
+    Email, KeyClaim, Name, NewUser, ProfileUpdate, StoredCredentials, Tier, Timestamp, User,
+    UserId, UserSummary, Username,
 };
-use domain::ports::{CreateUserError, UserRepository};
+use domain::ports::{CreateUserError, Keyed, UserRepository};
 use domain::StoreError;
 use sqlx::error::ErrorKind;
-use sqlx::sqlite::SqliteRow;
-use sqlx::Row;
+use sqlx::sqlite::{SqliteArguments, SqliteRow};
+use sqlx::{Row, Sqlite};
 
 use crate::codec::{self, key};
 use crate::error::{store_error, violation, ResultExt};
+use crate::idempotency;
+use crate::store::BEGIN_WRITE;
 use crate::SqliteStore;
 
 /// The columns [`user`] decodes, in order. A macro rather than a `const` so that `concat!`
@@ -102,6 +104,17 @@ fn user(row: &SqliteRow) -> Result<User, StoreError> {
     })
 }
 
+/// [`INSERT`] of `new`.
+fn insert(new: &NewUser) -> sqlx::query::Query<'_, Sqlite, SqliteArguments<'_>> {
+    sqlx::query(INSERT)
+        .bind(key(new.id.as_uuid()))
+        .bind(new.email.as_str())
+        .bind(new.username.as_str())
+        .bind(new.name.as_ref().map(Name::as_str))
+        .bind(new.password_hash.as_str())
+        .bind(new.created_at.unix_millis())
+}
+
 fn tier_at(row: &SqliteRow, idx: usize) -> Result<Tier, StoreError> {
     let raw: &str = row.try_get(idx).store()?;
     Tier::parse(raw).ok_or_else(|| StoreError::Internal(format!("unknown tier {raw:?}")))
@@ -134,6 +147,18 @@ impl SqliteStore {
             CreateUserError::Store(StoreError::Internal(message.to_owned()))
         })
     }
+
+    /// The port's error for a failed insert of `new` (once its transaction, if any, is over:
+    /// this reads on the one writer connection).
+    async fn insert_failed(&self, new: &NewUser, e: sqlx::Error) -> CreateUserError {
+        match violation(&e, ErrorKind::UniqueViolation) {
+            Some(db) => match self.which_conflict(new, db.message()).await {
+                Ok(conflict) => conflict,
+                Err(e) => e.into(),
+            },
+            None => store_error(e).into(),
+        }
+    }
 }
 
 #[async_trait]
@@ -141,23 +166,32 @@ impl UserRepository for SqliteStore {
     async fn create(&self, new: &NewUser) -> Result<User, CreateUserError> {
         // A single INSERT: the UNIQUE indexes decide atomically, so of two racing signups for
         // one name exactly one commits; no read-then-write window.
-        let inserted = sqlx::query(INSERT)
-            .bind(key(new.id.as_uuid()))
-            .bind(new.email.as_str())
-            .bind(new.username.as_str())
-            .bind(new.name.as_ref().map(Name::as_str))
-            .bind(new.password_hash.as_str())
-            .bind(new.created_at.unix_millis())
-            .execute(&self.write)
-            .await;
-        match inserted {
+        match insert(new).execute(&self.write).await {
             // Everything stored is known, so no read back.
             Ok(_) => Ok(new.to_user()),
-            Err(e) => match violation(&e, ErrorKind::UniqueViolation) {
-                Some(db) => Err(self.which_conflict(new, db.message()).await?),
-                None => Err(store_error(e).into()),
-            },
+            Err(e) => Err(self.insert_failed(new, e).await),
         }
+    }
+
+    async fn create_keyed(
+        &self,
+        new: &NewUser,
+        claim: &KeyClaim,
+    ) -> Result<Keyed<User>, CreateUserError> {
+        // The claim first: a live key answers `Taken` before the email or username is checked.
+        let mut tx = self.write.begin_with(BEGIN_WRITE).await.store()?;
+        let (id, at) = (new.id.as_uuid(), new.created_at);
+        if !idempotency::claim(&mut tx, claim, id, at).await.store()? {
+            tx.rollback().await.store()?;
+            return Ok(Keyed::Taken);
+        }
+        if let Err(e) = insert(new).execute(&mut *tx).await {
+            // Rolled back (the claim with it) before the conflict is looked up on the writer.
+            tx.rollback().await.store()?;
+            return Err(self.insert_failed(new, e).await);
+        }
+        tx.commit().await.store()?;
+        Ok(Keyed::Done(new.to_user()))
     }
 
     async fn by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {

@@ -58,6 +58,12 @@ async fn follow_repository_contract() {
 }
 
 #[tokio::test]
+async fn idempotency_key_contract() {
+    let db = TestDb::new().await;
+    repos::idempotency_key_contract(&db.repos()).await;
+}
+
+#[tokio::test]
 async fn counters_exact_under_concurrency() {
     let db = TestDb::new().await;
     repos::counters_exact_under_concurrency(&db.repos()).await;
@@ -73,6 +79,7 @@ async fn every_suite_passes_on_a_memory_database() {
     repos::follow_repository_contract(&repos).await;
     repos::counters_exact_under_concurrency(&repos).await;
     repos::api_key_repository_contract(&repos).await;
+    repos::idempotency_key_contract(&repos).await;
     store.close().await;
 }
 

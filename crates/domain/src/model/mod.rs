@@ -2,6 +2,7 @@
 
 mod account;
 mod follow;
+mod idempotency;
 mod ids;
 mod page;
 mod post;
@@ -14,6 +15,9 @@ pub use account::{
     ApiKey, ApiKeyName, ApiKeySecret, Identity, Tier, Via, API_KEY_PREFIX, MAX_API_KEYS_PER_USER,
 };
 pub use follow::{Follow, FollowEdge, FollowRecord};
+pub use idempotency::{
+    Canonical, Fingerprint, IdempotencyKey, KeyClaim, KeyScope, StoredKey, IDEMPOTENCY_KEY_TTL,
+};
 pub use ids::{ApiKeyId, FollowId, PostId, UserId};
 pub use page::{Cursor, Keyset, Limit, Page, PageRequest};
 pub use post::{Post, PostContent, PostRecord};

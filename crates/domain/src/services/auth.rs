@@ -5,15 +5,14 @@ use std::time::Duration;
 use crate::cache::{ReadCache, Write};
 use crate::error::{AuthError, CredentialError, StoreError};
 use crate::model::{
-    Email, Identity, Name, NewUser, Password, Tier, Timestamp, User, UserId, Username,
-    ValidationErrors, Via,
+    Email, Identity, Password, Tier, Timestamp, User, UserId, ValidationErrors, Via,
 };
 use crate::ports::{
-    Clock, CreateUserError, IdGenerator, PasswordHasher, RateDecision, RateLimiter, RatePolicy,
-    TokenIssuer, UserRepository,
+    Clock, IdGenerator, PasswordHasher, RateDecision, RateLimiter, RatePolicy, TokenIssuer,
+    UserRepository,
 };
 
-use super::{ApiKeyService, Ports};
+use super::{ApiKeyService, IdempotencyService, Ports};
 
 /// How far ahead of its own clock a logout revokes tokens: another instance whose clock runs
 /// ahead (by less than this) may have issued a token "in the future" before the logout, and it
@@ -59,6 +58,7 @@ pub struct AuthService {
     /// logout or tier change invalidates it on every instance.
     cache: ReadCache,
     keys: ApiKeyService,
+    idempotency: IdempotencyService,
     login_limits: LoginLimits,
     /// (address, account) pairs with a login being checked right now on this instance. The failure budget is
     /// charged only after a password fails, so without this a burst of simultaneous guesses
@@ -80,19 +80,12 @@ impl Drop for InFlight {
     }
 }
 
-/// A signup request as it arrives; every field is checked and all errors reported together.
-pub struct SignupInput<'a> {
-    pub email: &'a str,
-    pub password: &'a str,
-    pub username: &'a str,
-    pub name: Option<&'a str>,
-}
-
 impl AuthService {
     pub fn new(
         ports: &Ports,
         cache: ReadCache,
         keys: ApiKeyService,
+        idempotency: IdempotencyService,
         login_limits: LoginLimits,
     ) -> Self {
         AuthService {
@@ -104,37 +97,10 @@ impl AuthService {
             ids: ports.ids.clone(),
             cache,
             keys,
+            idempotency,
             login_limits,
             in_flight: Arc::default(),
         }
-    }
-
-    pub async fn signup(&self, input: SignupInput<'_>) -> Result<Session, AuthError> {
-        let email = Email::parse(input.email);
-        let password = Password::parse_new(input.password);
-        let username = Username::parse(input.username);
-        let name = input.name.map(Name::parse).transpose();
-        let (Ok(email), Ok(password), Ok(username), Ok(name)) = (email, password, username, name)
-        else {
-            // Re-parse only to collect every message; the common path above parses once.
-            return Err(AuthError::Invalid(collect_signup_errors(&input)));
-        };
-        let password_hash = self.hasher.hash(&password).await?;
-        let new = NewUser {
-            id: UserId::from_uuid(self.ids.new_id()),
-            email,
-            username,
-            name,
-            password_hash,
-            created_at: self.clock.now(),
-        };
-        let user = self.users.create(&new).await.map_err(|e| match e {
-            CreateUserError::EmailTaken => AuthError::EmailTaken,
-            CreateUserError::UsernameTaken => AuthError::UsernameTaken,
-            CreateUserError::Store(e) => AuthError::Store(e),
-        })?;
-        let token = self.tokens.issue(user.id, self.clock.now())?;
-        Ok(Session { user, token })
     }
 
     /// Checks credentials. Unknown email and wrong password take the same path through the
@@ -297,17 +263,9 @@ impl AuthService {
     }
 }
 
-fn collect_signup_errors(input: &SignupInput<'_>) -> ValidationErrors {
-    let errors = [
-        Email::parse(input.email).err(),
-        Password::parse_new(input.password).err(),
-        Username::parse(input.username).err(),
-        input.name.map(Name::parse).and_then(Result::err),
-    ];
-    ValidationErrors::collect(errors.into_iter().flatten())
-        .err()
-        .unwrap_or_else(|| ValidationErrors::new("body", "is invalid"))
-}
+mod signup;
+
+pub use signup::SignupInput;
 
 #[cfg(test)]
 mod tests;

@@ -4,6 +4,7 @@ mod api_keys;
 mod auth;
 mod authors;
 mod feed;
+mod idempotency;
 mod posts;
 mod tiers;
 mod users;
@@ -14,14 +15,16 @@ pub use api_keys::{ApiKeyService, CreatedApiKey};
 pub use auth::{AuthService, LoginLimits, Presented, Session, SignupInput, CLOCK_SKEW_ALLOWANCE};
 pub use authors::Authors;
 pub use feed::FeedService;
+pub use idempotency::{IdempotencyService, SWEEP_BATCH};
 pub use posts::PostService;
 pub use tiers::TierService;
 pub use users::UserService;
 
 use crate::cache::{CachePolicy, ReadCache};
 use crate::ports::{
-    ApiKeyRepository, ApiKeySecrets, Cache, Clock, FollowRepository, IdGenerator, PasswordHasher,
-    PostRepository, RateLimiter, TokenIssuer, UserRepository,
+    ApiKeyRepository, ApiKeySecrets, Cache, Clock, FollowRepository, IdGenerator,
+    IdempotencyKeyRepository, PasswordHasher, PostRepository, RateLimiter, TokenIssuer,
+    UserRepository,
 };
 
 /// Every port the services use, chosen by the composition root.
@@ -31,6 +34,7 @@ pub struct Ports {
     pub posts: Arc<dyn PostRepository>,
     pub follows: Arc<dyn FollowRepository>,
     pub api_keys: Arc<dyn ApiKeyRepository>,
+    pub keys: Arc<dyn IdempotencyKeyRepository>,
     pub secrets: Arc<dyn ApiKeySecrets>,
     pub cache: Arc<dyn Cache>,
     pub hasher: Arc<dyn PasswordHasher>,
@@ -48,6 +52,7 @@ pub struct Services {
     pub users: UserService,
     pub posts: PostService,
     pub feed: FeedService,
+    pub idempotency: IdempotencyService,
 }
 
 impl Services {
@@ -60,12 +65,20 @@ impl Services {
         );
         let authors = Authors::new(ports.users.clone(), cache.clone());
         let api_keys = ApiKeyService::new(ports, cache.clone());
+        let idempotency = IdempotencyService::new(ports);
         Services {
-            auth: AuthService::new(ports, cache.clone(), api_keys.clone(), login_limits),
+            auth: AuthService::new(
+                ports,
+                cache.clone(),
+                api_keys.clone(),
+                idempotency.clone(),
+                login_limits,
+            ),
             api_keys,
-            users: UserService::new(ports, cache.clone()),
-            posts: PostService::new(ports, cache, authors.clone()),
+            users: UserService::new(ports, cache.clone(), idempotency.clone()),
+            posts: PostService::new(ports, cache, authors.clone(), idempotency.clone()),
             feed: FeedService::new(ports.posts.clone(), authors),
+            idempotency,
         }
     }
 }

@@ -3,11 +3,13 @@ use std::sync::Arc;
 use crate::cache::{Read, ReadCache, Write};
 use crate::error::PostError;
 use crate::model::{
-    Limit, Page, PageRequest, Post, PostContent, PostId, PostPage, PostRecord, UserId,
+    Fingerprint, IdempotencyKey, KeyClaim, KeyScope, Limit, Page, PageRequest, Post, PostContent,
+    PostId, PostPage, PostRecord, UserId,
 };
 use crate::ports::{Clock, IdGenerator, PostRepository};
 
-use super::{Authors, Ports};
+use super::idempotency::Claimed;
+use super::{Authors, IdempotencyService, Ports};
 
 /// A head holds one more post than the largest page, so every first page is a window onto it
 /// and still knows whether another page follows.
@@ -23,31 +25,78 @@ pub struct PostService {
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGenerator>,
     authors: Authors,
+    keys: IdempotencyService,
 }
 
 impl PostService {
-    pub fn new(ports: &Ports, cache: ReadCache, authors: Authors) -> Self {
+    pub fn new(
+        ports: &Ports,
+        cache: ReadCache,
+        authors: Authors,
+        keys: IdempotencyService,
+    ) -> Self {
         PostService {
             posts: ports.posts.clone(),
             cache,
             clock: ports.clock.clone(),
             ids: ports.ids.clone(),
             authors,
+            keys,
         }
     }
 
     pub async fn create(&self, author: UserId, content: &str) -> Result<Post, PostError> {
+        self.create_with_key(author, content, None).await
+    }
+
+    /// With a key, a retry of the same request (same author, same content) is answered with
+    /// the post the first one created, and writes nothing; the same key with other content is
+    /// `KeyReused`. The replayed post embeds its author's current summary, as every read does.
+    pub async fn create_with_key(
+        &self,
+        author: UserId,
+        content: &str,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Post, PostError> {
         let content = PostContent::parse(content)?;
-        let record = PostRecord {
+        let mut record = PostRecord {
             id: PostId::from_uuid(self.ids.new_id()),
             author_id: author,
             content: content.into_string(),
             created_at: self.clock.now(),
         };
-        if !self.posts.create(&record).await? {
+        let created = match key {
+            None => self.posts.create(&record).await?,
+            Some(key) => {
+                let claim = KeyClaim {
+                    scope: KeyScope::user(author),
+                    key: key.clone(),
+                    fingerprint: Fingerprint::of("posts.create")
+                        .field("content", Some(&record.content))
+                        .finish(),
+                };
+                let posts = &self.posts;
+                let (record_ref, claim_ref) = (&record, &claim);
+                match self
+                    .keys
+                    .write(&claim, || posts.create_keyed(record_ref, claim_ref))
+                    .await?
+                {
+                    Claimed::Written(created) => created,
+                    Claimed::Replay(first) => {
+                        record.id = PostId::from_uuid(first.resource);
+                        record.created_at = first.created_at;
+                        true
+                    }
+                    Claimed::Reused => return Err(PostError::KeyReused),
+                }
+            }
+        };
+        if !created {
             return Err(PostError::UserNotFound);
         }
-        // Before answering, so the author's very next read already sees the post.
+        // Before answering, so the author's very next read already sees the post (a replay
+        // too: the first request may have died between its commit and this).
         self.cache.written(Write::Post { author }).await;
         let author = self
             .authors

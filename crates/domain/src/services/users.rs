@@ -3,12 +3,13 @@ use std::sync::Arc;
 use crate::cache::{ReadCache, Write};
 use crate::error::UserError;
 use crate::model::{
-    Follow, FollowEdge, FollowId, FollowRecord, Page, PageRequest, ProfileUpdate, User, UserId,
-    UserSummary, Username,
+    Fingerprint, Follow, FollowEdge, FollowId, FollowRecord, IdempotencyKey, KeyClaim, KeyScope,
+    Page, PageRequest, ProfileUpdate, User, UserId, UserSummary, Username,
 };
 use crate::ports::{Clock, FollowError, FollowRepository, IdGenerator, UserRepository};
 
-use super::Ports;
+use super::idempotency::Claimed;
+use super::{IdempotencyService, Ports};
 
 /// Profiles and the follow graph.
 #[derive(Clone)]
@@ -18,16 +19,18 @@ pub struct UserService {
     cache: ReadCache,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGenerator>,
+    keys: IdempotencyService,
 }
 
 impl UserService {
-    pub fn new(ports: &Ports, cache: ReadCache) -> Self {
+    pub fn new(ports: &Ports, cache: ReadCache, keys: IdempotencyService) -> Self {
         UserService {
             users: ports.users.clone(),
             follows: ports.follows.clone(),
             cache,
             clock: ports.clock.clone(),
             ids: ports.ids.clone(),
+            keys,
         }
     }
 
@@ -68,17 +71,57 @@ impl UserService {
     }
 
     pub async fn follow(&self, follower: UserId, target: UserId) -> Result<Follow, UserError> {
+        self.follow_with_key(follower, target, None).await
+    }
+
+    /// With a key, a retry of the same follow is answered with the follow the first one made
+    /// (even if it was undone since), and writes nothing; the same key for another user to
+    /// follow is `KeyReused`.
+    pub async fn follow_with_key(
+        &self,
+        follower: UserId,
+        target: UserId,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Follow, UserError> {
         if follower == target {
             return Err(UserError::CannotFollowSelf);
         }
-        let edge = FollowRecord {
+        let mut edge = FollowRecord {
             id: FollowId::from_uuid(self.ids.new_id()),
             follower_id: follower,
             following_id: target,
             created_at: self.clock.now(),
         };
-        match self.follows.follow(&edge).await {
+        let written = match key {
+            None => self.follows.follow(&edge).await,
+            Some(key) => {
+                let claim = KeyClaim {
+                    scope: KeyScope::user(follower),
+                    key: key.clone(),
+                    fingerprint: Fingerprint::of("users.follow")
+                        .field("id", Some(&target.to_string()))
+                        .finish(),
+                };
+                let follows = &self.follows;
+                let (edge_ref, claim_ref) = (&edge, &claim);
+                match self
+                    .keys
+                    .write(&claim, || follows.follow_keyed(edge_ref, claim_ref))
+                    .await
+                {
+                    Ok(Claimed::Written(())) => Ok(()),
+                    Ok(Claimed::Replay(first)) => {
+                        edge.created_at = first.created_at;
+                        Ok(())
+                    }
+                    Ok(Claimed::Reused) => return Err(UserError::KeyReused),
+                    Err(e) => Err(e),
+                }
+            }
+        };
+        match written {
             Ok(()) => {
+                // A replay too: the first request may have died between its commit and this.
                 self.written_follow(follower, target).await;
                 Ok(edge.follow())
             }

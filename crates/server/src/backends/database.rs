@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use domain::ports::{
-    ApiKeyRepository, BulkStore, FollowRepository, HealthProbe, PostRepository, UserRepository,
+    ApiKeyRepository, BulkStore, FollowRepository, HealthProbe, IdempotencyKeyRepository,
+    PostRepository, UserRepository,
 };
 use postgres_adapter::{PgOptions, PgStore};
 use sqlite::SqliteStore;
@@ -19,6 +20,7 @@ pub struct Database {
     pub posts: Arc<dyn PostRepository>,
     pub follows: Arc<dyn FollowRepository>,
     pub api_keys: Arc<dyn ApiKeyRepository>,
+    pub keys: Arc<dyn IdempotencyKeyRepository>,
     pub probe: Arc<dyn HealthProbe>,
     /// The fast path of `socialscale seed`.
     pub bulk: Arc<dyn BulkStore>,
@@ -83,6 +85,7 @@ impl Database {
             + PostRepository
             + FollowRepository
             + ApiKeyRepository
+            + IdempotencyKeyRepository
             + HealthProbe
             + BulkStore
             + 'static,
@@ -92,6 +95,7 @@ impl Database {
             posts: shared.clone(),
             follows: shared.clone(),
             api_keys: shared.clone(),
+            keys: shared.clone(),
             bulk: shared.clone(),
             probe: shared,
             store,

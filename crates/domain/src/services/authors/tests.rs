@@ -51,6 +51,13 @@ impl UserRepository for CountingUsers {
     ) -> Result<User, crate::ports::CreateUserError> {
         self.0.create(u).await
     }
+    async fn create_keyed(
+        &self,
+        u: &crate::model::NewUser,
+        claim: &crate::model::KeyClaim,
+    ) -> Result<crate::ports::Keyed<User>, crate::ports::CreateUserError> {
+        self.0.create_keyed(u, claim).await
+    }
     async fn by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
         self.0.by_id(id).await
     }

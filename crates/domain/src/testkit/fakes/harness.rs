@@ -89,6 +89,7 @@ impl Fakes {
             posts: self.store.clone(),
             follows: self.store.clone(),
             api_keys: self.store.clone(),
+            keys: self.store.clone(),
             secrets: self.secrets.clone(),
             cache: self.cache.clone(),
             hasher: self.hasher.clone(),

@@ -11,15 +11,15 @@ use uuid::Uuid;
 use super::lock;
 
 mod api_keys;
+mod follows;
+mod idempotency;
 
 use crate::error::StoreError;
 use crate::model::{
-    Email, FollowEdge, FollowRecord, Keyset, NewUser, PostId, PostRecord, ProfileUpdate,
-    StoredCredentials, Tier, Timestamp, User, UserId, UserSummary, Username,
+    Email, FollowRecord, KeyClaim, Keyset, NewUser, PostId, PostRecord, ProfileUpdate,
+    StoredCredentials, StoredKey, Tier, Timestamp, User, UserId, UserSummary, Username,
 };
-use crate::ports::{
-    CreateUserError, FollowError, FollowRepository, HealthProbe, PostRepository, UserRepository,
-};
+use crate::ports::{CreateUserError, HealthProbe, Keyed, PostRepository, UserRepository};
 pub use api_keys::PlainSecrets;
 
 // ---------------------------------------------------------------------------------------------
@@ -36,6 +36,8 @@ struct StoreState {
     follows: BTreeMap<crate::model::FollowId, FollowRecord>,
     /// By id, time-ordered: iterating is oldest first.
     api_keys: BTreeMap<crate::model::ApiKeyId, crate::model::ApiKey>,
+    /// Idempotency keys by (scope, key).
+    keys: BTreeMap<(String, String), StoredKey>,
 }
 
 impl StoreState {
@@ -98,29 +100,41 @@ fn keyset<'a, T: 'a>(
         .take(q.limit)
 }
 
+fn create_user(s: &mut StoreState, new: &NewUser) -> Result<User, CreateUserError> {
+    // Email first: when both clash, the port says EmailTaken.
+    if s.users.values().any(|(u, _)| u.email == new.email.as_str()) {
+        return Err(CreateUserError::EmailTaken);
+    }
+    let canonical = new.username.canonical();
+    if s.users
+        .values()
+        .any(|(u, _)| u.username.to_ascii_lowercase() == canonical)
+    {
+        return Err(CreateUserError::UsernameTaken);
+    }
+    if s.users.contains_key(&new.id) {
+        return Err(StoreError::Internal(format!("duplicate user id {}", new.id)).into());
+    }
+    let user = new.to_user();
+    s.users
+        .insert(new.id, (user.clone(), new.password_hash.clone()));
+    Ok(user)
+}
+
 #[async_trait]
 impl UserRepository for MemoryStore {
     async fn create(&self, new: &NewUser) -> Result<User, CreateUserError> {
         self.check()?;
-        let mut s = lock(&self.state);
-        // Email first: when both clash, the port says EmailTaken.
-        if s.users.values().any(|(u, _)| u.email == new.email.as_str()) {
-            return Err(CreateUserError::EmailTaken);
-        }
-        let canonical = new.username.canonical();
-        if s.users
-            .values()
-            .any(|(u, _)| u.username.to_ascii_lowercase() == canonical)
-        {
-            return Err(CreateUserError::UsernameTaken);
-        }
-        if s.users.contains_key(&new.id) {
-            return Err(StoreError::Internal(format!("duplicate user id {}", new.id)).into());
-        }
-        let user = new.to_user();
-        s.users
-            .insert(new.id, (user.clone(), new.password_hash.clone()));
-        Ok(user)
+        create_user(&mut lock(&self.state), new)
+    }
+
+    async fn create_keyed(
+        &self,
+        new: &NewUser,
+        claim: &KeyClaim,
+    ) -> Result<Keyed<User>, CreateUserError> {
+        let (id, at) = (new.id.as_uuid(), new.created_at);
+        self.keyed(claim, id, at, |s| create_user(s, new), |_| true)
     }
 
     async fn by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
@@ -212,23 +226,35 @@ impl UserRepository for MemoryStore {
     }
 }
 
+fn create_post(s: &mut StoreState, post: &PostRecord) -> Result<bool, StoreError> {
+    if s.posts.contains_key(&post.id) {
+        return Err(StoreError::Internal(format!(
+            "duplicate post id {}",
+            post.id
+        )));
+    }
+    let Some(author) = s.user_mut(post.author_id) else {
+        return Ok(false);
+    };
+    author.posts_count += 1;
+    s.posts.insert(post.id, post.clone());
+    Ok(true)
+}
+
 #[async_trait]
 impl PostRepository for MemoryStore {
     async fn create(&self, post: &PostRecord) -> Result<bool, StoreError> {
         self.check()?;
-        let mut s = lock(&self.state);
-        if s.posts.contains_key(&post.id) {
-            return Err(StoreError::Internal(format!(
-                "duplicate post id {}",
-                post.id
-            )));
-        }
-        let Some(author) = s.user_mut(post.author_id) else {
-            return Ok(false);
-        };
-        author.posts_count += 1;
-        s.posts.insert(post.id, post.clone());
-        Ok(true)
+        create_post(&mut lock(&self.state), post)
+    }
+
+    async fn create_keyed(
+        &self,
+        post: &PostRecord,
+        claim: &KeyClaim,
+    ) -> Result<Keyed<bool>, StoreError> {
+        let (id, at) = (post.id.as_uuid(), post.created_at);
+        self.keyed(claim, id, at, |s| create_post(s, post), |created| *created)
     }
 
     async fn by_id(&self, id: PostId) -> Result<Option<PostRecord>, StoreError> {
@@ -280,87 +306,6 @@ impl PostRepository for MemoryStore {
             .rev()
             .filter(|p| authors.contains(&p.author_id));
         Ok(keyset(visible, |p| p.id.as_uuid(), q).cloned().collect())
-    }
-}
-
-#[async_trait]
-impl FollowRepository for MemoryStore {
-    async fn follow(&self, edge: &FollowRecord) -> Result<(), FollowError> {
-        self.check()?;
-        let mut s = lock(&self.state);
-        if !s.users.contains_key(&edge.follower_id) || !s.users.contains_key(&edge.following_id) {
-            return Err(FollowError::UnknownUser);
-        }
-        if s.follows
-            .values()
-            .any(|f| f.follower_id == edge.follower_id && f.following_id == edge.following_id)
-        {
-            return Err(FollowError::AlreadyFollowing);
-        }
-        // What a SQL CHECK constraint would refuse; the service never asks for it.
-        if edge.follower_id == edge.following_id {
-            return Err(StoreError::Internal("a user cannot follow themselves".to_owned()).into());
-        }
-        if s.follows.contains_key(&edge.id) {
-            return Err(StoreError::Internal(format!("duplicate follow id {}", edge.id)).into());
-        }
-        s.follows.insert(edge.id, edge.clone());
-        if let Some(follower) = s.user_mut(edge.follower_id) {
-            follower.following_count += 1;
-        }
-        if let Some(followed) = s.user_mut(edge.following_id) {
-            followed.followers_count += 1;
-        }
-        Ok(())
-    }
-
-    async fn unfollow(&self, follower: UserId, following: UserId) -> Result<bool, StoreError> {
-        self.check()?;
-        let mut s = lock(&self.state);
-        let Some(id) = s
-            .follows
-            .values()
-            .find(|f| f.follower_id == follower && f.following_id == following)
-            .map(|f| f.id)
-        else {
-            return Ok(false);
-        };
-        s.follows.remove(&id);
-        if let Some(u) = s.user_mut(follower) {
-            u.following_count = u.following_count.saturating_sub(1);
-        }
-        if let Some(u) = s.user_mut(following) {
-            u.followers_count = u.followers_count.saturating_sub(1);
-        }
-        Ok(true)
-    }
-
-    async fn followers(&self, user: UserId, q: Keyset) -> Result<Vec<FollowEdge>, StoreError> {
-        self.check()?;
-        let s = lock(&self.state);
-        let edges = s.follows.values().rev().filter(|f| f.following_id == user);
-        Ok(keyset(edges, |f| f.id.as_uuid(), q)
-            .filter_map(|f| {
-                Some(FollowEdge {
-                    id: f.id,
-                    user: s.summary(f.follower_id)?,
-                })
-            })
-            .collect())
-    }
-
-    async fn following(&self, user: UserId, q: Keyset) -> Result<Vec<FollowEdge>, StoreError> {
-        self.check()?;
-        let s = lock(&self.state);
-        let edges = s.follows.values().rev().filter(|f| f.follower_id == user);
-        Ok(keyset(edges, |f| f.id.as_uuid(), q)
-            .filter_map(|f| {
-                Some(FollowEdge {
-                    id: f.id,
-                    user: s.summary(f.following_id)?,
-                })
-            })
-            .collect())
     }
 }
 

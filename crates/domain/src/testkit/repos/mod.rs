@@ -1,5 +1,6 @@
 //! Contract suites for the repository ports: [`UserRepository`], [`PostRepository`],
-//! [`FollowRepository`] and [`ApiKeyRepository`].
+//! [`FollowRepository`], [`ApiKeyRepository`] and [`IdempotencyKeyRepository`] (with the keyed
+//! writes of the first three).
 //!
 //! Written only against the ports, so every SQL adapter runs them unchanged. Each suite expects
 //! a fresh, migrated database, but also tolerates rows left by other suites (names and emails
@@ -21,13 +22,16 @@ mod bursts;
 mod counts;
 mod follows;
 mod helpers;
+mod keys;
 mod posts;
 mod users;
 mod walks;
 
 use std::sync::Arc;
 
-use crate::ports::{ApiKeyRepository, FollowRepository, PostRepository, UserRepository};
+use crate::ports::{
+    ApiKeyRepository, FollowRepository, IdempotencyKeyRepository, PostRepository, UserRepository,
+};
 
 pub use accounts::{
     api_key_repository_contract, api_keys_cap_under_racing_creates, api_keys_lifecycle,
@@ -36,6 +40,10 @@ pub use accounts::{
 pub use bursts::{follows_burst_each_answered, posts_burst_each_answered};
 pub use counts::counters_exact_under_concurrency;
 pub use follows::{follow_repository_contract, follows_counters_and_conflicts, follows_lists};
+pub use keys::{
+    idempotency_key_contract, keyed_duplicates_in_one_burst, keyed_follows, keyed_posts,
+    keyed_signups, keys_expire, keys_sweep,
+};
 pub use posts::{
     post_repository_contract, posts_by_author_pages, posts_create_and_delete, posts_feed,
     posts_latest_pages,
@@ -56,20 +64,27 @@ pub struct Repos {
     pub posts: Arc<dyn PostRepository>,
     pub follows: Arc<dyn FollowRepository>,
     pub api_keys: Arc<dyn ApiKeyRepository>,
+    pub keys: Arc<dyn IdempotencyKeyRepository>,
 }
 
 impl Repos {
     /// Every port served by one store (as every SQL adapter does).
     pub fn sharing<S>(store: S) -> Repos
     where
-        S: UserRepository + PostRepository + FollowRepository + ApiKeyRepository + 'static,
+        S: UserRepository
+            + PostRepository
+            + FollowRepository
+            + ApiKeyRepository
+            + IdempotencyKeyRepository
+            + 'static,
     {
         let shared = Arc::new(store);
         Repos {
             users: shared.clone(),
             posts: shared.clone(),
             follows: shared.clone(),
-            api_keys: shared,
+            api_keys: shared.clone(),
+            keys: shared,
         }
     }
 }

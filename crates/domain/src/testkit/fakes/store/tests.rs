@@ -1,6 +1,6 @@
 use super::*;
 use crate::model::{Bio, FollowId, Limit, Name, PageRequest};
-use crate::ports::IdGenerator;
+use crate::ports::{FollowError, FollowRepository, IdGenerator};
 use crate::testkit::fakes::{block_on, ManualClock, SequentialIds};
 
 fn new_user(ids: &SequentialIds, email: &str, username: &str) -> NewUser {
@@ -236,6 +236,13 @@ fn memory_store_passes_the_follow_repository_contract() {
 }
 
 #[test]
+fn memory_store_passes_the_idempotency_key_contract() {
+    block_on(crate::testkit::repos::idempotency_key_contract(
+        &contract_repos(),
+    ));
+}
+
+#[test]
 fn memory_store_passes_every_repository_contract_on_one_store() {
     let repos = contract_repos();
     block_on(async {
@@ -243,6 +250,7 @@ fn memory_store_passes_every_repository_contract_on_one_store() {
         crate::testkit::repos::post_repository_contract(&repos).await;
         crate::testkit::repos::follow_repository_contract(&repos).await;
         crate::testkit::repos::counters_exact_under_concurrency(&repos).await;
+        crate::testkit::repos::idempotency_key_contract(&repos).await;
     });
 }
 

@@ -6,7 +6,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
-use domain::model::{PageRequest, PostId, UserId};
+use domain::model::{IdempotencyKey, PageRequest, PostId, UserId, ValidationErrors};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
@@ -103,6 +103,27 @@ impl<S: Send + Sync> FromRequestParts<S> for PathParam {
             .map_err(|_| {
                 ApiError::BadRequest("Malformed path: not valid percent-encoded UTF-8".into())
             })
+    }
+}
+
+/// The `Idempotency-Key` header, when sent: 1 to 255 visible ASCII characters, once. Anything
+/// else is the contract's 400 naming the header.
+pub struct IdempotencyKeyHeader(pub Option<IdempotencyKey>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKeyHeader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let mut values = parts.headers.get_all(IdempotencyKey::HEADER).iter();
+        let Some(value) = values.next() else {
+            return Ok(IdempotencyKeyHeader(None));
+        };
+        if values.next().is_some() {
+            return Err(ValidationErrors::new(IdempotencyKey::HEADER, "must be sent once").into());
+        }
+        Ok(IdempotencyKeyHeader(Some(IdempotencyKey::parse(
+            value.as_bytes(),
+        )?)))
     }
 }
 

@@ -22,6 +22,9 @@ mod feed;
 #[path = "api/helpers.rs"]
 mod helpers;
 #[cfg(postgres_tests)]
+#[path = "api/idempotency.rs"]
+mod idempotency;
+#[cfg(postgres_tests)]
 #[path = "api/input.rs"]
 mod input;
 #[cfg(postgres_tests)]

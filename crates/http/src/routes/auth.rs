@@ -6,31 +6,37 @@ use domain::services::SignupInput;
 use crate::auth::AuthUser;
 use crate::dto::{AuthResponse, LoginRequest, SignupRequest};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{AppJson, ClientAddress};
+use crate::extract::{AppJson, ClientAddress, IdempotencyKeyHeader};
+use crate::routes::IdempotencyKeyParam;
 use crate::state::AppState;
 
-/// Create an account and sign in.
+/// Create an account and sign in. With an `Idempotency-Key` (scoped by the email), a retry
+/// gets the account the first request created and a fresh token.
 #[utoipa::path(post, path = "/auth/signup", tag = "auth", request_body = SignupRequest,
+    params(IdempotencyKeyParam),
     responses(
         (status = 201, description = "Account created", body = AuthResponse),
         (status = 400, description = "A field breaks a rule", body = ErrorBody),
         (status = 409, description = "Email or username already in use", body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 422, description = "Idempotency-Key reused with another username, name or password", body = ErrorBody),
         (status = 429, body = ErrorBody), (status = 503, body = ErrorBody),
     ))]
 pub async fn signup(
     State(state): State<AppState>,
+    IdempotencyKeyHeader(key): IdempotencyKeyHeader,
     AppJson(body): AppJson<SignupRequest>,
 ) -> Result<(StatusCode, Json<AuthResponse>), ApiError> {
+    let input = SignupInput {
+        email: body.email.as_deref().unwrap_or(""),
+        password: body.password.as_deref().unwrap_or(""),
+        username: body.username.as_deref().unwrap_or(""),
+        name: body.name.as_deref(),
+    };
     let session = state
         .services
         .auth
-        .signup(SignupInput {
-            email: body.email.as_deref().unwrap_or(""),
-            password: body.password.as_deref().unwrap_or(""),
-            username: body.username.as_deref().unwrap_or(""),
-            name: body.name.as_deref(),
-        })
+        .signup_with_key(input, key.as_ref())
         .await?;
     Ok((
         StatusCode::CREATED,

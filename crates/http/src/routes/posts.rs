@@ -6,25 +6,29 @@ use axum::Json;
 use crate::auth::AuthUser;
 use crate::dto::{CreatePostRequest, PostDto, PostsPage};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{post_id, AppJson, PageQuery, PathParam};
-use crate::routes::PageParams;
+use crate::extract::{post_id, AppJson, IdempotencyKeyHeader, PageQuery, PathParam};
+use crate::routes::{IdempotencyKeyParam, PageParams};
 use crate::state::AppState;
 
 /// Publish a post.
 #[utoipa::path(post, path = "/posts", tag = "posts", security(("bearer" = []), ("apiKey" = [])),
-    request_body = CreatePostRequest,
+    request_body = CreatePostRequest, params(IdempotencyKeyParam),
     responses((status = 201, body = PostDto), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 413, body = ErrorBody),
-        (status = 415, body = ErrorBody), (status = 429, body = ErrorBody)))]
+        (status = 415, body = ErrorBody),
+        (status = 422, description = "Idempotency-Key reused for another post", body = ErrorBody),
+        (status = 429, body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     AuthUser(me): AuthUser,
+    IdempotencyKeyHeader(key): IdempotencyKeyHeader,
     AppJson(body): AppJson<CreatePostRequest>,
 ) -> Result<(StatusCode, Json<PostDto>), ApiError> {
+    let content = body.content.as_deref().unwrap_or("");
     let post = state
         .services
         .posts
-        .create(me, body.content.as_deref().unwrap_or(""))
+        .create_with_key(me, content, key.as_ref())
         .await?;
     Ok((StatusCode::CREATED, Json(post.into())))
 }

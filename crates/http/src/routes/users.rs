@@ -7,8 +7,8 @@ use domain::model::ProfileUpdate;
 use crate::auth::AuthUser;
 use crate::dto::{FollowDto, PostsPage, PrivateUser, ProfileRequest, PublicUser, UsersPage};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{user_id, AppJson, PageQuery, PathParam};
-use crate::routes::PageParams;
+use crate::extract::{user_id, AppJson, IdempotencyKeyHeader, PageQuery, PathParam};
+use crate::routes::{IdempotencyKeyParam, PageParams};
 use crate::state::AppState;
 
 /// The signed-in user, with email.
@@ -73,17 +73,22 @@ pub async fn by_username(
 
 /// Follow a user.
 #[utoipa::path(post, path = "/users/follow/{id}", tag = "users", security(("bearer" = []), ("apiKey" = [])),
-    params(("id" = String, Path, description = "Whom to follow")),
+    params(("id" = String, Path, description = "Whom to follow"), IdempotencyKeyParam),
     responses((status = 201, body = FollowDto),
         (status = 400, description = "Cannot follow yourself", body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, description = "Already following this user", body = ErrorBody)))]
+        (status = 409, description = "Already following this user", body = ErrorBody),
+        (status = 422, description = "Idempotency-Key reused for another user", body = ErrorBody)))]
 pub async fn follow(
     State(state): State<AppState>,
     AuthUser(me): AuthUser,
+    IdempotencyKeyHeader(key): IdempotencyKeyHeader,
     PathParam(id): PathParam,
 ) -> Result<(StatusCode, Json<FollowDto>), ApiError> {
-    let follow = state.services.users.follow(me, user_id(&id)?).await?;
+    let users = &state.services.users;
+    let follow = users
+        .follow_with_key(me, user_id(&id)?, key.as_ref())
+        .await?;
     Ok((StatusCode::CREATED, Json(follow.into())))
 }
 

@@ -10,6 +10,7 @@ mod credentials;
 mod dodging;
 mod feed;
 mod helpers;
+mod idempotency;
 mod input;
 mod internal_errors;
 mod ops;

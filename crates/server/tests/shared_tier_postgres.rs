@@ -17,6 +17,9 @@ mod credentials;
 #[path = "shared_tier/freshness.rs"]
 mod freshness;
 #[cfg(postgres_tests)]
+#[path = "shared_tier/idempotency.rs"]
+mod idempotency;
+#[cfg(postgres_tests)]
 #[path = "shared_tier/limits.rs"]
 mod limits;
 #[cfg(postgres_tests)]

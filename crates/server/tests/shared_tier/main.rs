@@ -9,6 +9,7 @@ const POSTGRES: bool = false;
 
 mod credentials;
 mod freshness;
+mod idempotency;
 mod limits;
 mod outage;
 mod support;

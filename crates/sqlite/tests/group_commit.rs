@@ -1,5 +1,6 @@
-//! Group commit on SQLite: bursts of concurrent creates and follows, some invalid, each
-//! answered on its own and written in fewer transactions than items; a writer killed in the
+//! Group commit on SQLite: bursts of concurrent creates and follows, some invalid, some
+//! duplicates under one idempotency key, each answered on its own and written in fewer
+//! transactions than items; a writer killed in the
 //! middle of a batch answers errors and writes nothing.
 
 // A failed setup step is a failed test; clippy's test allowance does not cover shared helpers.
@@ -36,6 +37,26 @@ async fn bursts_are_answered_one_by_one_and_committed_in_batches() {
     assert!(posts.items >= 200, "{posts:?}");
     assert!(posts.batches < posts.items, "no batching: {posts:?}");
     assert!(follows.batches < follows.items, "no batching: {follows:?}");
+    store.close().await;
+}
+
+#[tokio::test]
+async fn keyed_duplicates_fail_alone_inside_shared_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = store(&dir).await;
+    let before = store.write_batches();
+    repos::keyed_duplicates_in_one_burst(&Repos::sharing(store.clone())).await;
+    let (posts, follows) = store.write_batches();
+    // The duplicates shared transactions with their batch-mates, which all committed.
+    let (post_items, post_batches) = (
+        posts.items - before.0.items,
+        posts.batches - before.0.batches,
+    );
+    assert!(post_batches < post_items, "no batching: {posts:?}");
+    assert!(
+        follows.batches - before.1.batches < follows.items - before.1.items,
+        "{follows:?}"
+    );
     store.close().await;
 }
 

@@ -9,8 +9,8 @@
 //! claim empty, hence nothing written. A row being inserted by a concurrent transaction is
 //! waited for, so of racing duplicates (any instance) exactly one claims the key.
 //!
-//! Index use (plans in docs/SCALING.md): claims and finds the `(scope, key)` primary key; the
-//! sweep `idempotency_keys_created_at_idx`.
+//! Index use (no statement scans a table: `tests/contract.rs`): claims and finds the
+//! `(scope, key)` primary key; the sweep `idempotency_keys_created_at_idx`.
 
 use std::time::Duration;
 

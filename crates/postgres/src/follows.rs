@@ -19,7 +19,7 @@ use sqlx::{PgPool, Row};
 use crate::codec;
 use crate::error::{store_error, violation, ResultExt, FOREIGN_KEY_VIOLATION, UNIQUE_VIOLATION};
 use crate::group::unkeyed;
-use crate::idempotency::{self, replace_expired_key};
+use crate::idempotency::{self, claimed};
 use crate::PgStore;
 
 /// Inserts the edge and moves the follower's `following_count` and the followed user's
@@ -40,12 +40,9 @@ pub(crate) const FOLLOW: &str = "\
 /// lifetime): the edge is inserted only when the key was claimed, and a failing edge fails the
 /// whole statement, claim included. Zero rows updated is a live key in the way.
 pub(crate) const FOLLOW_KEYED: &str = concat!(
-    "WITH claimed AS ( \
-        INSERT INTO idempotency_keys (scope, key, fingerprint, resource, created_at) \
-        VALUES ($5, $6, $7, $1, $4) ",
-    replace_expired_key!("$8"),
-    " RETURNING resource \
-    ), \
+    "WITH ",
+    claimed!("VALUES ($5, $6, $7, $1, $4)", "$8"),
+    ", \
     edge AS ( \
         INSERT INTO follows (id, follower_id, following_id, created_at) \
         SELECT $1, $2, $3, $4 FROM claimed RETURNING follower_id, following_id \

@@ -36,7 +36,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::error::{is_unavailable, store_error};
-use crate::idempotency::{self, replace_expired_key};
+use crate::idempotency::{self, claimed};
 use crate::{follows, posts};
 
 /// A write and the idempotency key it claims, if any.
@@ -54,19 +54,15 @@ pub(crate) fn unkeyed<T, E: From<StoreError>>(answer: Result<Keyed<T>, E>) -> Re
     }
 }
 
-/// The claims of a batch's items, in the CTE every batch statement starts with (`claimed`):
-/// from `fit` (the items that can be written), those with a key; `$5..$7` of the statement are
-/// the keys' columns (NULL for an item without one), `$8` their lifetime.
+/// The claims of a batch's items, in the CTE every batch statement has (`claimed`): from `fit`
+/// (the items that can be written), those with a key; `$5..$7` of the statement are the keys'
+/// columns (NULL for an item without one), `$8` their lifetime.
 macro_rules! claim_fitting_items {
     () => {
-        concat!(
-            "claimed AS ( \
-                INSERT INTO idempotency_keys (scope, key, fingerprint, resource, created_at) \
-                SELECT f.scope, f.key, f.fingerprint, f.id, f.created_at FROM fit AS f \
-                WHERE f.key IS NOT NULL ",
-            replace_expired_key!("$8"),
-            " RETURNING resource \
-            )"
+        claimed!(
+            "SELECT f.scope, f.key, f.fingerprint, f.id, f.created_at FROM fit AS f \
+             WHERE f.key IS NOT NULL",
+            "$8"
         )
     };
 }

@@ -28,22 +28,30 @@ use crate::codec;
 use crate::error::ResultExt;
 use crate::PgStore;
 
-/// The conflict clause of every claim; `$ttl` is the parameter holding the lifetime (an
-/// interval). A macro so that `concat!` builds each statement as one `&'static str`.
-macro_rules! replace_expired_key {
-    ($ttl:literal) => {
+/// The `claimed` CTE of every keyed statement: inserts `$rows` (`VALUES (…)` or a `SELECT`
+/// of `scope, key, fingerprint, resource, created_at`), replacing a row of the same scope and
+/// key only when it is no longer live at the new row's time (`$ttl`: the parameter holding the
+/// lifetime, an interval); returns the `resource` of every row claimed. A macro so that
+/// `concat!` builds each statement as one `&'static str`.
+macro_rules! claimed {
+    ($rows:literal, $ttl:literal) => {
         concat!(
-            "ON CONFLICT (scope, key) DO UPDATE SET \
+            "claimed AS ( \
+                INSERT INTO idempotency_keys (scope, key, fingerprint, resource, created_at) ",
+            $rows,
+            " ON CONFLICT (scope, key) DO UPDATE SET \
                 fingerprint = excluded.fingerprint, \
                 resource = excluded.resource, \
                 created_at = excluded.created_at \
              WHERE idempotency_keys.created_at <= excluded.created_at - ",
             $ttl,
-            "::interval"
+            "::interval \
+             RETURNING resource \
+            )"
         )
     };
 }
-pub(crate) use replace_expired_key;
+pub(crate) use claimed;
 
 /// The key while it lives: `$3` is the oldest `created_at` that is not yet expired.
 pub(crate) const FIND: &str = "SELECT fingerprint, resource, created_at FROM idempotency_keys \
@@ -98,11 +106,11 @@ impl IdempotencyKeyRepository for PgStore {
         let Some(row) = row else {
             return Ok(None);
         };
-        let raw: Vec<u8> = row.try_get(0).store()?;
-        let fingerprint = <[u8; 32]>::try_from(raw.as_slice())
-            .map_err(|_| StoreError::Internal("stored fingerprint is not 32 bytes".to_owned()))?;
+        let raw: &[u8] = row.try_get(0).store()?;
+        let fingerprint = Fingerprint::from_slice(raw)
+            .ok_or_else(|| StoreError::Internal("stored fingerprint is not 32 bytes".to_owned()))?;
         Ok(Some(StoredKey {
-            fingerprint: Fingerprint::from_bytes(fingerprint),
+            fingerprint,
             resource: row.try_get(1).store()?,
             created_at: codec::time_at(&row, 2)?,
         }))

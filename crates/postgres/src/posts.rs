@@ -21,7 +21,7 @@ use sqlx::{PgPool, Row};
 use crate::codec::{self, before, limit};
 use crate::error::ResultExt;
 use crate::group::unkeyed;
-use crate::idempotency::{self, replace_expired_key};
+use crate::idempotency::{self, claimed};
 use crate::PgStore;
 
 /// Zero rows inserted means an unknown author: the counter UPDATE found no row, so the INSERT
@@ -38,13 +38,13 @@ pub(crate) const CREATE: &str = "\
 /// was. Answers (post inserted, author known, a live key was there before): a post not
 /// inserted is a live key in the way unless the author is unknown and no key was live.
 pub(crate) const CREATE_KEYED: &str = concat!(
-    "WITH claimed AS ( \
-        INSERT INTO idempotency_keys (scope, key, fingerprint, resource, created_at) \
-        SELECT $5::text, $6::text, $7::bytea, $1::uuid, $4::timestamptz \
-        WHERE EXISTS (SELECT 1 FROM users WHERE id = $2) ",
-    replace_expired_key!("$8"),
-    " RETURNING resource \
-    ), \
+    "WITH ",
+    claimed!(
+        "SELECT $5::text, $6::text, $7::bytea, $1::uuid, $4::timestamptz \
+         WHERE EXISTS (SELECT 1 FROM users WHERE id = $2)",
+        "$8"
+    ),
+    ", \
     author AS ( \
         UPDATE users SET posts_count = posts_count + 1 \
         WHERE id = $2 AND EXISTS (SELECT 1 FROM claimed) RETURNING id \

@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use crate::codec;
 use crate::error::{store_error, violation, ResultExt, UNIQUE_VIOLATION};
-use crate::idempotency::{self, replace_expired_key};
+use crate::idempotency::{self, claimed};
 use crate::PgStore;
 
 /// The columns [`user`] decodes, in order. A macro so that `concat!` builds every query as one
@@ -42,12 +42,9 @@ pub(crate) const INSERT: &str = "INSERT INTO users \
 /// lifetime): the user is inserted only when the key was claimed, and a taken email or name
 /// fails the whole statement, claim included. Zero rows is a live key in the way.
 pub(crate) const INSERT_KEYED: &str = concat!(
-    "WITH claimed AS ( \
-        INSERT INTO idempotency_keys (scope, key, fingerprint, resource, created_at) \
-        VALUES ($7, $8, $9, $1, $6) ",
-    replace_expired_key!("$10"),
-    " RETURNING resource \
-    ) \
+    "WITH ",
+    claimed!("VALUES ($7, $8, $9, $1, $6)", "$10"),
+    " \
     INSERT INTO users (id, email, username, name, password_hash, created_at) \
     SELECT $1, $2, $3, $4, $5, $6 FROM claimed"
 );

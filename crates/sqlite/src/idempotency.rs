@@ -101,11 +101,11 @@ impl IdempotencyKeyRepository for SqliteStore {
         let Some(row) = row else {
             return Ok(None);
         };
-        let raw: Vec<u8> = row.try_get(0).store()?;
-        let fingerprint = <[u8; 32]>::try_from(raw.as_slice())
-            .map_err(|_| StoreError::Internal("stored fingerprint is not 32 bytes".to_owned()))?;
+        let raw: &[u8] = row.try_get(0).store()?;
+        let fingerprint = Fingerprint::from_slice(raw)
+            .ok_or_else(|| StoreError::Internal("stored fingerprint is not 32 bytes".to_owned()))?;
         Ok(Some(StoredKey {
-            fingerprint: Fingerprint::from_bytes(fingerprint),
+            fingerprint,
             resource: codec::uuid_at(&row, 1)?,
             created_at: Timestamp::from_unix_millis(row.try_get(2).store()?),
         }))

@@ -78,9 +78,9 @@ impl KeyScope {
 pub struct Fingerprint([u8; 32]);
 
 impl Fingerprint {
-    /// A stored fingerprint.
-    pub fn from_bytes(bytes: [u8; 32]) -> Self {
-        Fingerprint(bytes)
+    /// A stored fingerprint: exactly 32 bytes, else `None` (the row was not written by us).
+    pub fn from_slice(bytes: &[u8]) -> Option<Self> {
+        <[u8; 32]>::try_from(bytes).ok().map(Fingerprint)
     }
 
     pub fn as_bytes(&self) -> &[u8; 32] {
@@ -194,6 +194,8 @@ mod tests {
             .finish();
         assert_ne!(a, other_op);
         assert_ne!(a, other_text);
+        assert_eq!(Fingerprint::from_slice(a.as_bytes()), Some(a));
+        assert_eq!(Fingerprint::from_slice(&a.as_bytes()[1..]), None);
         // Absent, empty and shifted boundaries are all different requests.
         let none = Fingerprint::of("x").field("a", None).finish();
         let empty = Fingerprint::of("x").field("a", Some("")).finish();

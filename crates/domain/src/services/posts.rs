@@ -76,10 +76,9 @@ impl PostService {
                         .finish(),
                 };
                 let posts = &self.posts;
-                let (record_ref, claim_ref) = (&record, &claim);
                 match self
                     .keys
-                    .write(&claim, || posts.create_keyed(record_ref, claim_ref))
+                    .write(&claim, || posts.create_keyed(&record, &claim))
                     .await?
                 {
                     Claimed::Written(created) => created,

@@ -103,10 +103,9 @@ impl UserService {
                         .finish(),
                 };
                 let follows = &self.follows;
-                let (edge_ref, claim_ref) = (&edge, &claim);
                 match self
                     .keys
-                    .write(&claim, || follows.follow_keyed(edge_ref, claim_ref))
+                    .write(&claim, || follows.follow_keyed(&edge, &claim))
                     .await
                 {
                     Ok(Claimed::Written(())) => Ok(()),

@@ -83,6 +83,26 @@ async fn sqlite_pools_show_their_idle_busy_and_maximum_connections() {
     assert_eq!(gauge(&app, "db_pool_connections", &read_busy).await, 0.0);
 }
 
+/// The allocator's own figures, to tell data the server holds from memory the allocator keeps
+/// (issue #10). The test process runs on the same allocator as the binary (`server::heap`).
+#[tokio::test]
+async fn the_heap_gauges_show_what_is_allocated_and_what_is_resident() {
+    let app = spawn_app().await;
+    let allocated = gauge(&app, "process_heap_bytes", &[("kind", "allocated")]).await;
+    let active = gauge(&app, "process_heap_bytes", &[("kind", "active")]).await;
+    let resident = gauge(&app, "process_heap_bytes", &[("kind", "resident")]).await;
+    assert!(
+        allocated > 0.0,
+        "a running server holds memory: {allocated}"
+    );
+    // Pages in use hold the allocations, and resident memory holds those pages.
+    assert!(
+        allocated <= active && active <= resident,
+        "allocated {allocated} ≤ active {active} ≤ resident {resident}"
+    );
+    gauge(&app, "process_heap_bytes", &[("kind", "retained")]).await;
+}
+
 #[tokio::test]
 async fn postgres_primary_and_each_replica_have_their_own_series() {
     let Some(db) = postgres_adapter::testing::TestDatabase::create("poolmetrics")

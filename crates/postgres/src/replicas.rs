@@ -20,8 +20,8 @@
 //! the primary.
 //!
 //! A replica whose probe fails to reach it is skipped for `replica_retry_after`, as one whose
-//! read fails; one that is not a standby (`pg_last_wal_replay_lsn()` is NULL) cannot be
-//! measured and serves nothing; one more than `replica_max_lag` behind serves nothing either,
+//! read fails; one that is not a standby (not in recovery) cannot be measured and serves
+//! nothing; one more than `replica_max_lag` behind serves nothing either,
 //! which bounds how stale a page it serves can be (a post deleted meanwhile still listed).
 
 use std::collections::VecDeque;
@@ -38,8 +38,11 @@ use crate::store::is_connection_error;
 /// an end-of-record pointer, which a standby's replay position can equal once it caught up.
 const PRIMARY_LSN: &str = "SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint";
 
-/// The replica's replay position; NULL on a server that is not a standby.
-const REPLAY_LSN: &str = "SELECT (pg_last_wal_replay_lsn() - '0/0'::pg_lsn)::bigint";
+/// The replica's replay position; NULL on a server that is not a standby (one that is not in
+/// recovery may still report where a past recovery stopped: a promoted standby, a primary
+/// after a crash).
+const REPLAY_LSN: &str = "SELECT CASE WHEN pg_is_in_recovery() \
+    THEN (pg_last_wal_replay_lsn() - '0/0'::pg_lsn)::bigint END";
 
 /// Sent along the probes' queries: they must never queue behind a saturated pool for long.
 const PROBE_BUDGET: Duration = Duration::from_secs(2);
@@ -310,7 +313,7 @@ async fn probe_once(primary: &PgPool, replicas: &Replicas, history: &mut History
                 if !r.warned.swap(true, Ordering::Relaxed) {
                     tracing::warn!(
                         replica = i,
-                        "read replica is not a standby (pg_last_wal_replay_lsn() is NULL): its \
+                        "read replica is not a standby (pg_is_in_recovery() is false): its \
                          freshness cannot be measured, so it serves no reads"
                     );
                 }

@@ -214,7 +214,9 @@ impl PgStore {
         match q.before.and_then(|c| c.get_timestamp()) {
             Some(ts) => {
                 let (secs, nanos) = ts.to_unix();
-                let ms = secs.saturating_mul(1000) + u64::from(nanos / 1_000_000);
+                let ms = secs
+                    .saturating_mul(1000)
+                    .saturating_add(u64::from(nanos / 1_000_000));
                 Route::After(ms)
             }
             None => Route::Primary,

@@ -12,7 +12,8 @@
 //!   `statement_timeout`), routing a read (`page_route`, with failover to the primary), the
 //!   per-call deadline, migrations, closing, the health probe.
 //! - `replicas`: the replica pools, their freshness measured once a second against the
-//!   primary's WAL position, and which replica (if any) may serve a page after a cursor.
+//!   primary's WAL position (`replicas/probe`), and which replica (if any) may serve a page
+//!   after a cursor.
 //! - `users`, `posts`, `follows`, `api_keys`: one port each. Every statement is a `&'static str` (one
 //!   prepared statement per connection) and is served by an index; each file says which, and
 //!   docs/SCALING.md shows the plans on a million posts.

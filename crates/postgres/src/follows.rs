@@ -14,7 +14,7 @@ use domain::model::{FollowEdge, FollowId, FollowRecord, Keyset, UserId};
 use domain::ports::{FollowError, FollowRepository};
 use domain::StoreError;
 use sqlx::postgres::PgRow;
-use sqlx::{PgPool, Row};
+use sqlx::{PgConnection, Row};
 
 use crate::codec;
 use crate::error::{store_error, violation, ResultExt, FOREIGN_KEY_VIOLATION, UNIQUE_VIOLATION};
@@ -88,13 +88,16 @@ fn follow_error(e: sqlx::Error) -> FollowError {
 
 /// One edge with [`FOLLOW`]: a batch of one, and every item a batch statement did not insert
 /// (`group`), whose answer this gives exactly.
-pub(crate) async fn follow_one(pool: &PgPool, edge: &FollowRecord) -> Result<(), FollowError> {
+pub(crate) async fn follow_one(
+    conn: &mut PgConnection,
+    edge: &FollowRecord,
+) -> Result<(), FollowError> {
     sqlx::query(FOLLOW)
         .bind(edge.id.as_uuid())
         .bind(edge.follower_id.as_uuid())
         .bind(edge.following_id.as_uuid())
         .bind(edge.created_at.to_datetime())
-        .execute(pool)
+        .execute(conn)
         .await
         .map_err(follow_error)?;
     Ok(())

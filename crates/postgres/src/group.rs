@@ -16,14 +16,24 @@
 //! concurrent write on the same users), each item runs alone; if the database cannot be
 //! reached, every item gets that error. Answers go out only after the statements returned,
 //! i.e. committed.
+//!
+//! A batch holds one connection for its statements. Once it has it, an item whose id was
+//! minted longer ago than the send window (the store's `acquire_timeout`) is not sent: it is
+//! answered `Unavailable` and nothing is written. Every statement then ends within
+//! `statement_timeout` (the server cancels it), so a row commits at most
+//! `send window + statement_timeout` after its id was minted, however long it queued: the
+//! bound replica routing relies on (`PgOptions::write_window`, `replicas`). Its caller is
+//! still waiting then (the call deadline is longer), so it learns the true outcome.
 
 use std::collections::HashSet;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use domain::model::{FollowRecord, PostRecord};
 use domain::ports::FollowError;
 use domain::StoreError;
 use group_commit::{GroupCommit, Limits, Stats};
-use sqlx::PgPool;
+use sqlx::pool::PoolConnection;
+use sqlx::{PgPool, Postgres};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -95,17 +105,32 @@ pub(crate) struct Writers {
 }
 
 impl Writers {
-    /// Starts both writers on the current runtime, writing on the primary `pool`.
-    pub(crate) fn spawn(pool: &PgPool) -> Self {
+    /// Starts both writers on the current runtime, writing on the primary `pool` what is at
+    /// most `send_window` old (see the module doc).
+    pub(crate) fn spawn(pool: &PgPool, send_window: Duration) -> Self {
+        let window = SendWindow(send_window);
         let p = pool.clone();
         let posts = GroupCommit::spawn("postgres", "posts", Limits::default(), move |batch| {
             let pool = p.clone();
-            async move { create_posts(&pool, batch).await }
+            async move {
+                match pool.acquire().await {
+                    Ok(mut conn) => create_posts(&mut conn, window, batch).await,
+                    Err(e) => vec![Err(store_error(e)); batch.len()],
+                }
+            }
         });
         let p = pool.clone();
         let follows = GroupCommit::spawn("postgres", "follows", Limits::default(), move |batch| {
             let pool = p.clone();
-            async move { follow_edges(&pool, batch).await }
+            async move {
+                match pool.acquire().await {
+                    Ok(mut conn) => follow_edges(&mut conn, window, batch).await,
+                    Err(e) => {
+                        let e = store_error(e);
+                        (0..batch.len()).map(|_| Err(e.clone().into())).collect()
+                    }
+                }
+            }
         });
         Writers { posts, follows }
     }
@@ -118,6 +143,30 @@ impl Writers {
         self.posts.abort();
         self.follows.abort();
     }
+}
+
+/// How long after its id was minted a write may still be sent.
+#[derive(Clone, Copy, Debug)]
+struct SendWindow(Duration);
+
+impl SendWindow {
+    /// Whether the write of `id` (a UUIDv7: it carries the time it was minted) is past its
+    /// window. An id without a time (not v7: not one of ours) is never held back.
+    fn closed_for(self, id: Uuid) -> bool {
+        let Some(ts) = id.get_timestamp() else {
+            return false;
+        };
+        let (secs, nanos) = ts.to_unix();
+        let minted = UNIX_EPOCH + Duration::new(secs, nanos);
+        SystemTime::now()
+            .duration_since(minted)
+            .is_ok_and(|age| age > self.0)
+    }
+}
+
+/// The answer to a write past its window: nothing was written, and a retry may work.
+fn too_late() -> StoreError {
+    StoreError::Unavailable("the write waited too long to be sent to the database".to_owned())
 }
 
 /// The positions of the items that go into the batch statement: the first of each key. A
@@ -204,11 +253,26 @@ fn remap(outcome: BatchOutcome, sent: &[usize]) -> BatchOutcome {
     }
 }
 
-async fn create_posts(pool: &PgPool, batch: Vec<PostRecord>) -> Vec<PostAnswer> {
+async fn create_posts(
+    conn: &mut PoolConnection<Postgres>,
+    window: SendWindow,
+    batch: Vec<PostRecord>,
+) -> Vec<PostAnswer> {
+    // Checked again before each statement: time passes while earlier ones run.
+    let alone = async |conn: &mut PoolConnection<Postgres>, post: &PostRecord| {
+        if window.closed_for(post.id.as_uuid()) {
+            return Err(too_late());
+        }
+        posts::create_one(conn, post).await
+    };
     if batch.len() == 1 {
-        return vec![posts::create_one(pool, &batch[0]).await];
+        return vec![alone(conn, &batch[0]).await];
     }
-    let sent = first_of_each(&batch, |p| vec![p.id.as_uuid()]);
+    // An item past its window is left out here and answered by `alone` below.
+    let sent: Vec<usize> = first_of_each(&batch, |p| vec![p.id.as_uuid()])
+        .into_iter()
+        .filter(|&i| !window.closed_for(batch[i].id.as_uuid()))
+        .collect();
     let column =
         |f: fn(&PostRecord) -> Uuid| sent.iter().map(|&i| f(&batch[i])).collect::<Vec<_>>();
     let contents: Vec<&str> = sent.iter().map(|&i| batch[i].content.as_str()).collect();
@@ -216,21 +280,25 @@ async fn create_posts(pool: &PgPool, batch: Vec<PostRecord>) -> Vec<PostAnswer> 
         .iter()
         .map(|&i| batch[i].created_at.to_datetime())
         .collect();
-    let done = sqlx::query_scalar::<_, i64>(CREATE_BATCH)
-        .bind(column(|p| p.id.as_uuid()))
-        .bind(column(|p| p.author_id.as_uuid()))
-        .bind(contents)
-        .bind(times)
-        .fetch_all(pool)
-        .await;
+    let done = if sent.is_empty() {
+        Ok(Vec::new())
+    } else {
+        sqlx::query_scalar::<_, i64>(CREATE_BATCH)
+            .bind(column(|p| p.id.as_uuid()))
+            .bind(column(|p| p.author_id.as_uuid()))
+            .bind(contents)
+            .bind(times)
+            .fetch_all(&mut **conn)
+            .await
+    };
     let not_inserted = match settle(remap(outcome(done), &sent), batch.len()) {
         Ok(alone) => alone,
         Err(e) => return vec![Err(e); batch.len()],
     };
     let mut answers = Vec::with_capacity(batch.len());
-    for (post, alone) in batch.iter().zip(not_inserted) {
-        answers.push(if alone {
-            posts::create_one(pool, post).await
+    for (post, left) in batch.iter().zip(not_inserted) {
+        answers.push(if left {
+            alone(conn, post).await
         } else {
             Ok(true)
         });
@@ -238,37 +306,55 @@ async fn create_posts(pool: &PgPool, batch: Vec<PostRecord>) -> Vec<PostAnswer> 
     answers
 }
 
-async fn follow_edges(pool: &PgPool, batch: Vec<FollowRecord>) -> Vec<FollowAnswer> {
+async fn follow_edges(
+    conn: &mut PoolConnection<Postgres>,
+    window: SendWindow,
+    batch: Vec<FollowRecord>,
+) -> Vec<FollowAnswer> {
+    // As in `create_posts`.
+    let alone = async |conn: &mut PoolConnection<Postgres>, edge: &FollowRecord| {
+        if window.closed_for(edge.id.as_uuid()) {
+            return Err(too_late().into());
+        }
+        follows::follow_one(conn, edge).await
+    };
     if batch.len() == 1 {
-        return vec![follows::follow_one(pool, &batch[0]).await];
+        return vec![alone(conn, &batch[0]).await];
     }
-    let sent = first_of_each(&batch, |e| {
+    let sent: Vec<usize> = first_of_each(&batch, |e| {
         vec![
             (e.id.as_uuid(), Uuid::nil()),
             (e.follower_id.as_uuid(), e.following_id.as_uuid()),
         ]
-    });
+    })
+    .into_iter()
+    .filter(|&i| !window.closed_for(batch[i].id.as_uuid()))
+    .collect();
     let column =
         |f: fn(&FollowRecord) -> Uuid| sent.iter().map(|&i| f(&batch[i])).collect::<Vec<_>>();
     let times: Vec<OffsetDateTime> = sent
         .iter()
         .map(|&i| batch[i].created_at.to_datetime())
         .collect();
-    let done = sqlx::query_scalar::<_, i64>(FOLLOW_BATCH)
-        .bind(column(|e| e.id.as_uuid()))
-        .bind(column(|e| e.follower_id.as_uuid()))
-        .bind(column(|e| e.following_id.as_uuid()))
-        .bind(times)
-        .fetch_all(pool)
-        .await;
+    let done = if sent.is_empty() {
+        Ok(Vec::new())
+    } else {
+        sqlx::query_scalar::<_, i64>(FOLLOW_BATCH)
+            .bind(column(|e| e.id.as_uuid()))
+            .bind(column(|e| e.follower_id.as_uuid()))
+            .bind(column(|e| e.following_id.as_uuid()))
+            .bind(times)
+            .fetch_all(&mut **conn)
+            .await
+    };
     let not_inserted = match settle(remap(outcome(done), &sent), batch.len()) {
         Ok(alone) => alone,
         Err(e) => return (0..batch.len()).map(|_| Err(e.clone().into())).collect(),
     };
     let mut answers = Vec::with_capacity(batch.len());
-    for (edge, alone) in batch.iter().zip(not_inserted) {
-        answers.push(if alone {
-            follows::follow_one(pool, edge).await
+    for (edge, left) in batch.iter().zip(not_inserted) {
+        answers.push(if left {
+            alone(conn, edge).await
         } else {
             Ok(())
         });

@@ -16,7 +16,7 @@ use domain::model::{Keyset, PostId, PostRecord, UserId};
 use domain::ports::PostRepository;
 use domain::StoreError;
 use sqlx::postgres::PgRow;
-use sqlx::PgPool;
+use sqlx::PgConnection;
 
 use crate::codec::{self, before, limit};
 use crate::error::ResultExt;
@@ -90,13 +90,16 @@ pub(crate) const FEED: &str = "\
 
 /// One post with [`CREATE`]: a batch of one, and every item a batch statement did not insert
 /// (`group`), whose answer this gives exactly.
-pub(crate) async fn create_one(pool: &PgPool, post: &PostRecord) -> Result<bool, StoreError> {
+pub(crate) async fn create_one(
+    conn: &mut PgConnection,
+    post: &PostRecord,
+) -> Result<bool, StoreError> {
     let done = sqlx::query(CREATE)
         .bind(post.id.as_uuid())
         .bind(post.author_id.as_uuid())
         .bind(post.content.as_str())
         .bind(post.created_at.to_datetime())
-        .execute(pool)
+        .execute(conn)
         .await
         .store()?;
     Ok(done.rows_affected() == 1)

@@ -10,5 +10,7 @@ const POSTGRES: bool = false;
 mod credentials;
 mod freshness;
 mod limits;
+#[path = "../common/load.rs"]
+mod load;
 mod outage;
 mod support;

@@ -655,8 +655,9 @@ deep_page_has() { # instance port, cursor, post id: true if the page after the c
   jq -e --arg id "$3" 'any(.posts[]; .id == $id)' <<<"$BODY" >/dev/null
 }
 
-# A page after a cursor older than the router's replica_min_age (2s, crates/postgres/src/store.rs)
-# reads from the replica. Proof: with the standby's replay paused, a post deleted on the primary
+# A page after a cursor reads from the replica once the replica is measured to hold every row
+# below it: fresh as of the cursor's time plus the write window (acquire + statement timeout + 1 s,
+# 11 s with the defaults; crates/postgres/src/replicas.rs). Proof: with the standby's replay paused, a post deleted on the primary
 # is still on that page, through every instance, while GET /posts/:id (primary) says 404; after
 # resuming it is gone from the page.
 step_replica() {
@@ -674,9 +675,11 @@ step_replica() {
     say "    no nextCursor: $BODY"
     return 1
   fi
-  # The cursor must age past replica_min_age before its page is routed to the replica.
-  sleep 3
+  # The cursor must age past the write window, and the replica be probed (once a second) after
+  # replaying that far, before its page is routed to the replica.
+  sleep 12
   wait_for 15 replayed || { say "    replica did not catch up"; return 1; }
+  sleep 2
   for p in "${INSTANCE_PORTS[@]}"; do
     deep_page_has "$p" "$cursor" "$oldest" || { say "    deep page on $p misses the oldest post before the delete"; return 1; }
   done

@@ -46,6 +46,12 @@ stop() { [ -n "$1" ] && { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null |
 trap 'stop "$sampler"; stop "$pid"; rm -f "$OUT"/journey.db*' EXIT
 status_kib() { awk -v k="$1:" '$1 == k {print $2}' "/proc/$pid/status"; }
 mib() { awk -v k="$1" 'BEGIN {printf "%.0f MiB", k / 1024}'; }
+# The allocator's figures from /metrics (process_heap_bytes), to tell what the server holds
+# (allocated) from what the allocator keeps (resident) and from memory outside it (RSS).
+heap() {
+  curl -sf "127.0.0.1:$PORT/metrics" | awk '/^process_heap_bytes\{kind="(allocated|resident)"\}/ {
+    split($1, a, "\""); printf "%s %.0f MiB ", a[2], $2 / 1048576 }'
+}
 
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -sr)"
 echo "binary: $BIN; settings: ${SERVER_ENV:-defaults}; results in $OUT"
@@ -61,6 +67,7 @@ for mode in $MODES; do
   for _ in $(seq 200); do curl -sf "127.0.0.1:$PORT/health/liveness" >/dev/null && break; sleep 0.1; done
   curl -sf "127.0.0.1:$PORT/health/liveness" >/dev/null || { echo "server did not start"; exit 1; }
   baseline=$(status_kib VmRSS)
+  heap_before=$(heap)
   (while kill -0 "$pid" 2>/dev/null; do
      printf '%s\t%s\n' "$(date +%s.%N | cut -c1-14)" "$(status_kib VmRSS)"; sleep 0.5
    done) >"$OUT/$LABEL-$mode-rss.tsv" 2>/dev/null &
@@ -72,14 +79,16 @@ for mode in $MODES; do
     "${flags[@]}" --json "$OUT/$LABEL-$mode.json" >"$OUT/$LABEL-$mode.txt" 2>&1 || true
   peak=$(status_kib VmHWM)
   sleep "$SETTLE"
-  after=$(status_kib VmRSS)
+  after=$(status_kib VmRSS) after_anon=$(status_kib RssAnon) after_file=$(status_kib RssFile)
+  heap_after=$(heap)
   stop "$sampler"; sampler=
   stop "$pid"; pid=
   jq -r '"req/s \(.total.rps | floor), errors \(.total.errors) of \(.total.count)",
     (.steps[] | select(.count > 0) |
       "  \(.name): \(.count) requests, p50 \(.latency.p50_ms) ms, p99 \(.latency.p99_ms) ms, errors \(.errors) \(.errors_by_status)")' \
     "$OUT/$LABEL-$mode.json"
-  echo "  server RSS: $(mib "$baseline") before, $(mib "$peak") peak, $(mib "$after") ${SETTLE}s after"
+  echo "  server RSS: $(mib "$baseline") before, $(mib "$peak") peak, $(mib "$after") ${SETTLE}s after ($(mib "$after_anon") anonymous, $(mib "$after_file") file-backed: the binary's code pages)"
+  echo "  heap: ${heap_before:-n/a}before; ${heap_after:-n/a}${SETTLE}s after"
 done
 if [[ " $MODES " == *" auth "* && " $MODES " == *" noauth "* ]]; then
   echo "non-auth steps' p99 with the auth steps / without:"

@@ -16,13 +16,21 @@ use domain::model::{PageKey, PostPage};
 use crate::dto::PostsPage;
 use crate::error::ApiError;
 
-/// Room for the first pages of the global head at every limit and of the authors being read;
-/// when full the map starts over (a re-render each, no growth).
-const MAX_ENTRIES: usize = 4096;
+/// Room for the first pages of the global head at the common limits and of the authors being
+/// read; when full the map starts over (a re-render each, no growth). Bounded in bytes, not
+/// entries: pages of versions no longer current stay until then, and 4,096 entries of up to
+/// 100 posts had kept tens of MiB after a storm (issue #10).
+const MAX_BYTES: usize = 4 << 20;
 
 #[derive(Default)]
 pub struct RenderedPages {
-    by_key: Mutex<HashMap<PageKey, Bytes>>,
+    by_key: Mutex<Held>,
+}
+
+#[derive(Default)]
+struct Held {
+    pages: HashMap<PageKey, Bytes>,
+    bytes: usize,
 }
 
 impl RenderedPages {
@@ -35,16 +43,19 @@ impl RenderedPages {
         {
             // Poisoning cannot leave an entry half-written (inserts are single calls).
             let cache = self.by_key.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(bytes) = cache.get(&key) {
+            if let Some(bytes) = cache.pages.get(&key) {
                 return Ok(json_response(bytes.clone()));
             }
         }
         let bytes = render(page)?;
         let mut cache = self.by_key.lock().unwrap_or_else(|e| e.into_inner());
-        if cache.len() >= MAX_ENTRIES {
-            cache.clear();
+        if cache.bytes + bytes.len() > MAX_BYTES {
+            *cache = Held::default();
         }
-        cache.insert(key, bytes.clone());
+        if let Some(old) = cache.pages.insert(key, bytes.clone()) {
+            cache.bytes -= old.len();
+        }
+        cache.bytes += bytes.len();
         Ok(json_response(bytes))
     }
 }
@@ -57,4 +68,72 @@ fn render(page: &PostPage) -> Result<Bytes, ApiError> {
 
 fn json_response(bytes: Bytes) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], bytes).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use domain::model::{
+        Limit, Post, PostId, PostRecord, Timestamp, UserId, UserSummary, Version, Versioned,
+    };
+    use uuid::Uuid;
+
+    use super::*;
+
+    fn head(version: u128) -> Versioned<Vec<Post>> {
+        let author = UserSummary {
+            id: UserId::from_uuid(Uuid::now_v7()),
+            username: "ada".into(),
+            name: None,
+        };
+        let posts = (0..101)
+            .map(|i| {
+                let record = PostRecord {
+                    id: PostId::from_uuid(Uuid::now_v7()),
+                    author_id: author.id,
+                    content: format!("post {i} {}", "x".repeat(200)),
+                    created_at: Timestamp::from_unix_millis(i),
+                };
+                Post::new(record, author.clone())
+            })
+            .rev()
+            .collect();
+        Versioned {
+            version: Version::from_u128(version),
+            value: Arc::new(posts),
+        }
+    }
+
+    /// Every new version of a head makes new keys; the pages of old versions must not pile up
+    /// (a storm renders thousands), whatever their count.
+    #[test]
+    fn the_rendered_pages_never_hold_more_than_their_byte_budget() {
+        let rendered = RenderedPages::default();
+        let limit = Limit::new(100).unwrap();
+        for version in 0..500 {
+            rendered
+                .json(&PostPage::window(&head(version), limit))
+                .unwrap();
+            let held = rendered.by_key.lock().unwrap();
+            let counted: usize = held.pages.values().map(Bytes::len).sum();
+            assert_eq!(held.bytes, counted);
+            assert!(held.bytes <= MAX_BYTES, "{} bytes held", held.bytes);
+        }
+    }
+
+    #[test]
+    fn a_page_rendered_before_is_served_from_its_bytes() {
+        let rendered = RenderedPages::default();
+        let head = head(1);
+        let page = PostPage::window(&head, Limit::new(20).unwrap());
+        rendered.json(&page).unwrap();
+        rendered.json(&page).unwrap();
+        let held = rendered.by_key.lock().unwrap();
+        assert_eq!(held.pages.len(), 1);
+        assert_eq!(
+            held.bytes,
+            held.pages.values().map(Bytes::len).sum::<usize>()
+        );
+    }
 }

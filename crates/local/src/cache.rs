@@ -17,6 +17,11 @@ use tokio::time::Instant;
 /// a collision only costs an extra reload, never a stale value.
 const GENERATION_STRIPES: usize = 256;
 
+/// How often expired entries are removed when nothing else touches the cache: moka only does
+/// its upkeep on reads and writes, so after a storm an idle instance kept every expired entry
+/// (tens of MiB) until the next request (issue #10).
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(1);
+
 /// Longer TTLs are clamped: nothing needs them, and far-future deadlines overflow clocks.
 const MAX_TTL: Duration = Duration::from_secs(86_400 * 365);
 
@@ -89,17 +94,41 @@ pub struct L1Cache {
     /// Registered once: looking a labelled counter up on every read showed in profiles.
     hits: metrics::Counter,
     misses: metrics::Counter,
+    /// The upkeep task (see [`HOUSEKEEPING_EVERY`]), stopped with the cache.
+    housekeeping: Option<tokio::task::AbortHandle>,
+}
+
+impl Drop for L1Cache {
+    fn drop(&mut self) {
+        if let Some(task) = &self.housekeeping {
+            task.abort();
+        }
+    }
 }
 
 impl L1Cache {
-    /// A cache holding at most `max_entries` values.
+    /// A cache holding at most `max_entries` values. Made inside a tokio runtime, it also
+    /// removes expired entries every second while idle; elsewhere only as moka does, on use.
     pub fn new(max_entries: u64) -> Self {
         let inner = moka::future::Cache::builder()
             .name("l1")
             .max_capacity(max_entries)
             .expire_after(PerEntryTtl)
             .build();
+        let housekeeping = tokio::runtime::Handle::try_current().ok().map(|rt| {
+            let cache = inner.clone();
+            rt.spawn(async move {
+                let mut every = tokio::time::interval(HOUSEKEEPING_EVERY);
+                every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    every.tick().await;
+                    cache.run_pending_tasks().await;
+                }
+            })
+            .abort_handle()
+        });
         L1Cache {
+            housekeeping,
             inner,
             generations: (0..GENERATION_STRIPES).map(|_| AtomicU64::new(0)).collect(),
             stripes: RandomState::new(),

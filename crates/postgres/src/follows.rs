@@ -14,7 +14,7 @@ use domain::model::{FollowEdge, FollowId, FollowRecord, KeyClaim, Keyset, UserId
 use domain::ports::{FollowError, FollowRepository, Keyed};
 use domain::StoreError;
 use sqlx::postgres::PgRow;
-use sqlx::{PgPool, Row};
+use sqlx::{PgConnection, Row};
 
 use crate::codec;
 use crate::error::{store_error, violation, ResultExt, FOREIGN_KEY_VIOLATION, UNIQUE_VIOLATION};
@@ -108,7 +108,7 @@ fn follow_error(e: sqlx::Error) -> FollowError {
 /// One edge with [`FOLLOW`], or [`FOLLOW_KEYED`] under a claim: a batch of one, and every
 /// item a batch statement did not insert (`group`), whose answer this gives exactly.
 pub(crate) async fn follow_one(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     edge: &FollowRecord,
     claim: Option<&KeyClaim>,
 ) -> Result<Keyed<()>, FollowError> {
@@ -125,7 +125,7 @@ pub(crate) async fn follow_one(
         Some(claim) => idempotency::bind_claim(query, claim).bind(idempotency::TTL),
         None => query,
     };
-    let done = query.execute(pool).await.map_err(follow_error)?;
+    let done = query.execute(conn).await.map_err(follow_error)?;
     Ok(if claim.is_some() && done.rows_affected() == 0 {
         Keyed::Taken
     } else {

@@ -1,7 +1,8 @@
 //! Group commit of post creations and follows (see the `group-commit` crate): concurrent
 //! `create`/`follow` calls queue to one writer task per kind, which writes each batch as one
-//! multi-row statement (`unnest` of arrays) with the counter updates folded in, aggregated per
-//! user. One statement is one transaction: one round trip and one commit for the whole batch.
+//! multi-row statement (`unnest` of arrays, in `group/statements`) with the counter updates
+//! folded in, aggregated per user. One statement is one transaction: one round trip and one
+//! commit for the whole batch.
 //!
 //! A failing item fails alone. The batch statement inserts only what cannot fail: rows whose
 //! users exist (and, for follows, that are not self-follows), whose id or edge does not exist
@@ -24,20 +25,35 @@
 //! concurrent write on the same users), each item runs alone; if the database cannot be
 //! reached, every item gets that error. Answers go out only after the statements returned,
 //! i.e. committed.
+//!
+//! A batch holds one connection for its statements. Once it has it, an item whose id was
+//! minted longer ago than the send window (the store's `acquire_timeout`) is not sent: it is
+//! answered `Unavailable` and nothing is written. Every statement then ends within
+//! `statement_timeout` (the server cancels it), so a row commits at most
+//! `send window + statement_timeout` after its id was minted, however long it queued: the
+//! bound replica routing relies on (`PgOptions::write_window`, `replicas`). Its caller is
+//! still waiting then (the call deadline is longer), so it learns the true outcome.
 
 use std::collections::HashSet;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use domain::model::{FollowRecord, KeyClaim, PostRecord};
 use domain::ports::{FollowError, Keyed};
 use domain::StoreError;
 use group_commit::{GroupCommit, Limits, Stats};
-use sqlx::PgPool;
+use sqlx::pool::PoolConnection;
+use sqlx::{PgPool, Postgres};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::error::{is_unavailable, store_error};
-use crate::idempotency::{self, claimed};
+use crate::idempotency;
 use crate::{follows, posts};
+
+mod statements;
+
+use statements::key_columns;
+pub(crate) use statements::{CREATE_BATCH, FOLLOW_BATCH};
 
 /// A write and the idempotency key it claims, if any.
 pub(crate) type Item<T> = (T, Option<KeyClaim>);
@@ -54,91 +70,6 @@ pub(crate) fn unkeyed<T, E: From<StoreError>>(answer: Result<Keyed<T>, E>) -> Re
     }
 }
 
-/// The claims of a batch's items, in the CTE every batch statement has (`claimed`): from `fit`
-/// (the items that can be written), those with a key; `$5..$7` of the statement are the keys'
-/// columns (NULL for an item without one), `$8` their lifetime.
-macro_rules! claim_fitting_items {
-    () => {
-        claimed!(
-            "SELECT f.scope, f.key, f.fingerprint, f.id, f.created_at FROM fit AS f \
-             WHERE f.key IS NOT NULL",
-            "$8"
-        )
-    };
-}
-
-/// `$1..$4`: the batch as arrays, `$5..$7` the items' keys (see [`claim_fitting_items`]),
-/// `$8` the keys' lifetime; returns the ordinal (1-based) of every item inserted. The users'
-/// rows are updated in id order (the aggregate is sorted), the order every other multi-user
-/// write here takes, to keep deadlocks rare.
-pub(crate) const CREATE_BATCH: &str = concat!(
-    "WITH input AS ( \
-        SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[], \
-                             $5::text[], $6::text[], $7::bytea[]) \
-            WITH ORDINALITY AS t(id, author_id, content, created_at, scope, key, fingerprint, ord) \
-    ), \
-    fit AS ( \
-        SELECT i.* FROM input AS i \
-        WHERE EXISTS (SELECT 1 FROM users AS u WHERE u.id = i.author_id) \
-          AND NOT EXISTS (SELECT 1 FROM posts AS p WHERE p.id = i.id) \
-    ), ",
-    claim_fitting_items!(),
-    ", \
-    ins AS ( \
-        INSERT INTO posts (id, author_id, content, created_at) \
-        SELECT f.id, f.author_id, f.content, f.created_at FROM fit AS f \
-        WHERE f.key IS NULL OR f.id IN (SELECT resource FROM claimed) \
-        RETURNING id, author_id \
-    ), \
-    bump AS ( \
-        UPDATE users SET posts_count = users.posts_count + c.n \
-        FROM (SELECT author_id, count(*) AS n FROM ins GROUP BY author_id ORDER BY author_id) AS c \
-        WHERE users.id = c.author_id \
-    ) \
-    SELECT i.ord FROM input AS i JOIN ins ON ins.id = i.id"
-);
-
-/// The same for edges: `$1` ids, `$2` followers, `$3` followed users, `$4` times, `$5..$8` the
-/// keys as for posts. Both counters of every user touched move by the sum of their new edges.
-pub(crate) const FOLLOW_BATCH: &str = concat!(
-    "WITH input AS ( \
-        SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::timestamptz[], \
-                             $5::text[], $6::text[], $7::bytea[]) \
-            WITH ORDINALITY AS t(id, follower_id, following_id, created_at, scope, key, fingerprint, ord) \
-    ), \
-    fit AS ( \
-        SELECT i.* FROM input AS i \
-        WHERE i.follower_id <> i.following_id \
-          AND EXISTS (SELECT 1 FROM users AS u WHERE u.id = i.follower_id) \
-          AND EXISTS (SELECT 1 FROM users AS u WHERE u.id = i.following_id) \
-          AND NOT EXISTS (SELECT 1 FROM follows AS e \
-                          WHERE e.follower_id = i.follower_id AND e.following_id = i.following_id) \
-          AND NOT EXISTS (SELECT 1 FROM follows AS e WHERE e.id = i.id) \
-    ), ",
-    claim_fitting_items!(),
-    ", \
-    ins AS ( \
-        INSERT INTO follows (id, follower_id, following_id, created_at) \
-        SELECT f.id, f.follower_id, f.following_id, f.created_at FROM fit AS f \
-        WHERE f.key IS NULL OR f.id IN (SELECT resource FROM claimed) \
-        RETURNING id, follower_id, following_id \
-    ), \
-    delta AS ( \
-        SELECT id, sum(out_n) AS out_n, sum(in_n) AS in_n FROM ( \
-            SELECT follower_id AS id, 1 AS out_n, 0 AS in_n FROM ins \
-            UNION ALL \
-            SELECT following_id, 0, 1 FROM ins \
-        ) AS d GROUP BY id ORDER BY id \
-    ), \
-    bump AS ( \
-        UPDATE users SET \
-            following_count = users.following_count + delta.out_n, \
-            followers_count = users.followers_count + delta.in_n \
-        FROM delta WHERE users.id = delta.id \
-    ) \
-    SELECT i.ord FROM input AS i JOIN ins ON ins.id = i.id"
-);
-
 /// The two writer tasks of a store; they stop once every clone of the store is gone.
 #[derive(Debug)]
 pub(crate) struct Writers {
@@ -147,17 +78,32 @@ pub(crate) struct Writers {
 }
 
 impl Writers {
-    /// Starts both writers on the current runtime, writing on the primary `pool`.
-    pub(crate) fn spawn(pool: &PgPool) -> Self {
+    /// Starts both writers on the current runtime, writing on the primary `pool` what is at
+    /// most `send_window` old (see the module doc).
+    pub(crate) fn spawn(pool: &PgPool, send_window: Duration) -> Self {
+        let window = SendWindow(send_window);
         let p = pool.clone();
         let posts = GroupCommit::spawn("postgres", "posts", Limits::default(), move |batch| {
             let pool = p.clone();
-            async move { create_posts(&pool, batch).await }
+            async move {
+                match pool.acquire().await {
+                    Ok(mut conn) => create_posts(&mut conn, window, batch).await,
+                    Err(e) => vec![Err(store_error(e)); batch.len()],
+                }
+            }
         });
         let p = pool.clone();
         let follows = GroupCommit::spawn("postgres", "follows", Limits::default(), move |batch| {
             let pool = p.clone();
-            async move { follow_edges(&pool, batch).await }
+            async move {
+                match pool.acquire().await {
+                    Ok(mut conn) => follow_edges(&mut conn, window, batch).await,
+                    Err(e) => {
+                        let e = store_error(e);
+                        (0..batch.len()).map(|_| Err(e.clone().into())).collect()
+                    }
+                }
+            }
         });
         Writers { posts, follows }
     }
@@ -170,6 +116,30 @@ impl Writers {
         self.posts.abort();
         self.follows.abort();
     }
+}
+
+/// How long after its id was minted a write may still be sent.
+#[derive(Clone, Copy, Debug)]
+struct SendWindow(Duration);
+
+impl SendWindow {
+    /// Whether the write of `id` (a UUIDv7: it carries the time it was minted) is past its
+    /// window. An id without a time (not v7: not one of ours) is never held back.
+    fn closed_for(self, id: Uuid) -> bool {
+        let Some(ts) = id.get_timestamp() else {
+            return false;
+        };
+        let (secs, nanos) = ts.to_unix();
+        let minted = UNIX_EPOCH + Duration::new(secs, nanos);
+        SystemTime::now()
+            .duration_since(minted)
+            .is_ok_and(|age| age > self.0)
+    }
+}
+
+/// The answer to a write past its window: nothing was written, and a retry may work.
+fn too_late() -> StoreError {
+    StoreError::Unavailable("the write waited too long to be sent to the database".to_owned())
 }
 
 /// The positions of the items that go into the batch statement: the first of each key. A
@@ -270,33 +240,30 @@ fn key_of(claim: &Option<KeyClaim>) -> Option<Unique<'_>> {
         .map(|c| Unique::Key(c.scope.as_str(), c.key.as_str()))
 }
 
-/// The items' keys as the statements' `$5..$7` columns (NULL for an item without a key).
-struct KeyColumns<'a> {
-    scopes: Vec<Option<&'a str>>,
-    keys: Vec<Option<&'a str>>,
-    fingerprints: Vec<Option<&'a [u8]>>,
-}
-
-fn key_columns<'a, T>(batch: &'a [Item<T>], sent: &[usize]) -> KeyColumns<'a> {
-    let claims = || sent.iter().map(|&i| batch[i].1.as_ref());
-    KeyColumns {
-        scopes: claims().map(|c| c.map(|c| c.scope.as_str())).collect(),
-        keys: claims().map(|c| c.map(|c| c.key.as_str())).collect(),
-        fingerprints: claims()
-            .map(|c| c.map(|c| &c.fingerprint.as_bytes()[..]))
-            .collect(),
+async fn create_posts(
+    conn: &mut PoolConnection<Postgres>,
+    window: SendWindow,
+    batch: Vec<Item<PostRecord>>,
+) -> Vec<PostAnswer> {
+    // Checked again before each statement: time passes while earlier ones run.
+    let alone = async |conn: &mut PoolConnection<Postgres>, (post, claim): &Item<PostRecord>| {
+        if window.closed_for(post.id.as_uuid()) {
+            return Err(too_late());
+        }
+        posts::create_one(conn, post, claim.as_ref()).await
+    };
+    if let [item] = batch.as_slice() {
+        return vec![alone(conn, item).await];
     }
-}
-
-async fn create_posts(pool: &PgPool, batch: Vec<Item<PostRecord>>) -> Vec<PostAnswer> {
-    if let [(post, claim)] = batch.as_slice() {
-        return vec![posts::create_one(pool, post, claim.as_ref()).await];
-    }
-    let sent = first_of_each(&batch, |(p, claim)| {
+    // An item past its window is left out here and answered by `alone` below.
+    let sent: Vec<usize> = first_of_each(&batch, |(p, claim)| {
         std::iter::once(Unique::Id(p.id.as_uuid()))
             .chain(key_of(claim))
             .collect()
-    });
+    })
+    .into_iter()
+    .filter(|&i| !window.closed_for(batch[i].0.id.as_uuid()))
+    .collect();
     let column =
         |f: fn(&PostRecord) -> Uuid| sent.iter().map(|&i| f(&batch[i].0)).collect::<Vec<_>>();
     let contents: Vec<&str> = sent.iter().map(|&i| batch[i].0.content.as_str()).collect();
@@ -305,25 +272,29 @@ async fn create_posts(pool: &PgPool, batch: Vec<Item<PostRecord>>) -> Vec<PostAn
         .map(|&i| batch[i].0.created_at.to_datetime())
         .collect();
     let keys = key_columns(&batch, &sent);
-    let done = sqlx::query_scalar::<_, i64>(CREATE_BATCH)
-        .bind(column(|p| p.id.as_uuid()))
-        .bind(column(|p| p.author_id.as_uuid()))
-        .bind(contents)
-        .bind(times)
-        .bind(keys.scopes)
-        .bind(keys.keys)
-        .bind(keys.fingerprints)
-        .bind(idempotency::TTL)
-        .fetch_all(pool)
-        .await;
+    let done = if sent.is_empty() {
+        Ok(Vec::new())
+    } else {
+        sqlx::query_scalar::<_, i64>(CREATE_BATCH)
+            .bind(column(|p| p.id.as_uuid()))
+            .bind(column(|p| p.author_id.as_uuid()))
+            .bind(contents)
+            .bind(times)
+            .bind(keys.scopes)
+            .bind(keys.keys)
+            .bind(keys.fingerprints)
+            .bind(idempotency::TTL)
+            .fetch_all(&mut **conn)
+            .await
+    };
     let not_inserted = match settle(remap(outcome(done), &sent), batch.len()) {
         Ok(alone) => alone,
         Err(e) => return vec![Err(e); batch.len()],
     };
     let mut answers = Vec::with_capacity(batch.len());
-    for ((post, claim), alone) in batch.iter().zip(not_inserted) {
-        answers.push(if alone {
-            posts::create_one(pool, post, claim.as_ref()).await
+    for (item, left) in batch.iter().zip(not_inserted) {
+        answers.push(if left {
+            alone(conn, item).await
         } else {
             Ok(Keyed::Done(true))
         });
@@ -331,11 +302,22 @@ async fn create_posts(pool: &PgPool, batch: Vec<Item<PostRecord>>) -> Vec<PostAn
     answers
 }
 
-async fn follow_edges(pool: &PgPool, batch: Vec<Item<FollowRecord>>) -> Vec<FollowAnswer> {
-    if let [(edge, claim)] = batch.as_slice() {
-        return vec![follows::follow_one(pool, edge, claim.as_ref()).await];
+async fn follow_edges(
+    conn: &mut PoolConnection<Postgres>,
+    window: SendWindow,
+    batch: Vec<Item<FollowRecord>>,
+) -> Vec<FollowAnswer> {
+    // As in `create_posts`.
+    let alone = async |conn: &mut PoolConnection<Postgres>, (edge, claim): &Item<FollowRecord>| {
+        if window.closed_for(edge.id.as_uuid()) {
+            return Err(too_late().into());
+        }
+        follows::follow_one(conn, edge, claim.as_ref()).await
+    };
+    if let [item] = batch.as_slice() {
+        return vec![alone(conn, item).await];
     }
-    let sent = first_of_each(&batch, |(e, claim)| {
+    let sent: Vec<usize> = first_of_each(&batch, |(e, claim)| {
         [
             Unique::Id(e.id.as_uuid()),
             Unique::Edge(e.follower_id.as_uuid(), e.following_id.as_uuid()),
@@ -343,7 +325,10 @@ async fn follow_edges(pool: &PgPool, batch: Vec<Item<FollowRecord>>) -> Vec<Foll
         .into_iter()
         .chain(key_of(claim))
         .collect()
-    });
+    })
+    .into_iter()
+    .filter(|&i| !window.closed_for(batch[i].0.id.as_uuid()))
+    .collect();
     let column =
         |f: fn(&FollowRecord) -> Uuid| sent.iter().map(|&i| f(&batch[i].0)).collect::<Vec<_>>();
     let times: Vec<OffsetDateTime> = sent
@@ -351,25 +336,29 @@ async fn follow_edges(pool: &PgPool, batch: Vec<Item<FollowRecord>>) -> Vec<Foll
         .map(|&i| batch[i].0.created_at.to_datetime())
         .collect();
     let keys = key_columns(&batch, &sent);
-    let done = sqlx::query_scalar::<_, i64>(FOLLOW_BATCH)
-        .bind(column(|e| e.id.as_uuid()))
-        .bind(column(|e| e.follower_id.as_uuid()))
-        .bind(column(|e| e.following_id.as_uuid()))
-        .bind(times)
-        .bind(keys.scopes)
-        .bind(keys.keys)
-        .bind(keys.fingerprints)
-        .bind(idempotency::TTL)
-        .fetch_all(pool)
-        .await;
+    let done = if sent.is_empty() {
+        Ok(Vec::new())
+    } else {
+        sqlx::query_scalar::<_, i64>(FOLLOW_BATCH)
+            .bind(column(|e| e.id.as_uuid()))
+            .bind(column(|e| e.follower_id.as_uuid()))
+            .bind(column(|e| e.following_id.as_uuid()))
+            .bind(times)
+            .bind(keys.scopes)
+            .bind(keys.keys)
+            .bind(keys.fingerprints)
+            .bind(idempotency::TTL)
+            .fetch_all(&mut **conn)
+            .await
+    };
     let not_inserted = match settle(remap(outcome(done), &sent), batch.len()) {
         Ok(alone) => alone,
         Err(e) => return (0..batch.len()).map(|_| Err(e.clone().into())).collect(),
     };
     let mut answers = Vec::with_capacity(batch.len());
-    for ((edge, claim), alone) in batch.iter().zip(not_inserted) {
-        answers.push(if alone {
-            follows::follow_one(pool, edge, claim.as_ref()).await
+    for (item, left) in batch.iter().zip(not_inserted) {
+        answers.push(if left {
+            alone(conn, item).await
         } else {
             Ok(Keyed::Done(()))
         });

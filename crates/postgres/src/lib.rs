@@ -9,14 +9,18 @@
 //!
 //! - `target`: [`PgUrl`], a `postgres://` URL parsed and checked once (redacted in logs).
 //! - `store`: connecting ([`PgOptions`]: pool size, acquire timeout, per-connection
-//!   `statement_timeout`), the replica pools and the routing rule (`page_route`, with failover
-//!   to the primary), the per-call deadline, migrations, closing, the health probe.
+//!   `statement_timeout`), routing a read (`page_route`, with failover to the primary), the
+//!   per-call deadline, migrations, closing, the health probe.
+//! - `replicas`: the replica pools, their freshness measured once a second against the
+//!   primary's WAL position (`replicas/probe`), and which replica (if any) may serve a page
+//!   after a cursor.
 //! - `users`, `posts`, `follows`, `api_keys`: one port each. Every statement is a `&'static str` (one
 //!   prepared statement per connection) and is served by an index; each file says which, and
 //!   docs/SCALING.md shows the plans on a million posts.
 //! - `group`: group commit of `create` and `follow`: a writer task per kind writes whatever
 //!   queued meanwhile as one multi-row statement, counters folded in; a failing item fails
-//!   alone.
+//!   alone; a write older than its send window is not sent (it bounds when a row may commit,
+//!   which replica routing relies on).
 //! - `idempotency`: the idempotency keys keyed writes claim in their own statement (a CTE),
 //!   their lookup and sweep.
 //! - `bulk`: `BulkStore` for `socialscale seed` (COPY in one transaction; constraints and
@@ -38,6 +42,7 @@ mod group;
 mod idempotency;
 mod plans;
 mod posts;
+mod replicas;
 mod store;
 mod target;
 #[cfg(feature = "testkit")]
@@ -45,6 +50,7 @@ pub mod testing;
 mod users;
 
 pub use plans::explain;
+pub use replicas::ReplicaStats;
 pub use store::{PgOptions, PgStore};
 pub use target::PgUrl;
 

@@ -16,7 +16,7 @@ use domain::model::{KeyClaim, Keyset, PostId, PostRecord, UserId};
 use domain::ports::{Keyed, PostRepository};
 use domain::StoreError;
 use sqlx::postgres::PgRow;
-use sqlx::{PgPool, Row};
+use sqlx::{PgConnection, Row};
 
 use crate::codec::{self, before, limit};
 use crate::error::ResultExt;
@@ -118,7 +118,7 @@ pub(crate) const FEED: &str = "\
 /// One post with [`CREATE`], or [`CREATE_KEYED`] under a claim: a batch of one, and every
 /// item a batch statement did not insert (`group`), whose answer this gives exactly.
 pub(crate) async fn create_one(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     post: &PostRecord,
     claim: Option<&KeyClaim>,
 ) -> Result<Keyed<bool>, StoreError> {
@@ -128,7 +128,7 @@ pub(crate) async fn create_one(
             .bind(post.author_id.as_uuid())
             .bind(post.content.as_str())
             .bind(post.created_at.to_datetime())
-            .execute(pool)
+            .execute(&mut *conn)
             .await
             .store()?;
         return Ok(Keyed::Done(done.rows_affected() == 1));
@@ -140,7 +140,7 @@ pub(crate) async fn create_one(
         .bind(post.created_at.to_datetime());
     let row = idempotency::bind_claim(query, claim)
         .bind(idempotency::TTL)
-        .fetch_one(pool)
+        .fetch_one(conn)
         .await
         .store()?;
     let (inserted, known, live): (bool, bool, bool) = (

@@ -2,9 +2,8 @@
 //! closing, the health probe.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use domain::model::Keyset;
@@ -14,7 +13,16 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use crate::error::{is_unavailable, store_error, ResultExt};
 use crate::group::Writers;
+use crate::replicas::{spawn_probe, Replica, ReplicaStats, Replicas};
 use crate::target::PgUrl;
+
+/// How often the replicas' freshness is measured (see `replicas`).
+const PROBE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Added to a write's bounds for what no timeout covers: the network between the writer and
+/// PostgreSQL, and clocks that differ between instances (a cursor minted on one is judged on
+/// another's probe).
+const CLOCK_MARGIN: Duration = Duration::from_secs(1);
 
 /// How the store connects; [`Default`] matches the server's defaults.
 #[derive(Clone, Debug)]
@@ -31,9 +39,19 @@ pub struct PgOptions {
     pub replica_acquire_timeout: Duration,
     /// How long a replica that failed to answer is skipped before it is tried again.
     pub replica_retry_after: Duration,
-    /// A page after a cursor goes to a replica only when the cursor is at least this old, so
-    /// every row below it has long been replicated (the lag budget; see docs/SCALING.md).
-    pub replica_min_age: Duration,
+    /// A replica measured further behind the primary than this serves no page at all: it
+    /// bounds how stale a page from a replica can be (a post deleted meanwhile still listed).
+    pub replica_max_lag: Duration,
+}
+
+impl PgOptions {
+    /// The longest a row may take, from the minting of its id to its commit: the writer sends
+    /// nothing older than `acquire_timeout` (`group`), the server cancels a statement after
+    /// `statement_timeout`, plus [`CLOCK_MARGIN`]. A page after a cursor reads a replica only
+    /// once the replica is fresh as of the cursor's time plus this (docs/SCALING.md).
+    pub fn write_window(&self) -> Duration {
+        self.acquire_timeout + self.statement_timeout + CLOCK_MARGIN
+    }
 }
 
 impl Default for PgOptions {
@@ -44,7 +62,7 @@ impl Default for PgOptions {
             acquire_timeout: Duration::from_secs(5),
             replica_acquire_timeout: Duration::from_millis(500),
             replica_retry_after: Duration::from_secs(5),
-            replica_min_age: Duration::from_secs(2),
+            replica_max_lag: Duration::from_secs(30),
         }
     }
 }
@@ -53,8 +71,9 @@ impl Default for PgOptions {
 /// clone (one `Arc`).
 ///
 /// Routing, in one sentence: writes, and every read whose answer the caller may have just
-/// changed, go to the primary; only pages after an old-enough cursor go to a replica. The
-/// reasons are in docs/SCALING.md; [`PgStore::page_route`] is the rule in code.
+/// changed, go to the primary; only a page after a cursor goes to a replica, and only to one
+/// measured to hold every row below that cursor (`replicas`). The reasons are in
+/// docs/SCALING.md; [`PgStore::page_route`] and `Replicas::pick` are the rule in code.
 #[derive(Clone, Debug)]
 pub struct PgStore {
     inner: Arc<Inner>,
@@ -63,24 +82,13 @@ pub struct PgStore {
 #[derive(Debug)]
 struct Inner {
     primary: PgPool,
-    replicas: Vec<Replica>,
-    /// Round-robin position over `replicas`.
-    next: AtomicUsize,
-    options: PgOptions,
+    /// Shared with the probe task, which stops once the store is gone.
+    replicas: Arc<Replicas>,
     /// Bounds a whole call (waiting for a connection, the statement, a replica fallback), so a
     /// network that drops packets without resetting the connection cannot hang a request.
     deadline: Duration,
-    /// The clock `down_until` is measured on.
-    started: Instant,
     /// Group commit of post creations and follows on the primary.
     writers: Writers,
-}
-
-#[derive(Debug)]
-struct Replica {
-    pool: PgPool,
-    /// Milliseconds since `Inner::started` before which this replica is skipped; 0 = usable.
-    down_until: AtomicU64,
 }
 
 fn stats(pool: &'static str, replica: Option<usize>, p: &PgPool) -> PoolStats {
@@ -92,7 +100,9 @@ fn stats(pool: &'static str, replica: Option<usize>, p: &PgPool) -> PoolStats {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Route {
     Primary,
-    Replica,
+    /// A page after a cursor minted at this Unix millisecond: a replica that holds every row
+    /// below it, else the primary.
+    After(u64),
 }
 
 /// The connect options of `url` with what every connection of ours sets.
@@ -136,31 +146,33 @@ impl PgStore {
             .connect_with(with_session(primary_url, &options))
             .await
             .map_err(store_error)?;
-        let mut replicas = Vec::with_capacity(replica_urls.len());
-        for url in replica_urls {
-            let pool = PgPoolOptions::new()
+        let pools = replica_urls.iter().map(|url| {
+            PgPoolOptions::new()
                 .max_connections(max)
                 .acquire_timeout(options.replica_acquire_timeout)
-                .connect_lazy_with(with_session(url, &options));
-            replicas.push(Replica {
-                pool,
-                down_until: AtomicU64::new(0),
-            });
+                .connect_lazy_with(with_session(url, &options))
+        });
+        let replicas = Arc::new(Replicas::new(
+            pools.collect(),
+            options.replica_retry_after,
+            options.replica_max_lag,
+            options.write_window(),
+        ));
+        // Both need the runtime `connect` runs on: they are tasks.
+        if !replicas.is_empty() {
+            spawn_probe(primary.clone(), &replicas, PROBE_INTERVAL);
         }
+        let writers = Writers::spawn(&primary, options.acquire_timeout);
         let deadline = options.replica_acquire_timeout
             + options.acquire_timeout
             + options.statement_timeout
             + Duration::from_secs(1);
         Ok(PgStore {
             inner: Arc::new(Inner {
-                // Needs the runtime `connect` runs on: it starts the writer tasks.
-                writers: Writers::spawn(&primary),
+                writers,
                 primary,
                 replicas,
-                next: AtomicUsize::new(0),
-                options,
                 deadline,
-                started: Instant::now(),
             }),
         })
     }
@@ -180,8 +192,8 @@ impl PgStore {
 
     /// Closes every pool, waiting for connections in use to be returned.
     pub async fn close(&self) {
-        for r in &self.inner.replicas {
-            r.pool.close().await;
+        for pool in self.inner.replicas.pools() {
+            pool.close().await;
         }
         self.inner.primary.close().await;
     }
@@ -193,21 +205,21 @@ impl PgStore {
 
     /// Where a page of a list reads from. A first page may hold a row written a moment ago
     /// (the author's own post, a follow just made), so it comes from the primary. A page after
-    /// a cursor holds only rows older than one the client has already seen; once that cursor
-    /// (a UUIDv7, which carries its creation time) is older than `replica_min_age`, every row
-    /// below it is on any replica that keeps within that lag.
+    /// a cursor holds only rows with smaller ids, minted before the cursor's (a UUIDv7 carries
+    /// its creation time): a replica known to hold every one of them may serve it (`read`).
     pub(crate) fn page_route(&self, q: &Keyset) -> Route {
         if self.inner.replicas.is_empty() {
             return Route::Primary;
         }
-        let Some(ts) = q.before.and_then(|c| c.get_timestamp()) else {
-            return Route::Primary;
-        };
-        let (secs, nanos) = ts.to_unix();
-        let made = UNIX_EPOCH + Duration::new(secs, nanos);
-        match SystemTime::now().duration_since(made) {
-            Ok(age) if age >= self.inner.options.replica_min_age => Route::Replica,
-            _ => Route::Primary,
+        match q.before.and_then(|c| c.get_timestamp()) {
+            Some(ts) => {
+                let (secs, nanos) = ts.to_unix();
+                let ms = secs
+                    .saturating_mul(1000)
+                    .saturating_add(u64::from(nanos / 1_000_000));
+                Route::After(ms)
+            }
+            None => Route::Primary,
         }
     }
 
@@ -233,31 +245,50 @@ impl PgStore {
     }
 
     /// Runs a read on `route`. On a replica that cannot be reached, the replica is skipped for
-    /// `replica_retry_after` and the read runs on the primary instead; with no usable replica
-    /// the primary serves.
+    /// `replica_retry_after` and the read runs on the primary instead; with no replica fresh
+    /// enough for the page the primary serves.
     pub(crate) async fn read<T, F, Fut>(&self, route: Route, op: F) -> Result<T, StoreError>
     where
         F: Fn(PgPool) -> Fut,
         Fut: Future<Output = Result<T, sqlx::Error>>,
     {
         self.bounded(async {
-            if route == Route::Replica {
-                if let Some(replica) = self.pick_replica() {
-                    match op(replica.pool.clone()).await {
-                        Ok(v) => return Ok(v),
-                        // Only "cannot reach it" fails over: a statement timeout on a replica
-                        // would time out on the primary too, at twice the cost.
-                        Err(e) if is_unavailable(&e) && is_connection_error(&e) => {
-                            self.mark_down(replica);
-                            tracing::warn!(error = %e, "read replica unreachable; using the primary");
-                        }
-                        Err(e) => return Err(store_error(e)),
+            if let Route::After(cursor_ms) = route {
+                if let Some(replica) = self.inner.replicas.pick(cursor_ms) {
+                    if let Some(v) = self.on_replica(replica, &op).await? {
+                        return Ok(v);
                     }
                 }
             }
             op(self.inner.primary.clone()).await.store()
         })
         .await
+    }
+
+    /// `op` on `replica`; `None` when the replica could not be reached (it is then skipped).
+    async fn on_replica<T, F, Fut>(
+        &self,
+        replica: &Replica,
+        op: &F,
+    ) -> Result<Option<T>, StoreError>
+    where
+        F: Fn(PgPool) -> Fut,
+        Fut: Future<Output = Result<T, sqlx::Error>>,
+    {
+        match op(replica.pool.clone()).await {
+            Ok(v) => {
+                self.inner.replicas.served(replica);
+                Ok(Some(v))
+            }
+            // Only "cannot reach it" fails over: a statement timeout on a replica would time
+            // out on the primary too, at twice the cost.
+            Err(e) if is_unavailable(&e) && is_connection_error(&e) => {
+                self.inner.replicas.mark_down(replica);
+                tracing::warn!(error = %e, "read replica unreachable; using the primary");
+                Ok(None)
+            }
+            Err(e) => Err(store_error(e)),
+        }
     }
 
     /// `op` within the call deadline; past it, `Unavailable`.
@@ -292,54 +323,35 @@ impl PgStore {
         self.inner.writers.abort();
     }
 
-    fn now_ms(&self) -> u64 {
-        u64::try_from(self.inner.started.elapsed().as_millis()).unwrap_or(u64::MAX)
-    }
-
-    /// The next usable replica in round-robin order, if any.
-    fn pick_replica(&self) -> Option<&Replica> {
-        let replicas = &self.inner.replicas;
-        let n = replicas.len();
-        if n == 0 {
-            return None;
-        }
-        let start = self.inner.next.fetch_add(1, Ordering::Relaxed);
-        let now = self.now_ms();
-        (0..n)
-            .map(|i| &replicas[(start + i) % n])
-            .find(|r| r.down_until.load(Ordering::Relaxed) <= now)
-    }
-
-    fn mark_down(&self, replica: &Replica) {
-        let wait =
-            u64::try_from(self.inner.options.replica_retry_after.as_millis()).unwrap_or(u64::MAX);
-        let until = self.now_ms().saturating_add(wait).max(1);
-        replica.down_until.store(until, Ordering::Relaxed);
-    }
-
     /// The pools' connections now: the primary, then each replica in configuration order.
     pub fn pool_stats(&self) -> Vec<PoolStats> {
-        let replicas = self.inner.replicas.iter().enumerate();
+        let replicas = self.inner.replicas.pools().enumerate();
         std::iter::once(stats("primary", None, &self.inner.primary))
-            .chain(replicas.map(|(i, r)| stats("replica", Some(i), &r.pool)))
+            .chain(replicas.map(|(i, pool)| stats("replica", Some(i), pool)))
             .collect()
     }
 
-    /// How many replicas are configured and how many are currently used.
+    /// How many replicas are configured and how many are not being skipped after a failure.
     pub fn replica_status(&self) -> (usize, usize) {
-        let now = self.now_ms();
-        let up = self
-            .inner
-            .replicas
-            .iter()
-            .filter(|r| r.down_until.load(Ordering::Relaxed) <= now)
-            .count();
-        (self.inner.replicas.len(), up)
+        self.inner.replicas.status()
+    }
+
+    /// Each replica's measured lag and the pages it served, in configuration order.
+    pub fn replica_stats(&self) -> Vec<ReplicaStats> {
+        self.inner.replicas.stats()
+    }
+
+    /// Fixes how fresh replica `index` is taken to be (`None`: not known, it serves nothing)
+    /// and stops measuring it, for tests whose "replica" is another database that replicates
+    /// nothing. A running server never calls it.
+    #[doc(hidden)]
+    pub fn pin_replica_freshness(&self, index: usize, fresh_as_of: Option<SystemTime>) {
+        self.inner.replicas.pin(index, fresh_as_of);
     }
 }
 
 /// The failure happened before the statement could run anywhere: retrying elsewhere is safe.
-fn is_connection_error(e: &sqlx::Error) -> bool {
+pub(crate) fn is_connection_error(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Database(db) => db
             .code()

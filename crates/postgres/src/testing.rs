@@ -7,6 +7,7 @@
 //! [`LocalCluster`]: a private primary and streaming standby a test starts itself.
 
 mod cluster;
+mod process;
 
 pub use cluster::LocalCluster;
 

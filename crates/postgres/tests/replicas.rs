@@ -1,63 +1,45 @@
-//! Read-replica routing.
+//! Read-replica routing, with stand-in replicas.
 //!
-//! Most tests use two databases on the shared server standing in for a primary and its
-//! replica. They do not replicate, and that is what makes routing visible: a row written only
-//! to the "replica" shows up exactly when a read was routed there. One test runs a real
-//! streaming standby of a private primary ([`LocalCluster`]) and holds its replay to see which
-//! side a read was served by.
+//! Two databases on the shared server stand in for a primary and its replica. They do not
+//! replicate, and that is what makes routing visible: a row written only to the "replica"
+//! shows up exactly when a read was routed there. Nothing replicates, so nothing can be
+//! measured either: each test fixes how fresh the stand-in is taken to be
+//! (`pin_replica_freshness`), except the ones about the probe itself. The tests on a real
+//! streaming standby, whose freshness is measured, are in `standby.rs`.
 
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use common::TestDb;
-use domain::model::{Email, Keyset, NewUser, PostId, PostRecord, Timestamp, UserId, Username};
+use common::{contents, page, post, routing_options as options, user, TestDb};
+use domain::model::UserId;
 use domain::ports::{PostRepository, UserRepository};
-use postgres_adapter::testing::{ClosedPort, LocalCluster};
-use postgres_adapter::{PgOptions, PgStore};
+use postgres_adapter::testing::ClosedPort;
+use postgres_adapter::PgStore;
 use uuid::Uuid;
 
-/// Routing in these tests only depends on the cursor being old enough; 0 makes any cursor so.
-fn options(min_age: Duration) -> PgOptions {
-    PgOptions {
-        replica_min_age: min_age,
-        replica_acquire_timeout: Duration::from_millis(300),
-        replica_retry_after: Duration::from_secs(60),
-        ..PgOptions::default()
-    }
+/// A stand-in taken to be fresh as of a day from now holds, as far as routing can tell, every
+/// row of any cursor a test makes.
+fn always() -> Option<SystemTime> {
+    Some(SystemTime::now() + Duration::from_secs(86_400))
 }
 
-fn user() -> NewUser {
-    let s = &Uuid::new_v4().simple().to_string()[..10];
-    NewUser {
-        id: UserId::from_uuid(Uuid::now_v7()),
-        email: Email::parse(&format!("r{s}@example.com")).unwrap(),
-        username: Username::parse(&format!("r_{s}")).unwrap(),
-        name: None,
-        password_hash: "hash".to_owned(),
-        created_at: Timestamp::from_unix_millis(0),
-    }
+/// When a UUIDv7 was minted.
+fn minted(id: Uuid) -> SystemTime {
+    let (secs, nanos) = id.get_timestamp().unwrap().to_unix();
+    SystemTime::UNIX_EPOCH + Duration::new(secs, nanos)
 }
 
-async fn post(store: &PgStore, author: UserId, content: &str) -> PostRecord {
-    let p = PostRecord {
-        id: PostId::from_uuid(Uuid::now_v7()),
-        author_id: author,
-        content: content.to_owned(),
-        created_at: Timestamp::from_unix_millis(0),
-    };
-    assert!(PostRepository::create(store, &p).await.unwrap());
-    p
+/// The pages each replica has served.
+fn reads(store: &PgStore) -> Vec<u64> {
+    store.replica_stats().iter().map(|r| r.reads).collect()
 }
 
-fn contents(rows: &[PostRecord]) -> Vec<&str> {
-    rows.iter().map(|p| p.content.as_str()).collect()
-}
-
-/// The same author and an older post on both sides, then rows that differ.
-async fn primary_and_replica(min_age: Duration) -> Option<(TestDb, TestDb, PgStore, UserId)> {
+/// The same author and an older post on both sides, then rows that differ. The stand-in is
+/// taken to hold every row ([`always`]).
+async fn primary_and_replica() -> Option<(TestDb, TestDb, PgStore, UserId)> {
     let primary = TestDb::new("primary").await?;
     let replica = TestDb::new("replica").await?;
     let author = user();
@@ -74,26 +56,21 @@ async fn primary_and_replica(min_age: Duration) -> Option<(TestDb, TestDb, PgSto
     let routed = PgStore::connect(
         &primary.db.url,
         std::slice::from_ref(&replica.db.url),
-        options(min_age),
+        options(),
     )
     .await
     .unwrap();
+    routed.pin_replica_freshness(0, always());
     Some((primary, replica, routed, author.id))
 }
 
 #[tokio::test]
-async fn pages_after_an_old_cursor_read_the_replica_and_everything_else_the_primary() {
-    let Some((_p, _r, store, author)) = primary_and_replica(Duration::ZERO).await else {
+async fn pages_after_a_cursor_the_replica_holds_read_it_and_everything_else_the_primary() {
+    let Some((_p, _r, store, author)) = primary_and_replica().await else {
         return;
     };
-    let first = Keyset {
-        before: None,
-        limit: 10,
-    };
-    let later = Keyset {
-        before: Some(Uuid::now_v7()),
-        limit: 10,
-    };
+    let first = page(None);
+    let later = page(Some(Uuid::now_v7()));
 
     // First pages: the primary (they may hold the caller's own write of a moment ago).
     let got = store.latest(first).await.unwrap();
@@ -110,6 +87,7 @@ async fn pages_after_an_old_cursor_read_the_replica_and_everything_else_the_prim
     assert_eq!(contents(&got), ["on the replica only", "old"]);
     let got = store.feed(author, later).await.unwrap();
     assert_eq!(contents(&got), ["on the replica only", "old"]);
+    assert_eq!(reads(&store), [3], "counted");
 
     // Writes and read-your-writes lookups: the primary.
     let mine = post(&store, author, "just posted").await;
@@ -125,17 +103,30 @@ async fn pages_after_an_old_cursor_read_the_replica_and_everything_else_the_prim
     assert_eq!(store.replica_status(), (1, 1));
 }
 
+/// A row below a cursor may still commit up to the write window after the cursor was minted:
+/// a replica serves the page only once it is known fresh as of then, not a millisecond before.
 #[tokio::test]
-async fn a_fresh_cursor_stays_on_the_primary() {
-    let Some((_p, _r, store, _)) = primary_and_replica(Duration::from_secs(3600)).await else {
+async fn a_replica_serves_a_page_only_once_fresh_as_of_the_cursor_plus_the_write_window() {
+    let Some((_p, _r, store, _)) = primary_and_replica().await else {
         return;
     };
-    let later = Keyset {
-        before: Some(Uuid::now_v7()),
-        limit: 10,
-    };
+    let cursor = Uuid::now_v7();
+    let later = page(Some(cursor));
+    let needed = minted(cursor) + options().write_window();
+
+    store.pin_replica_freshness(0, Some(needed - Duration::from_millis(1)));
     let got = store.latest(later).await.unwrap();
     assert_eq!(contents(&got), ["on the primary only", "old"]);
+    // Not known: nothing.
+    store.pin_replica_freshness(0, None);
+    let got = store.latest(later).await.unwrap();
+    assert_eq!(contents(&got), ["on the primary only", "old"]);
+    assert_eq!(reads(&store), [0]);
+
+    store.pin_replica_freshness(0, Some(needed));
+    let got = store.latest(later).await.unwrap();
+    assert_eq!(contents(&got), ["on the replica only", "old"]);
+    assert_eq!(reads(&store), [1]);
 }
 
 #[tokio::test]
@@ -147,16 +138,15 @@ async fn a_dead_replica_is_routed_around() {
     let closed = ClosedPort::new().unwrap();
     let dead = format!("postgres://postgres@127.0.0.1:{}/nope", closed.port);
     let replicas = [dead, primary.db.url.clone()];
-    let store = PgStore::connect(&primary.db.url, &replicas[..1], options(Duration::ZERO))
+    let store = PgStore::connect(&primary.db.url, &replicas[..1], options())
         .await
         .unwrap();
+    // Taken to be fresh, so a read tries it and finds it unreachable.
+    store.pin_replica_freshness(0, always());
     let author = user();
     UserRepository::create(&store, &author).await.unwrap();
     post(&store, author.id, "hello").await;
-    let later = Keyset {
-        before: Some(Uuid::now_v7()),
-        limit: 10,
-    };
+    let later = page(Some(Uuid::now_v7()));
     let got = store.latest(later).await.unwrap();
     assert_eq!(contents(&got), ["hello"], "served by the primary instead");
     assert_eq!(
@@ -170,13 +160,18 @@ async fn a_dead_replica_is_routed_around() {
     assert_eq!(store.replica_status(), (1, 0));
 
     // With one dead and one live replica, reads keep landing on the live one.
-    let two = PgStore::connect(&primary.db.url, &replicas, options(Duration::ZERO))
+    let two = PgStore::connect(&primary.db.url, &replicas, options())
         .await
         .unwrap();
+    two.pin_replica_freshness(0, always());
+    two.pin_replica_freshness(1, always());
     for _ in 0..4 {
         assert_eq!(contents(&two.latest(later).await.unwrap()), ["hello"]);
     }
     assert_eq!(two.replica_status(), (2, 1));
+    // The first read tried the dead one (round-robin starts there) and fell back on the
+    // primary; the dead one was skipped from then on.
+    assert_eq!(reads(&two), [0, 3]);
     // The suites still pass through a store with a dead replica.
     domain::testkit::repos::post_repository_contract(&domain::testkit::repos::Repos::sharing(
         two.clone(),
@@ -184,101 +179,47 @@ async fn a_dead_replica_is_routed_around() {
     .await;
 }
 
-/// Runs a blocking call of the cluster helper (it waits on child processes) off the runtime's
-/// worker, which needs the multi-threaded runtime.
-fn blocking<T>(f: impl FnOnce() -> Result<T, String>) -> T {
-    tokio::task::block_in_place(f).unwrap()
-}
-
-/// Polls `read` until it answers `want`; the deadline only bounds a failure.
-async fn until_reads(what: &str, want: &[&str], read: impl AsyncFn() -> Vec<PostRecord>) {
+/// Polls until `done`; the deadline only bounds a failure.
+async fn eventually(what: &str, done: impl Fn() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let got = read().await;
-        if contents(&got) == want {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{what}: still {:?}",
-            contents(&got)
-        );
+    while !done() {
+        assert!(tokio::time::Instant::now() < deadline, "{what}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
-/// On a real standby: with its replay held, a deep page shows the standby's older state while
-/// first pages and lookups show the primary's; resumed, it converges; stopped, deep pages are
-/// served by the primary with no error.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deep_pages_read_a_streaming_standby_and_fall_back_when_it_stops() {
-    let Some(mut cluster) = blocking(|| {
-        let mut cluster = LocalCluster::start()?;
-        if let Some(c) = cluster.as_mut() {
-            c.add_standby()?;
-        }
-        Ok(cluster)
-    }) else {
+/// The probe, on replicas it cannot measure: one it cannot reach is skipped, and one that is not
+/// a standby (here another database of a primary) never serves, however old the cursor.
+#[tokio::test]
+async fn a_replica_that_cannot_be_measured_serves_nothing() {
+    let Some(primary) = TestDb::new("unmeasured").await else {
         return;
     };
-    let store = PgStore::connect(
-        &cluster.primary_url("postgres"),
-        &[cluster.standby_url("postgres")],
-        options(Duration::ZERO),
-    )
-    .await
-    .unwrap();
-    store.migrate().await.unwrap();
+    let Some(other) = TestDb::new("notstandby").await else {
+        return;
+    };
+    let closed = ClosedPort::new().unwrap();
+    let dead = format!("postgres://postgres@127.0.0.1:{}/nope", closed.port);
+    let store = PgStore::connect(&primary.db.url, &[dead, other.db.url.clone()], options())
+        .await
+        .unwrap();
     let author = user();
     UserRepository::create(&store, &author).await.unwrap();
-    let old = post(&store, author.id, "old").await;
-    post(&store, author.id, "kept").await;
-    let first = Keyset {
-        before: None,
-        limit: 10,
-    };
-    let deep = Keyset {
-        before: Some(Uuid::now_v7()),
-        limit: 10,
-    };
-    blocking(|| cluster.wait_standby_caught_up());
-    assert_eq!(
-        contents(&store.latest(deep).await.unwrap()),
-        ["kept", "old"]
-    );
-
-    // Replay held, then a delete on the primary: only the primary knows.
-    blocking(|| cluster.pause_standby_replay());
-    assert!(PostRepository::delete(&store, old.id, author.id)
-        .await
-        .unwrap());
-
-    let got = store.latest(deep).await.unwrap();
-    assert_eq!(contents(&got), ["kept", "old"], "a deep page: the standby");
-    let got = store.by_author(author.id, deep).await.unwrap();
-    assert_eq!(contents(&got), ["kept", "old"], "a deep page: the standby");
-    let got = store.feed(author.id, deep).await.unwrap();
-    assert_eq!(contents(&got), ["kept", "old"], "a deep page: the standby");
-    let got = store.latest(first).await.unwrap();
-    assert_eq!(contents(&got), ["kept"], "a first page: the primary");
-    let got = store.by_author(author.id, first).await.unwrap();
-    assert_eq!(contents(&got), ["kept"], "a first page: the primary");
-    let got = PostRepository::by_id(&store, old.id).await.unwrap();
-    assert_eq!(got, None, "a lookup: the primary");
-
-    blocking(|| cluster.resume_standby_replay());
-    until_reads("the standby converging", &["kept"], async || {
-        store.latest(deep).await.unwrap()
+    post(&store, author.id, "hello").await;
+    // Both are probed in the same round: once the dead one is skipped, the other was measured.
+    eventually("the probe skips the unreachable replica", || {
+        store.replica_status() == (2, 1)
     })
     .await;
-    assert_eq!(store.replica_status(), (1, 1));
-
-    // Gone: its sessions are ended, and deep pages move to the primary without an error.
-    blocking(|| cluster.stop_standby());
-    let got = store.latest(deep).await.unwrap();
-    assert_eq!(contents(&got), ["kept"], "the primary, instead");
-    assert_eq!(store.replica_status(), (1, 0), "the standby is now skipped");
-    let got = store.by_author(author.id, deep).await.unwrap();
-    assert_eq!(contents(&got), ["kept"]);
+    // A cursor old enough for any replica that could be measured.
+    let later = page(Some(Uuid::now_v7()));
+    tokio::time::sleep(options().write_window() + Duration::from_millis(100)).await;
+    for _ in 0..4 {
+        let got = store.latest(later).await.unwrap();
+        assert_eq!(contents(&got), ["hello"]);
+    }
+    assert_eq!(reads(&store), [0, 0]);
+    let lags: Vec<_> = store.replica_stats().iter().map(|r| r.lag).collect();
+    assert_eq!(lags, [None, None], "no lag can be measured");
     store.close().await;
 }

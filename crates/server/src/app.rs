@@ -96,6 +96,7 @@ impl App {
                 let bounds = bounds.clone();
                 move || {
                     pools.record();
+                    crate::heap::record();
                     connections.record();
                     metrics::gauge!("http_requests_in_flight").set(bounds.in_flight() as f64);
                     metrics.render()

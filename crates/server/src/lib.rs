@@ -3,6 +3,7 @@
 //! - `config`: flags, environment and `.env`, checked before anything starts.
 //! - `telemetry`: logs and the Prometheus recorder.
 //! - `app`: the composition root (`App::build`) and graceful shutdown.
+//! - `heap`: the allocator (jemalloc) and its statistics.
 //! - `listener`: the accept loop: connection timeouts and the connection cap.
 //! - `backends`: which adapters back the ports (database; cache and limits), from config.
 //! - `commands`: `serve` (default), `migrate`, `seed`, `healthcheck`, `user set-tier`.
@@ -11,6 +12,7 @@ pub mod app;
 pub mod backends;
 pub mod commands;
 pub mod config;
+pub mod heap;
 pub mod listener;
 pub mod telemetry;
 

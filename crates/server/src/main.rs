@@ -4,12 +4,6 @@ use clap::Parser;
 use server::config::{Cli, Command, Config};
 use server::{commands, telemetry};
 
-/// glibc's malloc kept a load spike's memory for good (RSS stayed at its peak after a storm of
-/// 1,000 clients, and mimalloc did no better); jemalloc's background thread hands freed pages
-/// back to the OS within seconds (docs/BENCHMARKS.md, issue #10).
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
 fn main() -> ExitCode {
     // A missing .env is normal; a malformed one is reported by the config check below.
     let _ = dotenvy::dotenv();

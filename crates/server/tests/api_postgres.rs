@@ -1,6 +1,7 @@
 //! The end-to-end suite of `tests/api` once more, on PostgreSQL: the very same files, included
 //! by path; `helpers::POSTGRES` (true in this binary) gives every test a fresh PostgreSQL
-//! database instead of an SQLite file. Plus the outage tests only PostgreSQL has.
+//! database instead of an SQLite file. Plus the outage tests only PostgreSQL has, one of them
+//! on a private server the test stops and starts under load.
 //!
 //! Runs when `SOCIALSCALE_TEST_POSTGRES_URL` is set at build time (see `build.rs`); a server
 //! that is named there but unreachable fails every test, it is never skipped.
@@ -28,6 +29,9 @@ mod idempotency;
 #[path = "api/input.rs"]
 mod input;
 #[cfg(postgres_tests)]
+#[path = "common/load.rs"]
+mod load;
+#[cfg(postgres_tests)]
 #[path = "api/ops.rs"]
 mod ops;
 #[cfg(postgres_tests)]
@@ -39,6 +43,9 @@ mod posts;
 #[cfg(postgres_tests)]
 #[path = "api/rate_limit.rs"]
 mod rate_limit;
+#[cfg(postgres_tests)]
+#[path = "api_postgres/restart.rs"]
+mod restart;
 #[cfg(postgres_tests)]
 #[path = "api/shutdown.rs"]
 mod shutdown;

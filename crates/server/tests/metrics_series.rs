@@ -3,7 +3,8 @@
 //! the metrics recorder is process-global, so in the API suite another test's server would set
 //! the same gauges between this test's scrape and its assertion.
 //!
-//! The SQLite tests always run; the PostgreSQL one (primary plus a replica pool) when
+//! The SQLite tests always run; the PostgreSQL one (primary plus a replica pool and its lag and
+//! read series) when
 //! `SOCIALSCALE_TEST_POSTGRES_URL` is set, the Redis one when `SOCIALSCALE_TEST_REDIS_URL` is;
 //! each skips with one line otherwise. The pool tests set gauges with different `pool` labels,
 //! so running them in parallel cannot mix their values.
@@ -83,6 +84,26 @@ async fn sqlite_pools_show_their_idle_busy_and_maximum_connections() {
     assert_eq!(gauge(&app, "db_pool_connections", &read_busy).await, 0.0);
 }
 
+/// The allocator's own figures, to tell data the server holds from memory the allocator keeps
+/// (issue #10). The test process runs on the same allocator as the binary (`server::heap`).
+#[tokio::test]
+async fn the_heap_gauges_show_what_is_allocated_and_what_is_resident() {
+    let app = spawn_app().await;
+    let allocated = gauge(&app, "process_heap_bytes", &[("kind", "allocated")]).await;
+    let active = gauge(&app, "process_heap_bytes", &[("kind", "active")]).await;
+    let resident = gauge(&app, "process_heap_bytes", &[("kind", "resident")]).await;
+    assert!(
+        allocated > 0.0,
+        "a running server holds memory: {allocated}"
+    );
+    // Pages in use hold the allocations, and resident memory holds those pages.
+    assert!(
+        allocated <= active && active <= resident,
+        "allocated {allocated} ≤ active {active} ≤ resident {resident}"
+    );
+    gauge(&app, "process_heap_bytes", &[("kind", "retained")]).await;
+}
+
 #[tokio::test]
 async fn postgres_primary_and_each_replica_have_their_own_series() {
     let Some(db) = postgres_adapter::testing::TestDatabase::create("poolmetrics")
@@ -117,6 +138,11 @@ async fn postgres_primary_and_each_replica_have_their_own_series() {
     // Replica pools connect lazily; the series exist before their first connection.
     let replica_busy = [("pool", "replica"), ("replica", "0"), ("state", "in_use")];
     assert_eq!(gauge(&app, "db_pool_connections", &replica_busy).await, 0.0);
+    // Not a standby: its lag cannot be measured, and it serves nothing.
+    let lag = gauge(&app, "db_replica_lag_seconds", &[("replica", "0")]).await;
+    assert_eq!(lag, f64::INFINITY);
+    let reads = gauge(&app, "db_replica_reads_total", &[("replica", "0")]).await;
+    assert_eq!(reads, 0.0);
 }
 
 #[tokio::test]

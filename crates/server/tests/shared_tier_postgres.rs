@@ -23,6 +23,9 @@ mod idempotency;
 #[path = "shared_tier/limits.rs"]
 mod limits;
 #[cfg(postgres_tests)]
+#[path = "common/load.rs"]
+mod load;
+#[cfg(postgres_tests)]
 #[path = "shared_tier/outage.rs"]
 mod outage;
 #[cfg(postgres_tests)]

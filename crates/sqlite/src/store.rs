@@ -20,6 +20,11 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// caller answers 503 rather than queueing without bound.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// A read connection idle this long is closed (one is always kept): each holds up to 2 MiB of
+/// SQLite's page cache outside the allocator's reach, which a burst of readers had left filled
+/// for good after a storm (issue #10). Reopening costs a file open, far less than a query storm.
+const READ_IDLE: Duration = Duration::from_secs(30);
+
 /// `BEGIN IMMEDIATE` takes the write lock up front. Within this process writes are already
 /// serialised by the one-connection pool; against another process (a `seed` run) it makes a
 /// transaction wait for the lock under `busy_timeout` at its start, instead of failing half way
@@ -116,6 +121,8 @@ impl SqliteStore {
             // single-writer queue.
             .pragma("query_only", "ON");
         let read = pool(max_read_connections.max(1))
+            .min_connections(1)
+            .idle_timeout(READ_IDLE)
             .connect_with(read_options)
             .await
             .map_err(store_error)?;

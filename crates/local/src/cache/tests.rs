@@ -42,6 +42,30 @@ async fn moka_itself_drops_entries_after_their_ttl_on_create_and_on_update() {
     }
 }
 
+/// An idle cache still lets its expired entries go (moka alone only does on use): after a
+/// storm, memory comes back without another request. Real time, bounded wait.
+#[tokio::test]
+async fn an_idle_cache_removes_expired_entries_by_itself() {
+    let cache = L1Cache::new(100);
+    for i in 0..50 {
+        cache
+            .set(&format!("k{i}"), vec![0; 1024], Duration::from_millis(20))
+            .await;
+    }
+    cache.inner.run_pending_tasks().await;
+    assert_eq!(cache.inner.entry_count(), 50);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    // Only looks: `entry_count` neither evicts nor runs moka's upkeep.
+    while cache.inner.entry_count() > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "{} expired entries still held",
+            cache.inner.entry_count()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// A TTL of a month is kept as a month, not clamped to something short.
 #[tokio::test(start_paused = true)]
 async fn long_ttls_are_kept_and_only_absurd_ones_clamped() {

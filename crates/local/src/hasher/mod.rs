@@ -26,7 +26,7 @@ pub struct HasherConfig {
     pub iterations: u32,
     pub lanes: u32,
     /// Threads, queue, wait limit and priority of the hashing pool. Each thread holds
-    /// `memory_kib` once it has hashed.
+    /// `memory_kib` from its first hash until it has been idle for `pool.idle`.
     pub pool: PoolConfig,
 }
 
@@ -45,6 +45,7 @@ impl Default for HasherConfig {
                 queue: 256,
                 wait: Duration::from_secs(3),
                 nice: 10,
+                idle: Duration::from_secs(5),
             },
         }
     }

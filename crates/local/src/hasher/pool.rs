@@ -6,13 +6,14 @@
 //! own 19 MiB (which fragmented the heap, see [`super::phc`]); the queue in front of a
 //! semaphore had no bound and no deadline (logins waited 10 s under the 1,000-user journey);
 //! and those threads run at the priority of request handling, so hashing took the cores from
-//! every other route. Here each thread owns its state (the argon2 work area, allocated once and
-//! reused), may run at a lower priority (`nice`), and work that cannot start soon is refused at
+//! every other route. Here each thread owns its state (the argon2 work area, allocated at its
+//! first job, reused for every job after, and dropped when the thread has been idle a while),
+//! may run at a lower priority (`nice`), and work that cannot start soon is refused at
 //! once with [`StoreError::Overloaded`].
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -31,6 +32,11 @@ pub struct PoolConfig {
     /// Added to the threads' nice value (0–19, Linux only): request handling then wins the
     /// cores whenever both want them.
     pub nice: i32,
+    /// A thread without a job for this long drops its state (for the hasher, its 19 MiB work
+    /// area), so memory a storm needed goes back once the storm is over; the next job builds
+    /// it again. Idle threads take turns at the queue, so with n threads all have dropped
+    /// theirs within n times this.
+    pub idle: Duration,
 }
 
 /// A job's life: queued, then either started by a thread or abandoned by its caller, never
@@ -74,7 +80,7 @@ impl<S: 'static> Pool<S> {
                 .name(format!("{name}-{i}"))
                 .spawn(move || {
                     lower_priority(config.nice);
-                    work_loop(&rx, state());
+                    work_loop(&rx, &*state, config.idle);
                 })
                 .map_err(|e| {
                     StoreError::Internal(format!("cannot start thread {name}-{i}: {e}"))
@@ -152,24 +158,39 @@ impl Drop for Ticket {
     }
 }
 
-fn work_loop<S>(jobs: &Mutex<Receiver<Job<S>>>, mut state: S) {
+fn work_loop<S>(jobs: &Mutex<Receiver<Job<S>>>, make: &dyn Fn() -> S, idle: Duration) {
+    // Made at the first job, dropped after `idle` without one.
+    let mut state: Option<S> = None;
     loop {
         // The lock is held while waiting, so idle threads queue on the lock and each job goes
         // to exactly one of them. A poisoned lock only means another thread panicked while
         // holding it; the receiver inside is still whole.
-        let next = jobs.lock().unwrap_or_else(PoisonError::into_inner).recv();
-        let Ok(job) = next else {
-            return; // The pool was dropped.
+        let next = {
+            let rx = jobs.lock().unwrap_or_else(PoisonError::into_inner);
+            if state.is_some() {
+                rx.recv_timeout(idle)
+            } else {
+                rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
+            }
+        };
+        let job = match next {
+            Ok(job) => job,
+            Err(RecvTimeoutError::Timeout) => {
+                state = None;
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => return, // The pool was dropped.
         };
         let started = job
             .state
             .compare_exchange(QUEUED, STARTED, Ordering::AcqRel, Ordering::Acquire)
             .is_ok();
         if started {
+            let state = state.get_or_insert_with(make);
             // A panic must not cost the pool a thread; its caller sees the answer channel
             // closed. The state may be half-written, which is fine for scratch memory that
             // every job overwrites before reading.
-            let _ = catch_unwind(AssertUnwindSafe(|| (job.work)(&mut state)));
+            let _ = catch_unwind(AssertUnwindSafe(|| (job.work)(state)));
         }
     }
 }

@@ -9,6 +9,7 @@ fn pool(threads: usize, queue: usize, wait: Duration) -> Pool<()> {
         queue,
         wait,
         nice: 0,
+        idle: Duration::from_secs(600),
     };
     Pool::start("test", config, || ()).unwrap()
 }
@@ -120,6 +121,7 @@ async fn every_thread_has_its_own_state() {
         queue: 16,
         wait: Duration::from_secs(600),
         nice: 0,
+        idle: Duration::from_secs(600),
     };
     let made = Arc::new(AtomicU8::new(0));
     let counter = Arc::clone(&made);
@@ -164,6 +166,7 @@ async fn the_threads_run_at_a_lower_priority() {
             queue: 1,
             wait: Duration::from_secs(600),
             nice,
+            idle: Duration::from_secs(600),
         };
         let pool = Pool::start("test", config, || ()).unwrap();
         let theirs = pool
@@ -173,4 +176,51 @@ async fn the_threads_run_at_a_lower_priority() {
         assert_eq!(theirs, (mine + nice).min(19), "nice {nice}");
     }
     assert_eq!(getpriority_process(None).unwrap(), mine);
+}
+
+/// A state that counts its drops.
+struct Counted(Arc<AtomicU8>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// After a storm the work areas go back: a thread idle for `idle` drops its state, and the
+/// next job builds a fresh one.
+#[tokio::test]
+async fn an_idle_thread_drops_its_state_and_the_next_job_makes_a_new_one() {
+    let config = PoolConfig {
+        threads: 1,
+        queue: 4,
+        wait: Duration::from_secs(600),
+        nice: 0,
+        idle: Duration::from_millis(50),
+    };
+    let (made, dropped) = (Arc::new(AtomicU8::new(0)), Arc::new(AtomicU8::new(0)));
+    let (m, d) = (Arc::clone(&made), Arc::clone(&dropped));
+    let pool = Pool::start("test", config, move || {
+        m.fetch_add(1, Ordering::SeqCst);
+        Counted(Arc::clone(&d))
+    })
+    .unwrap();
+    assert_eq!(made.load(Ordering::SeqCst), 0, "no state before a job");
+    pool.run(|_| ()).await.unwrap();
+    assert_eq!(made.load(Ordering::SeqCst), 1);
+    // Bounded: a thread that never drops its state fails here after 10 s.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while dropped.load(Ordering::SeqCst) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the idle thread kept its state"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    pool.run(|_| ()).await.unwrap();
+    assert_eq!(
+        made.load(Ordering::SeqCst),
+        2,
+        "a fresh state for the next job"
+    );
 }

@@ -15,6 +15,7 @@ fn fast(threads: usize) -> Argon2Hasher {
             queue: 64,
             wait: Duration::from_secs(60),
             nice: 0,
+            idle: Duration::from_secs(600),
         },
     })
     .unwrap()
@@ -233,6 +234,7 @@ async fn a_saturated_pool_refuses_hashes_and_both_kinds_of_verification() {
             queue: 1,
             wait: Duration::from_millis(20),
             nice: 0,
+            idle: Duration::from_secs(600),
         },
     })
     .unwrap();

@@ -10,12 +10,12 @@
 //! Every call blocks on child processes: from async code, run it on `spawn_blocking`.
 
 use std::io::Write;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Once;
 use std::time::{Duration, Instant};
 
+use super::process::{find_bin, run, running_as_root};
 use super::ENV;
 
 static SKIP_NOTICE: Once = Once::new();
@@ -109,6 +109,20 @@ impl LocalCluster {
     /// Makes a standby with `pg_basebackup -R` from the primary, starts it, and returns once the
     /// primary reports it streaming.
     pub fn add_standby(&mut self) -> Result<(), String> {
+        self.add_standby_with("")
+    }
+
+    /// [`LocalCluster::add_standby`], for a standby that replays each commit only `delay` after
+    /// the primary made it (`recovery_min_apply_delay`), from its very start: it holds what the
+    /// primary had at the copy, and nothing committed later until the delay is over (or lifted
+    /// with [`LocalCluster::delay_standby_replay`]).
+    pub fn add_delayed_standby(&mut self, delay: Duration) -> Result<(), String> {
+        let ms = delay.as_millis();
+        self.add_standby_with(&format!("recovery_min_apply_delay = '{ms}ms'\n"))
+    }
+
+    /// `settings`: lines added to the standby's `postgresql.auto.conf` before it starts.
+    fn add_standby_with(&mut self, settings: &str) -> Result<(), String> {
         assert!(self.standby.is_none(), "one standby per cluster");
         let data = self.root.join("standby");
         let mut backup = self.command("pg_basebackup");
@@ -119,6 +133,15 @@ impl LocalCluster {
             .args(["-h", "127.0.0.1", "-U", "postgres"])
             .args(["-p", &self.primary.port.to_string()]);
         run(backup)?;
+        if !settings.is_empty() {
+            // Appended to the file `-R` wrote: it keeps its owner, the server's user.
+            let auto = data.join("postgresql.auto.conf");
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(&auto)
+                .and_then(|mut f| f.write_all(settings.as_bytes()))
+                .map_err(|e| format!("{}: {e}", auto.display()))?;
+        }
         self.standby = Some(Node {
             data: data.clone(),
             port: 0,
@@ -180,16 +203,55 @@ impl LocalCluster {
             .map(|_| ())
     }
 
+    /// Delays the standby's replay of every commit until `delay` after it was made on the
+    /// primary (`recovery_min_apply_delay`, reloaded: no restart); `Duration::ZERO` lifts the
+    /// delay, and the standby then catches up at once.
+    pub fn delay_standby_replay(&self, delay: Duration) -> Result<(), String> {
+        let ms = delay.as_millis();
+        self.standby_sql(&format!(
+            "ALTER SYSTEM SET recovery_min_apply_delay = '{ms}ms'"
+        ))?;
+        self.standby_sql("SELECT pg_reload_conf()")?;
+        let check = "SELECT setting FROM pg_settings WHERE name = 'recovery_min_apply_delay'";
+        self.wait_for("the standby to take its new replay delay", || {
+            self.standby_sql(check).is_ok_and(|v| v == ms.to_string())
+        })
+    }
+
     /// Stops the standby (fast shutdown: its sessions are ended); its data stays until drop.
     pub fn stop_standby(&mut self) -> Result<(), String> {
         let data = self.standby().data.clone();
-        let mut stop = self.command("pg_ctl");
-        stop.arg("-D").arg(&data).args(["-m", "fast", "-w", "stop"]);
-        run(stop)?;
+        self.stop(&data)?;
         if let Some(s) = self.standby.as_mut() {
             s.started = false;
         }
         Ok(())
+    }
+
+    /// Stops the primary (fast shutdown: its sessions are ended, as when a server is
+    /// restarted) and returns once it is down; its data stays.
+    pub fn stop_primary(&mut self) -> Result<(), String> {
+        self.stop(&self.primary.data)?;
+        self.primary.started = false;
+        Ok(())
+    }
+
+    /// Starts the primary again after [`LocalCluster::stop_primary`], on the port it had, so
+    /// the URLs handed out before still reach it.
+    pub fn start_primary(&mut self) -> Result<(), String> {
+        let (data, port) = (self.primary.data.clone(), self.primary.port);
+        self.primary.started = true;
+        if self.try_launch(&data, port)? {
+            Ok(())
+        } else {
+            Err(format!("port {port} was taken while the primary was down"))
+        }
+    }
+
+    fn stop(&self, data: &Path) -> Result<(), String> {
+        let mut stop = self.command("pg_ctl");
+        stop.arg("-D").arg(data).args(["-m", "fast", "-w", "stop"]);
+        run(stop).map(|_| ())
     }
 
     fn standby(&self) -> &Node {
@@ -203,39 +265,47 @@ impl LocalCluster {
     /// (the server then fails to bind and exits): picking a port known to be free and using it
     /// later would race with every other test doing the same.
     fn launch(&self, data: &Path, first: Option<u16>) -> Result<u16, String> {
-        let log = data.with_extension("log");
         // 26000–31999: below the ephemeral range (32768 and up on Linux), where client sockets
         // and port-0 listeners never land, and apart from the redis-servers of the redis
         // crate's tests (10000–15999 and their cluster-bus ports, 20000–25999).
         let random = std::iter::repeat_with(|| uuid::Uuid::new_v4().as_u128() % 6_000)
             .map(|r| 26_000 + u16::try_from(r).unwrap_or(0));
         for port in first.into_iter().chain(random).take(20) {
-            let settings = format!(
-                "-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={} \
-                 -c fsync=off -c full_page_writes=off -c shared_buffers=16MB",
-                self.root.display()
-            );
-            let _ = std::fs::remove_file(&log);
-            let mut start = self.command("pg_ctl");
-            start
-                .arg("-D")
-                .arg(data)
-                .arg("-l")
-                .arg(&log)
-                .args(["-o", &settings, "-w", "-t", "30", "start"]);
-            let out = start.output().map_err(|e| format!("pg_ctl: {e}"))?;
-            if out.status.success() {
+            if self.try_launch(data, port)? {
                 return Ok(port);
-            }
-            let logged = std::fs::read_to_string(&log).unwrap_or_default();
-            if !logged.contains("could not bind") && !logged.contains("could not create any TCP") {
-                return Err(format!(
-                    "pg_ctl start failed: {}\n{logged}",
-                    String::from_utf8_lossy(&out.stderr)
-                ));
             }
         }
         Err("PostgreSQL could not bind any of 20 random loopback ports".to_owned())
+    }
+
+    /// Starts the server of `data` on `port`: `Ok(false)` when the port was taken.
+    fn try_launch(&self, data: &Path, port: u16) -> Result<bool, String> {
+        let log = data.with_extension("log");
+        let settings = format!(
+            "-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={} \
+             -c fsync=off -c full_page_writes=off -c shared_buffers=16MB",
+            self.root.display()
+        );
+        let _ = std::fs::remove_file(&log);
+        let mut start = self.command("pg_ctl");
+        start
+            .arg("-D")
+            .arg(data)
+            .arg("-l")
+            .arg(&log)
+            .args(["-o", &settings, "-w", "-t", "30", "start"]);
+        let out = start.output().map_err(|e| format!("pg_ctl: {e}"))?;
+        if out.status.success() {
+            return Ok(true);
+        }
+        let logged = std::fs::read_to_string(&log).unwrap_or_default();
+        if logged.contains("could not bind") || logged.contains("could not create any TCP") {
+            return Ok(false);
+        }
+        Err(format!(
+            "pg_ctl start failed: {}\n{logged}",
+            String::from_utf8_lossy(&out.stderr)
+        ))
     }
 
     /// `psql` on the unix socket of the server on `port`.
@@ -295,46 +365,6 @@ impl Drop for LocalCluster {
 
 fn url(port: u16, db: &str) -> String {
     format!("postgres://postgres@127.0.0.1:{port}/{db}")
-}
-
-/// The directory of `initdb` and friends, or why there is none.
-fn find_bin() -> Result<PathBuf, String> {
-    let out = Command::new("pg_config")
-        .arg("--bindir")
-        .output()
-        .map_err(|_| "pg_config is not on PATH".to_owned())?;
-    let bin = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-    for program in ["initdb", "pg_ctl", "pg_basebackup", "psql"] {
-        if !bin.join(program).is_file() {
-            return Err(format!("{program} is not in {}", bin.display()));
-        }
-    }
-    if running_as_root()
-        && Command::new("id")
-            .arg("postgres")
-            .output()
-            .map_or(true, |o| !o.status.success())
-    {
-        return Err("running as root without a postgres OS user for initdb".to_owned());
-    }
-    Ok(bin)
-}
-
-fn running_as_root() -> bool {
-    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
-}
-
-fn run(mut cmd: Command) -> Result<Output, String> {
-    let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
-    if out.status.success() {
-        Ok(out)
-    } else {
-        Err(format!(
-            "{cmd:?} failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ))
-    }
 }
 
 #[cfg(test)]

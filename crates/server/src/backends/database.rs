@@ -117,8 +117,11 @@ impl Database {
 }
 
 /// The `db_pool_connections{pool,state}` and `db_pool_max_connections{pool}` gauges (a replica
-/// pool also carries `replica`, its position in `DATABASE_READ_URLS`). Sampled when `/metrics`
-/// is rendered, so every scrape sees the pools as they are, not as they were at a timer tick.
+/// pool also carries `replica`, its position in `DATABASE_READ_URLS`), and for each replica
+/// `db_replica_lag_seconds{replica}` (its lag as last measured; +Inf while not known:
+/// unreachable, not a standby, not probed yet) and `db_replica_reads_total{replica}` (pages it
+/// served). Sampled when `/metrics` is rendered, so every scrape sees the pools as they are,
+/// not as they were at a timer tick.
 #[derive(Clone)]
 pub struct PoolGauges(Store);
 
@@ -126,7 +129,17 @@ impl PoolGauges {
     pub fn record(&self) {
         let pools = match &self.0 {
             Store::Sqlite(s) => s.pool_stats(),
-            Store::Postgres(s) => s.pool_stats(),
+            Store::Postgres(s) => {
+                for r in s.replica_stats() {
+                    let replica = r.index.to_string();
+                    let lag = r.lag.map_or(f64::INFINITY, |l| l.as_secs_f64());
+                    metrics::gauge!("db_replica_lag_seconds", "replica" => replica.clone())
+                        .set(lag);
+                    metrics::counter!("db_replica_reads_total", "replica" => replica)
+                        .absolute(r.reads);
+                }
+                s.pool_stats()
+            }
         };
         for p in pools {
             let mut labels = vec![("pool", p.pool.to_owned())];

@@ -311,6 +311,7 @@ fn the_hashing_pool_is_configured_and_checked() {
             queue: 7,
             wait: Duration::from_millis(250),
             nice: 0,
+            idle: Duration::from_secs(5),
         }
     );
     assert_eq!(c.hashing.memory_kib, 19_456, "the cost is not a setting");

@@ -11,5 +11,7 @@ mod credentials;
 mod freshness;
 mod idempotency;
 mod limits;
+#[path = "../common/load.rs"]
+mod load;
 mod outage;
 mod support;

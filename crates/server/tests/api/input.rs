@@ -1,6 +1,7 @@
 //! Hostile input gets the contract's 400 on every backend: bodies that are not JSON objects,
 //! control and bidi characters in names and bios, a `limit` with a sign, a path segment that is
-//! not valid percent-encoding. Each case once wrote data, or answered 200, 500 or plain text.
+//! not valid percent-encoding, an email beyond ASCII. Each case once wrote data, or answered
+//! 200, 500 or plain text.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -132,4 +133,37 @@ async fn a_path_that_is_not_valid_percent_encoding_is_a_json_400() {
         .post_json("/users/follow/%FF", json!({}), Some(&user.token))
         .await;
     assert_error(res, StatusCode::BAD_REQUEST, "ValidationError").await;
+}
+
+#[tokio::test]
+async fn emails_are_ascii_with_a_local_part_of_at_most_64_characters() {
+    let app = spawn_app().await;
+    let signup = |email: String, username: &str| {
+        app.signup_raw(json!({
+            "email": email,
+            "password": "password123",
+            "username": username,
+        }))
+    };
+    // The first two were once taken; the document's patterns (ASCII, RFC 5321) refuse all three.
+    for (i, bad) in [
+        "ü@example.com".to_owned(),
+        "a@bücher.de".to_owned(),
+        format!("{}@example.com", "a".repeat(65)),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let res = signup(bad.clone(), &format!("intl{i}")).await;
+        let err = assert_error(res, StatusCode::BAD_REQUEST, "ValidationError").await;
+        assert_eq!(err["details"][0]["field"], "email", "{bad}: {err}");
+    }
+    // An internationalised domain in its ASCII form, and a 64-character local part, are fine.
+    for (email, username) in [
+        ("a@xn--bcher-kva.de".to_owned(), "punycode"),
+        (format!("{}@example.com", "b".repeat(64)), "longlocal"),
+    ] {
+        let res = signup(email.clone(), username).await;
+        assert_eq!(res.status(), StatusCode::CREATED, "{email}");
+    }
 }

@@ -4,7 +4,13 @@
 use domain::model::{ApiKey, Follow, Page, Post, PostPage, User, UserSummary};
 use domain::services::CreatedApiKey;
 use serde::{Deserialize, Deserializer, Serialize};
-use utoipa::ToSchema;
+use utoipa::openapi::schema::{
+    AllOfBuilder, AnyOfBuilder, ObjectBuilder, Schema, SchemaType, Type,
+};
+use utoipa::openapi::RefOr;
+use utoipa::{PartialSchema, ToSchema};
+
+use crate::openapi::fields;
 
 /// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
 fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
@@ -13,14 +19,12 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D:
 
 // The fields are `Option`s so that a missing one is reported by name ("Email is required"),
 // but the document states them as the contract does: required, never `null`, with the rules the
-// domain enforces (`domain::model`) as lengths and patterns, so a client generated from it, or
-// schemathesis, sends only what is accepted. (Email patterns are ASCII here; the server also
-// takes internationalised addresses.)
+// domain enforces (`domain::model`) as lengths and patterns (`openapi::fields` for the fields the
+// domain trims), so a client generated from it, or schemathesis, sends only what is accepted.
 
 #[derive(Deserialize, ToSchema)]
 pub struct SignupRequest {
-    /// A valid address, at most 254 characters; stored lower-cased; unique ignoring case.
-    #[schema(value_type = String, required = true, max_length = 254, pattern = r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$", example = "ada@example.com")]
+    #[schema(schema_with = fields::email, required = true)]
     pub email: Option<String>,
     /// 8 to 128 characters.
     #[schema(value_type = String, required = true, min_length = 8, max_length = 128, example = "correct horse battery")]
@@ -28,43 +32,65 @@ pub struct SignupRequest {
     /// 3 to 20 characters of `[A-Za-z0-9_]`; unique ignoring case.
     #[schema(value_type = String, required = true, pattern = r"^[A-Za-z0-9_]{3,20}$", example = "ada")]
     pub username: Option<String>,
-    /// Trimmed, 1 to 50 characters; one line, no control or bidi characters.
-    #[schema(
-        nullable = true,
-        max_length = 50,
-        pattern = r"^[^\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]*[^\s\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069][^\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]*$",
-        example = "Ada Lovelace"
-    )]
+    #[schema(schema_with = fields::name_or_null)]
     pub name: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
 pub struct LoginRequest {
-    #[schema(value_type = String, required = true, max_length = 254, pattern = r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$", example = "ada@example.com")]
+    #[schema(schema_with = fields::email, required = true)]
     pub email: Option<String>,
     /// Any length from 1 to 128 is checked (a short wrong password is 401, not 400).
     #[schema(value_type = String, required = true, min_length = 1, max_length = 128, example = "correct horse battery")]
     pub password: Option<String>,
 }
 
-/// At least one field. `null` clears `name`; `null` or `""` clears `bio`.
-#[derive(Deserialize, ToSchema)]
-#[schema(min_properties = 1)]
+/// At least one of `name` and `bio`. `null` clears `name`; `null` or `""` clears `bio`.
+#[derive(Deserialize)]
 pub struct ProfileRequest {
-    /// Trimmed, 1 to 50 characters; one line, no control or bidi characters.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>, max_length = 50, pattern = r"^[^\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]*[^\s\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069][^\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]*$", example = "Ada L.")]
     pub name: Option<Option<String>>,
-    /// At most 160 characters; newlines allowed, no other control or bidi characters.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>, max_length = 160, pattern = r"^[^\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]*$", example = "Analyst of engines")]
     pub bio: Option<Option<String>>,
 }
 
+/// Written by hand: "at least one of two fields" is an `anyOf` of `required`s, which the derive
+/// cannot say (`minProperties` would count fields the server ignores).
+impl PartialSchema for ProfileRequest {
+    fn schema() -> RefOr<Schema> {
+        let needs = |field: &str| {
+            ObjectBuilder::new()
+                .schema_type(SchemaType::AnyValue)
+                .required(field)
+                .build()
+        };
+        let fields = ObjectBuilder::new()
+            .property("name", fields::name_or_null())
+            .property("bio", fields::bio_or_null())
+            .build();
+        let all = AllOfBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some(
+                "At least one of `name` and `bio`. `null` clears `name`; `null` or `\"\"` clears \
+                 `bio`.",
+            ))
+            .item(fields)
+            .item(Schema::AnyOf(
+                AnyOfBuilder::new()
+                    .item(needs("name"))
+                    .item(needs("bio"))
+                    .build(),
+            ))
+            .build();
+        RefOr::T(Schema::AllOf(all))
+    }
+}
+
+impl ToSchema for ProfileRequest {}
+
 #[derive(Deserialize, ToSchema)]
 pub struct CreatePostRequest {
-    /// Trimmed, 1 to 280 characters; no control characters except `\n`.
-    #[schema(value_type = String, required = true, max_length = 280, pattern = r"^[^\x00-\x09\x0b-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x09\x0b-\x1f\x7f-\x9f]*$", example = "Hello, SocialScale!")]
+    #[schema(schema_with = fields::content, required = true)]
     pub content: Option<String>,
 }
 
@@ -134,8 +160,7 @@ pub struct AuthResponse {
 
 #[derive(Deserialize, ToSchema)]
 pub struct CreateApiKeyRequest {
-    /// A label for the key: trimmed, 1 to 50 characters.
-    #[schema(example = "nightly export")]
+    #[schema(schema_with = fields::api_key_name, required = true)]
     pub name: Option<String>,
 }
 

@@ -3,9 +3,15 @@
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+pub mod fields;
+mod links;
+mod responses;
+
 use crate::dto;
 use crate::error;
 use crate::routes::{self, health};
+use links::Links;
+use responses::CommonResponses;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -37,7 +43,7 @@ use crate::routes::{self, health};
         error::ErrorBody, error::FieldErrorBody,
         health::HealthReport, health::Readiness, health::Liveness,
     )),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &CommonResponses, &Links),
     tags(
         (name = "auth", description = "Accounts, tokens and API keys"),
         (name = "users", description = "Profiles and the follow graph"),

@@ -10,13 +10,15 @@ use crate::extract::AppJson;
 use crate::state::AppState;
 
 /// Create an API key; its secret is in this response only.
-#[utoipa::path(post, path = "/users/me/api-keys", tag = "auth", security(("bearer" = [])),
+#[utoipa::path(post, path = "/users/me/api-keys", tag = "auth", operation_id = "create_api_key",
+    security(("bearer" = [])),
     request_body = CreateApiKeyRequest,
     responses(
         (status = 201, description = "Created; `key` is shown this once", body = CreatedApiKeyDto),
         (status = 400, description = "The name is missing or too long", body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 403, description = "Sent with an API key: keys are managed with a bearer token", body = ErrorBody),
+        (status = 404, description = "The token's user no longer exists", body = ErrorBody),
         (status = 409, description = "The user holds 10 keys already", body = ErrorBody),
         (status = 429, body = ErrorBody), (status = 503, body = ErrorBody),
     ))]
@@ -31,7 +33,8 @@ pub async fn create(
 }
 
 /// The caller's API keys, oldest first, without their secrets.
-#[utoipa::path(get, path = "/users/me/api-keys", tag = "auth", security(("bearer" = [])),
+#[utoipa::path(get, path = "/users/me/api-keys", tag = "auth", operation_id = "list_api_keys",
+    security(("bearer" = [])),
     responses((status = 200, body = ApiKeyList), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody)))]
 pub async fn list(
@@ -45,7 +48,8 @@ pub async fn list(
 }
 
 /// Revoke one of the caller's API keys, at once on every instance.
-#[utoipa::path(delete, path = "/users/me/api-keys/{id}", tag = "auth", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/users/me/api-keys/{id}", tag = "auth", operation_id = "revoke_api_key",
+    security(("bearer" = [])),
     params(("id" = String, Path, description = "The key's id")),
     responses((status = 204, description = "Revoked"), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody),

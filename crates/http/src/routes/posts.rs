@@ -14,8 +14,9 @@ use crate::state::AppState;
 #[utoipa::path(post, path = "/posts", tag = "posts", security(("bearer" = []), ("apiKey" = [])),
     request_body = CreatePostRequest, params(IdempotencyKeyParam),
     responses((status = 201, body = PostDto), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 413, body = ErrorBody),
-        (status = 415, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 404, description = "The caller no longer exists", body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
         (status = 422, description = "Idempotency-Key reused for another post", body = ErrorBody),
         (status = 429, body = ErrorBody)))]
 pub async fn create(

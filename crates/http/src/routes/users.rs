@@ -27,7 +27,8 @@ pub async fn me(
     request_body = ProfileRequest,
     responses((status = 200, body = PrivateUser),
         (status = 400, description = "No field given, or a field breaks a rule", body = ErrorBody),
-        (status = 401, body = ErrorBody)))]
+        (status = 401, body = ErrorBody),
+        (status = 404, description = "The caller no longer exists", body = ErrorBody)))]
 pub async fn update_profile(
     State(state): State<AppState>,
     AuthUser(id): AuthUser,

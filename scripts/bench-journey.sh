@@ -42,7 +42,9 @@ mkdir -p "$OUT"
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 pid= sampler=
-stop() { [ -n "$1" ] && { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }; }
+# Not `[ -n ] && …`: under `set -e` a false test ends the EXIT trap early, exit status 1 and the
+# database left behind.
+stop() { if [ -n "$1" ]; then kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; fi; }
 trap 'stop "$sampler"; stop "$pid"; rm -f "$OUT"/journey.db*' EXIT
 status_kib() { awk -v k="$1:" '$1 == k {print $2}' "/proc/$pid/status"; }
 mib() { awk -v k="$1" 'BEGIN {printf "%.0f MiB", k / 1024}'; }

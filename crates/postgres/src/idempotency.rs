@@ -79,12 +79,6 @@ pub(crate) fn bind_claim<'q>(
         .bind(&claim.fingerprint.as_bytes()[..])
 }
 
-/// The instant a key must have been stored after to be live at `now`.
-fn live_after(now: Timestamp) -> time::OffsetDateTime {
-    let ttl = i64::try_from(TTL.as_millis()).unwrap_or(i64::MAX);
-    Timestamp::from_unix_millis(now.unix_millis().saturating_sub(ttl)).to_datetime()
-}
-
 #[async_trait]
 impl IdempotencyKeyRepository for PgStore {
     async fn find(
@@ -99,7 +93,7 @@ impl IdempotencyKeyRepository for PgStore {
                 sqlx::query(FIND)
                     .bind(scope.as_str())
                     .bind(key.as_str())
-                    .bind(live_after(now))
+                    .bind(StoredKey::live_after(now).to_datetime())
                     .fetch_optional(self.primary()),
             )
             .await?;
@@ -120,7 +114,7 @@ impl IdempotencyKeyRepository for PgStore {
         let done = self
             .primary_op(
                 sqlx::query(SWEEP)
-                    .bind(live_after(now))
+                    .bind(StoredKey::live_after(now).to_datetime())
                     .bind(i64::from(limit))
                     .execute(self.primary()),
             )

@@ -94,7 +94,7 @@ impl IdempotencyKeyRepository for SqliteStore {
         let row = sqlx::query(FIND)
             .bind(scope.as_str())
             .bind(key.as_str())
-            .bind(now.unix_millis().saturating_sub(ttl_ms()))
+            .bind(StoredKey::live_after(now).unix_millis())
             .fetch_optional(&self.read)
             .await
             .store()?;
@@ -113,7 +113,7 @@ impl IdempotencyKeyRepository for SqliteStore {
 
     async fn sweep(&self, now: Timestamp, limit: u32) -> Result<u64, StoreError> {
         let done = sqlx::query(SWEEP)
-            .bind(now.unix_millis().saturating_sub(ttl_ms()))
+            .bind(StoredKey::live_after(now).unix_millis())
             .bind(i64::from(limit))
             .execute(&self.write)
             .await

@@ -149,7 +149,13 @@ pub struct StoredKey {
 impl StoredKey {
     /// Whether a key stored at `created_at` still lives at `now`.
     pub fn live_at(created_at: Timestamp, now: Timestamp) -> bool {
-        created_at.unix_millis() > now.unix_millis().saturating_sub(TTL_MS)
+        created_at > Self::live_after(now)
+    }
+
+    /// The instant a key must have been stored after to be live at `now`: the bound the
+    /// adapters' queries compare `created_at` with, so they keep the rule of [`Self::live_at`].
+    pub fn live_after(now: Timestamp) -> Timestamp {
+        Timestamp::from_unix_millis(now.unix_millis().saturating_sub(TTL_MS))
     }
 }
 

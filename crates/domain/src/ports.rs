@@ -11,15 +11,21 @@ use uuid::Uuid;
 
 use crate::error::StoreError;
 use crate::model::{
-    Email, FollowEdge, FollowRecord, KeyClaim, Keyset, NewUser, Password, PostId, PostRecord,
-    ProfileUpdate, StoredCredentials, Tier, Timestamp, User, UserId, UserSummary, Username,
+    Email, FollowRecord, KeyClaim, Keyset, NewUser, Password, PostId, PostRecord, ProfileUpdate,
+    StoredCredentials, Tier, Timestamp, User, UserId, UserSummary, Username,
 };
 
 mod api_keys;
+mod follows;
 mod idempotency;
+mod timeline;
 
 pub use api_keys::{ApiKeyRepository, ApiKeySecrets, CreateApiKeyError};
+pub use follows::{FollowError, FollowRepository};
 pub use idempotency::{IdempotencyKeyRepository, Keyed};
+pub use timeline::{
+    Delivery, EdgeChange, FeedEventStream, FeedOutbox, PulledAuthors, TimelineStore, TimelineWindow,
+};
 
 /// Creating a user failed for a reason the caller can act on.
 #[derive(Debug, thiserror::Error)]
@@ -28,18 +34,6 @@ pub enum CreateUserError {
     EmailTaken,
     #[error("username taken")]
     UsernameTaken,
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-/// Following failed for a reason the caller can act on.
-#[derive(Debug, thiserror::Error)]
-pub enum FollowError {
-    #[error("already following")]
-    AlreadyFollowing,
-    /// Either side of the edge does not exist (a foreign-key violation in SQL terms).
-    #[error("unknown user")]
-    UnknownUser,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -127,33 +121,6 @@ pub trait PostRepository: Send + Sync {
     /// The home feed computed on read: posts by `user` and by everyone `user` follows, newest
     /// first.
     async fn feed(&self, user: UserId, q: Keyset) -> Result<Vec<PostRecord>, StoreError>;
-}
-
-/// The follow graph; maintains both users' follower/following counters.
-#[async_trait]
-pub trait FollowRepository: Send + Sync {
-    /// Adds the edge and increments both counters in one transaction.
-    ///
-    /// # Errors
-    /// `AlreadyFollowing` if the edge exists (counters unchanged); `UnknownUser` if either user
-    /// does not exist.
-    async fn follow(&self, edge: &FollowRecord) -> Result<(), FollowError>;
-
-    /// `follow` storing the key in the same transaction (rules: [`Keyed`]'s module).
-    async fn follow_keyed(
-        &self,
-        edge: &FollowRecord,
-        claim: &KeyClaim,
-    ) -> Result<Keyed<()>, FollowError>;
-
-    /// Removes the edge and decrements both counters; `false` when there was no edge.
-    async fn unfollow(&self, follower: UserId, following: UserId) -> Result<bool, StoreError>;
-
-    /// Who follows `user`, newest follow first, keyed by the edge id.
-    async fn followers(&self, user: UserId, q: Keyset) -> Result<Vec<FollowEdge>, StoreError>;
-
-    /// Whom `user` follows, newest follow first, keyed by the edge id.
-    async fn following(&self, user: UserId, q: Keyset) -> Result<Vec<FollowEdge>, StoreError>;
 }
 
 /// Bulk loading, for `socialscale seed`: millions of rows in minutes instead of hours, through

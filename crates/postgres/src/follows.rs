@@ -15,6 +15,7 @@ use domain::ports::{FollowError, FollowRepository, Keyed};
 use domain::StoreError;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
+use uuid::Uuid;
 
 use crate::codec;
 use crate::error::{store_error, violation, ResultExt, FOREIGN_KEY_VIOLATION, UNIQUE_VIOLATION};
@@ -81,6 +82,12 @@ macro_rules! edge_page {
 
 pub(crate) const FOLLOWERS: &str = edge_page!("following_id", "follower_id");
 pub(crate) const FOLLOWING: &str = edge_page!("follower_id", "following_id");
+/// The fan-out's walk of a user's followers: `follows_following_id_id_idx` alone (index-only).
+pub(crate) const FOLLOWER_IDS: &str = "SELECT id, follower_id FROM follows \
+    WHERE following_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3";
+/// Which of `$2` user `$1` follows: one primary-key probe per candidate.
+pub(crate) const FOLLOWED_AMONG: &str = "SELECT following_id FROM follows \
+    WHERE follower_id = $1 AND following_id = ANY($2)";
 
 fn edge(row: &PgRow) -> Result<FollowEdge, StoreError> {
     Ok(FollowEdge {
@@ -177,5 +184,41 @@ impl FollowRepository for PgStore {
 
     async fn following(&self, user: UserId, q: Keyset) -> Result<Vec<FollowEdge>, StoreError> {
         self.user_page(FOLLOWING, user, q, edge).await
+    }
+
+    async fn follower_ids(
+        &self,
+        user: UserId,
+        q: Keyset,
+    ) -> Result<Vec<(Uuid, UserId)>, StoreError> {
+        self.user_page(FOLLOWER_IDS, user, q, |row| {
+            Ok((
+                row.try_get(0).store()?,
+                UserId::from_uuid(row.try_get(1).store()?),
+            ))
+        })
+        .await
+    }
+
+    async fn followed_among(
+        &self,
+        user: UserId,
+        candidates: &[UserId],
+    ) -> Result<Vec<UserId>, StoreError> {
+        if candidates.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<Uuid> = candidates.iter().map(|c| c.as_uuid()).collect();
+        let rows = self
+            .primary_op(
+                sqlx::query(FOLLOWED_AMONG)
+                    .bind(user.as_uuid())
+                    .bind(&ids)
+                    .fetch_all(self.primary()),
+            )
+            .await?;
+        rows.iter()
+            .map(|row| Ok(UserId::from_uuid(row.try_get(0).store()?)))
+            .collect()
     }
 }

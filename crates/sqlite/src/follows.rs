@@ -11,6 +11,7 @@ use domain::ports::{FollowError, FollowRepository, Keyed};
 use domain::StoreError;
 use sqlx::error::ErrorKind;
 use sqlx::sqlite::SqliteRow;
+use uuid::Uuid;
 
 use crate::codec::{self, before_key, key, limit};
 use crate::error::{store_error, violation, ResultExt};
@@ -45,6 +46,12 @@ macro_rules! edge_page {
 
 pub(crate) const FOLLOWERS: &str = edge_page!("following_id", "follower_id");
 pub(crate) const FOLLOWING: &str = edge_page!("follower_id", "following_id");
+/// The fan-out's walk of a user's followers: `follows_following_id_id_idx` alone (covering).
+pub(crate) const FOLLOWER_IDS: &str = "SELECT id, follower_id FROM follows \
+    WHERE following_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3";
+/// Which of a JSON array of user keys `?1` follows: one primary-key probe per candidate.
+pub(crate) const FOLLOWED_AMONG: &str = "SELECT following_id FROM follows \
+    WHERE follower_id = ?1 AND following_id IN (SELECT value FROM json_each(?2))";
 pub(crate) const INSERT: &str = "INSERT INTO follows (id, follower_id, following_id, created_at) \
     VALUES (?1, ?2, ?3, ?4)";
 pub(crate) const DELETE: &str = "DELETE FROM follows WHERE follower_id = ?1 AND following_id = ?2";
@@ -153,5 +160,44 @@ impl FollowRepository for SqliteStore {
 
     async fn following(&self, user: UserId, q: Keyset) -> Result<Vec<FollowEdge>, StoreError> {
         self.user_page(FOLLOWING, user, q, edge).await
+    }
+
+    async fn follower_ids(
+        &self,
+        user: UserId,
+        q: Keyset,
+    ) -> Result<Vec<(Uuid, UserId)>, StoreError> {
+        self.user_page(FOLLOWER_IDS, user, q, |row| {
+            Ok((
+                codec::uuid_at(row, 0)?,
+                UserId::from_uuid(codec::uuid_at(row, 1)?),
+            ))
+        })
+        .await
+    }
+
+    async fn followed_among(
+        &self,
+        user: UserId,
+        candidates: &[UserId],
+    ) -> Result<Vec<UserId>, StoreError> {
+        if candidates.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Keys are hex digits and dashes: nothing in them needs escaping in a JSON string.
+        let quoted: Vec<String> = candidates
+            .iter()
+            .map(|c| format!("\"{}\"", key(c.as_uuid())))
+            .collect();
+        let keys = format!("[{}]", quoted.join(","));
+        let rows = sqlx::query(FOLLOWED_AMONG)
+            .bind(key(user.as_uuid()))
+            .bind(keys)
+            .fetch_all(&self.read)
+            .await
+            .store()?;
+        rows.iter()
+            .map(|row| Ok(UserId::from_uuid(codec::uuid_at(row, 0)?)))
+            .collect()
     }
 }

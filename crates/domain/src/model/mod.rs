@@ -1,6 +1,7 @@
 //! Entities and value types.
 
 mod account;
+mod feed;
 mod follow;
 mod idempotency;
 mod ids;
@@ -14,6 +15,7 @@ mod validation;
 pub use account::{
     ApiKey, ApiKeyName, ApiKeySecret, Identity, Tier, Via, API_KEY_PREFIX, MAX_API_KEYS_PER_USER,
 };
+pub use feed::{FeedEvent, OutboxEntry, TimelineEntry};
 pub use follow::{Follow, FollowEdge, FollowRecord};
 pub use idempotency::{
     Canonical, Fingerprint, IdempotencyKey, KeyClaim, KeyScope, StoredKey, IDEMPOTENCY_KEY_TTL,

@@ -151,4 +151,33 @@ pub async fn follows_lists(repos: &Repos) {
         .await
         .expect("ok");
     assert!(none.is_empty());
+
+    // The fan-out's walk: the same edges as `followers`, ids only.
+    let want: Vec<_> = fans
+        .iter()
+        .rev()
+        .map(|(e, u)| (e.as_uuid(), u.id))
+        .collect();
+    for limit in [1, 3, 10] {
+        let seen = walk(limit, |q| follows.follower_ids(star.id, q), |e| e.0).await;
+        assert_eq!(seen, want, "follower ids (limit {limit})");
+    }
+    let ids = follows.follower_ids(nobody, keyset(None, 10)).await;
+    assert!(ids.expect("ok").is_empty());
+
+    // Which of these the star follows: the fans it followed back, not itself or nobody.
+    let mut candidates: Vec<UserId> = fans.iter().map(|(_, u)| u.id).collect();
+    candidates.extend([star.id, nobody]);
+    let mut among = follows
+        .followed_among(star.id, &candidates)
+        .await
+        .expect("ok");
+    among.sort();
+    let mut want: Vec<UserId> = fans.iter().map(|(_, u)| u.id).collect();
+    want.sort();
+    assert_eq!(among, want);
+    let one = follows.followed_among(fans[0].1.id, &candidates).await;
+    assert_eq!(one.expect("ok"), [star.id]);
+    let none = follows.followed_among(star.id, &[]).await.expect("ok");
+    assert!(none.is_empty());
 }

@@ -1,6 +1,7 @@
 //! [`FollowRepository`] on the [`MemoryStore`].
 
 use async_trait::async_trait;
+use uuid::Uuid;
 
 use super::{keyset, lock, MemoryStore, StoreState};
 use crate::error::StoreError;
@@ -95,6 +96,37 @@ impl FollowRepository for MemoryStore {
                     id: f.id,
                     user: s.summary(f.following_id)?,
                 })
+            })
+            .collect())
+    }
+
+    async fn follower_ids(
+        &self,
+        user: UserId,
+        q: Keyset,
+    ) -> Result<Vec<(Uuid, UserId)>, StoreError> {
+        self.check()?;
+        let s = lock(&self.state);
+        let edges = s.follows.values().rev().filter(|f| f.following_id == user);
+        Ok(keyset(edges, |f| f.id.as_uuid(), q)
+            .map(|f| (f.id.as_uuid(), f.follower_id))
+            .collect())
+    }
+
+    async fn followed_among(
+        &self,
+        user: UserId,
+        candidates: &[UserId],
+    ) -> Result<Vec<UserId>, StoreError> {
+        self.check()?;
+        let s = lock(&self.state);
+        Ok(candidates
+            .iter()
+            .copied()
+            .filter(|c| {
+                s.follows
+                    .values()
+                    .any(|f| f.follower_id == user && f.following_id == *c)
             })
             .collect())
     }

@@ -9,3 +9,4 @@ pub mod fakes;
 mod join;
 pub mod limiter;
 pub mod repos;
+pub mod timeline;

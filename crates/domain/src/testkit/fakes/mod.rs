@@ -19,6 +19,7 @@ mod cache;
 mod clock;
 mod harness;
 mod store;
+mod timeline;
 
 use std::sync::{Mutex, MutexGuard};
 
@@ -30,6 +31,7 @@ pub use harness::{
     signup, Fakes, TEST_PASSWORD,
 };
 pub use store::{MemoryStore, PlainSecrets};
+pub use timeline::{MemoryFeedStream, MemoryTimelines};
 
 /// Locks `m`, recovering the data if another thread panicked while holding it.
 ///

@@ -14,10 +14,17 @@
 //!   instance has applied it (`acks`, bounded by a short timeout).
 //! - [`limiter`]: [`RedisRateLimiter`] (three Lua scripts, one round trip a decision) and
 //!   [`FallbackLimiter`], which hands decisions to the local limiter while Redis is away.
+//! - [`timelines`]: [`RedisTimelines`], the fan-out home timelines (`FEED_STRATEGY=fanout`):
+//!   per-user sorted sets of post ids with their rebuild state and follow-edge changes, one
+//!   Lua script per user and operation, pipelined across users.
+//! - [`stream`]: [`RedisFeedStream`], the feed event stream from the outbox to the fan-out
+//!   workers: a Redis stream and one consumer group, blocking reads on their own connections.
 //! - [`RedisProbe`]: `/health`'s view of Redis.
 //!
 //! Everything keeps answering while Redis is down: the cache from L1 and its loader, the
-//! limiter from its fallback. Only `/health` says so.
+//! limiter from its fallback. Only `/health` says so. The timelines and the stream are the
+//! exception: they answer `StoreError::Unavailable` quickly (the breaker and the timeout bound
+//! every call) and leave the fallback to their callers.
 
 mod acks;
 pub mod breaker;
@@ -25,7 +32,9 @@ pub mod cache;
 pub mod invalidation;
 pub mod limiter;
 pub mod shared;
+pub mod stream;
 pub mod target;
+pub mod timelines;
 
 use std::sync::Arc;
 
@@ -39,7 +48,9 @@ pub use invalidation::{
 };
 pub use limiter::{FallbackLimiter, RedisRateLimiter};
 pub use shared::{RedisOptions, RedisShared};
+pub use stream::RedisFeedStream;
 pub use target::RedisTarget;
+pub use timelines::{RedisTimelines, TimelineSettings};
 
 /// [`HealthProbe`] for the Redis-backed cache and limiter.
 pub struct RedisProbe(pub Arc<RedisShared>);

@@ -19,6 +19,10 @@ use crate::target::RedisTarget;
 /// this many, the oldest information is lost and the L1 TTL cap is the only backstop.
 const MAX_PENDING: usize = 10_000;
 
+/// Idle connections kept for blocking reads; more readers than this at once open (and then
+/// close) their own.
+const MAX_IDLE_BLOCKING: usize = 16;
+
 /// Tuning for [`RedisShared`].
 #[derive(Clone, Debug)]
 pub struct RedisOptions {
@@ -110,6 +114,10 @@ pub struct RedisShared {
     /// instead of queueing behind it.
     connecting: tokio::sync::Mutex<()>,
     breaker: Breaker,
+    /// Connections for blocking reads (`XREADGROUP ... BLOCK`), one per read in flight: a
+    /// blocked command holds up every later command on its connection, so it never goes over
+    /// the shared one.
+    blocking: Mutex<Vec<Conn>>,
     pending: Mutex<HashSet<String>>,
     /// Tells this instance's own invalidation messages from other instances'.
     pub(crate) instance: String,
@@ -125,6 +133,7 @@ impl RedisShared {
             conn: Mutex::new(None),
             connecting: tokio::sync::Mutex::new(()),
             breaker,
+            blocking: Mutex::new(Vec::new()),
             pending: Mutex::new(HashSet::new()),
             instance: uuid::Uuid::new_v4().simple().to_string(),
         }
@@ -183,6 +192,12 @@ impl RedisShared {
     }
 
     async fn connect(&self) -> RedisResult<Conn> {
+        self.connect_with(Some(self.options.timeout)).await
+    }
+
+    /// A new connection whose replies may take `response` (`None`: as long as they take; the
+    /// caller bounds the call).
+    async fn connect_with(&self, response: Option<Duration>) -> RedisResult<Conn> {
         let t = self.options.timeout;
         match &self.target {
             RedisTarget::Single(url) => {
@@ -190,7 +205,7 @@ impl RedisShared {
                 // failure; our own timeout bounds every call, so its retries are kept short.
                 let config = ConnectionManagerConfig::new()
                     .set_connection_timeout(Some(t))
-                    .set_response_timeout(Some(t))
+                    .set_response_timeout(response)
                     .set_number_of_retries(1)
                     .set_max_delay(Duration::from_millis(100));
                 let client = redis::Client::open(url.as_str())?;
@@ -199,9 +214,11 @@ impl RedisShared {
                 )?))
             }
             RedisTarget::Cluster(nodes) => {
+                // The cluster client always bounds replies; a day is "unbounded" next to ours.
+                let response = response.unwrap_or(Duration::from_secs(86_400));
                 let client = ClusterClient::builder(nodes.clone())
                     .connection_timeout(t)
-                    .response_timeout(t)
+                    .response_timeout(response)
                     .retries(1)
                     .build()?;
                 Ok(Conn::Cluster(client.get_async_connection().await?))
@@ -231,10 +248,56 @@ impl RedisShared {
             let conn = self.connection().await?;
             op(conn).await.map_err(|e| Failure::Failed(e.to_string()))
         };
-        let result = match tokio::time::timeout(self.options.timeout, attempt).await {
-            Ok(r) => r,
-            Err(_) => Err(Failure::Failed("timed out".into())),
+        let result = tokio::time::timeout(self.options.timeout, attempt).await;
+        self.settle(permit, result)
+    }
+
+    /// Runs one blocking Redis operation that may wait up to `wait` for data, under the
+    /// breaker and a timeout of `wait` plus the usual one, on a connection of its own.
+    pub(crate) async fn call_blocking<T, F, Fut>(&self, wait: Duration, op: F) -> Result<T, Failure>
+    where
+        F: FnOnce(Conn) -> Fut,
+        Fut: Future<Output = RedisResult<T>>,
+    {
+        let permit = self.breaker.permit();
+        if permit == Permit::Denied {
+            return Err(Failure::Skipped);
+        }
+        let idle = self
+            .blocking
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        let attempt = async {
+            let conn = match idle {
+                Some(c) => c,
+                None => self
+                    .connect_with(None)
+                    .await
+                    .map_err(|e| Failure::Failed(e.to_string()))?,
+            };
+            let out = op(conn.clone())
+                .await
+                .map_err(|e| Failure::Failed(e.to_string()))?;
+            // Only a connection whose reply came back is reused: after an error or a timeout
+            // a late reply could still be on its way.
+            let mut idle = self.blocking.lock().unwrap_or_else(PoisonError::into_inner);
+            if idle.len() < MAX_IDLE_BLOCKING {
+                idle.push(conn);
+            }
+            Ok(out)
         };
+        let result = tokio::time::timeout(self.options.timeout + wait, attempt).await;
+        self.settle(permit, result)
+    }
+
+    /// Reports a call's outcome to the breaker and the metrics.
+    fn settle<T>(
+        &self,
+        permit: Permit,
+        result: Result<Result<T, Failure>, tokio::time::error::Elapsed>,
+    ) -> Result<T, Failure> {
+        let result = result.unwrap_or_else(|_| Err(Failure::Failed("timed out".into())));
         match &result {
             Ok(_) => self.breaker.success(),
             Err(Failure::Failed(e)) => {

@@ -29,6 +29,8 @@ async fn the_suites_and_invalidation_pass_on_a_redis_cluster() {
     let url = cluster.url();
     common::suites::cache_suites(&url).await;
     common::suites::limiter_suites(&url).await;
+    common::suites::timeline_suites(&url).await;
+    common::suites::stream_suites(&url).await;
     invalidations_reach_every_instance_across_nodes(&cluster).await;
 }
 

@@ -6,9 +6,10 @@ use std::time::Duration;
 use domain::ports::RateAlgorithm;
 use domain::testkit::cache::{cache_contract, cache_single_flight_contract};
 use domain::testkit::limiter::rate_limiter_algorithm_contract;
-use redis_adapter::RedisRateLimiter;
+use domain::testkit::timeline::{feed_event_stream_contract, timeline_store_contract};
+use redis_adapter::{RedisFeedStream, RedisRateLimiter, RedisTimelines, TimelineSettings};
 
-use super::support::{align_to_window, cache, shared, Offset, WINDOW};
+use super::support::{align_to_window, cache, shared, Offset, Sleep, WINDOW};
 
 pub async fn cache_suites(url: &str) {
     let redis = shared(url);
@@ -32,4 +33,24 @@ pub async fn limiter_suites(url: &str) {
         align_to_window(url, &limiter, &mut offset).await;
         rate_limiter_algorithm_contract(&limiter, &Offset(&limiter), WINDOW, algorithm).await;
     }
+}
+
+/// The timeline store contract, at two caps (the suite's checks around the cap differ).
+pub async fn timeline_suites(url: &str) {
+    for cap in [4, 9] {
+        let redis = shared(url);
+        let settings = TimelineSettings {
+            cap,
+            ..TimelineSettings::default()
+        };
+        timeline_store_contract(&RedisTimelines::new(redis.clone(), settings), cap).await;
+        assert!(!redis.is_degraded());
+    }
+}
+
+/// The event stream contract, on a stream of its own (a fresh key prefix).
+pub async fn stream_suites(url: &str) {
+    let redis = shared(url);
+    feed_event_stream_contract(&RedisFeedStream::new(redis.clone()), &Sleep).await;
+    assert!(!redis.is_degraded());
 }

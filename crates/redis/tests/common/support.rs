@@ -47,6 +47,15 @@ impl TimeControl for Offset<'_> {
     }
 }
 
+/// Real time: sleeps (for stores on Redis's own clock, like a stream's idle times).
+pub struct Sleep;
+
+impl TimeControl for Sleep {
+    fn advance(&self, d: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(tokio::time::sleep(d))
+    }
+}
+
 /// Advances tokio's paused clock: the time of an in-process limiter (and of the breaker).
 pub struct PausedClock;
 

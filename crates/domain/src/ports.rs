@@ -136,6 +136,9 @@ pub trait BulkStore: Send + Sync {
     /// Opens one transaction for the whole load. With `fresh` (the database is empty) the
     /// secondary indexes, foreign keys and counter triggers are set aside until
     /// [`BulkLoad::restore`] and rebuilt once, the way a DBA bulk-loads; otherwise they stay.
+    /// Fresh or not, the feed outbox is bypassed: loaded rows record no [`FeedOutbox`] events
+    /// (seeded users have no timelines yet), and the outbox is back in force for every write
+    /// after the load, whether it commits (with or without `restore`) or rolls back.
     /// Dropping the load without [`BulkLoad::commit`] rolls everything back, indexes included.
     async fn begin_load(&self, fresh: bool) -> Result<Box<dyn BulkLoad>, StoreError>;
 

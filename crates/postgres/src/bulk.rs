@@ -10,6 +10,18 @@
 //!   database as it was, with every index and constraint in place. The load holds an exclusive
 //!   lock on the tables meanwhile (a fresh load is of an empty database: nobody to block).
 //! - Counters are computed in one `UPDATE … FROM (aggregates)` after the rows are in.
+//!
+//! The feed outbox triggers (`feed_outbox_*`, migration 0004) are disabled for every load, fresh
+//! or not, and enabled again at its end: seeded rows must not record events, or millions of
+//! them would flood the fan-out workers, and seeded users have no stored timelines to update
+//! (a timeline is built from the database on its first read). (An `--append` seed that makes
+//! existing users follow, or be followed, leaves any timeline they already have without those
+//! edges until it is rebuilt.) `ALTER TABLE … DISABLE TRIGGER` is transactional: a load rolled
+//! back leaves them enabled. It also locks `posts` and `follows` against writes until the load
+//! commits, so no write of another session can slip in while they are off; an `--append` seed
+//! next to a running server therefore holds the server's post and follow writes for its
+//! duration (they time out with 503). `commit` enables anything still disabled, so a load can
+//! never commit without them.
 
 use async_trait::async_trait;
 use domain::model::{FollowRecord, NewUser, PostRecord, Timestamp};
@@ -42,6 +54,12 @@ const INDEXES: &str = "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.rel
     AND NOT EXISTS (SELECT 1 FROM pg_constraint k \
                     WHERE k.conindid = i.indexrelid AND k.contype IN ('p', 'u', 'x')) \
     ORDER BY 1";
+
+/// The outbox triggers still enabled, to disable for the load.
+const OUTBOX_TRIGGERS: &str =
+    "SELECT tgrelid::regclass::text, quote_ident(tgname) FROM pg_trigger \
+    WHERE tgrelid IN ('posts'::regclass, 'follows'::regclass) AND NOT tgisinternal \
+    AND tgenabled <> 'D' AND tgname LIKE 'feed\\_outbox\\_%' ORDER BY 1, 2";
 
 const RECOUNT: &str = "UPDATE users u SET followers_count = c.followers, \
     following_count = c.following, posts_count = c.posts \
@@ -112,6 +130,17 @@ impl BulkStore for PgStore {
             restore.extend(keys);
             restore.extend(indexes);
             restore.extend(foreign);
+        }
+        for row in sqlx::query(OUTBOX_TRIGGERS)
+            .fetch_all(&mut *tx)
+            .await
+            .store()?
+        {
+            let (table, name): (String, String) =
+                (row.try_get(0).store()?, row.try_get(1).store()?);
+            let disable = format!("ALTER TABLE {table} DISABLE TRIGGER {name}");
+            tx.execute(disable.as_str()).await.store()?;
+            restore.push(format!("ALTER TABLE {table} ENABLE TRIGGER {name}"));
         }
         Ok(Box::new(PgLoad {
             tx,
@@ -239,7 +268,10 @@ impl BulkLoad for PgLoad {
         Ok(())
     }
 
-    async fn commit(self: Box<Self>) -> Result<(), StoreError> {
+    async fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
+        // A caller that skipped `restore` must not commit the load with the outbox triggers
+        // off (nor, for a fresh one, without its indexes and constraints).
+        self.restore().await?;
         self.tx.commit().await.store()
     }
 }

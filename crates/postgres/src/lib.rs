@@ -2,8 +2,9 @@
 //! their migrations.
 //!
 //! [`PgStore`] implements `UserRepository`, `PostRepository`, `FollowRepository`,
-//! `ApiKeyRepository`, `IdempotencyKeyRepository` and `HealthProbe` from `domain::ports`; the composition root wraps one store in an `Arc` and
-//! hands out `Arc<dyn Port>` clones of it.
+//! `ApiKeyRepository`, `IdempotencyKeyRepository`, `FeedOutbox` and `HealthProbe` from
+//! `domain::ports`; the composition root wraps one store in an `Arc` and hands out
+//! `Arc<dyn Port>` clones of it.
 //!
 //! # Layout
 //!
@@ -23,8 +24,12 @@
 //!   which replica routing relies on).
 //! - `idempotency`: the idempotency keys keyed writes claim in their own statement (a CTE),
 //!   their lookup and sweep.
+//! - `outbox`: `FeedOutbox`, the rows statement-level triggers write in the same statement as
+//!   every post created or deleted and every follow made or removed (migration 0004), for the
+//!   fan-out relay: read oldest first on the primary, deleted once relayed.
 //! - `bulk`: `BulkStore` for `socialscale seed` (COPY in one transaction; constraints and
-//!   indexes set aside and rebuilt once for a fresh load).
+//!   indexes set aside and rebuilt once for a fresh load; the outbox triggers disabled for
+//!   every load, so seeded rows record no events).
 //! - `plans`: the generic plan of a statement ([`explain`]), for the index checks.
 //! - `codec`: ids as native `uuid` (bytewise order = UUIDv7 time order), times as
 //!   `timestamptz`, the shared row decoders.
@@ -40,6 +45,7 @@ mod error;
 mod follows;
 mod group;
 mod idempotency;
+mod outbox;
 mod plans;
 mod posts;
 mod replicas;
@@ -88,4 +94,7 @@ pub const STATEMENTS: &[(&str, &str)] = &[
     ("follows.following", follows::FOLLOWING),
     ("idempotency_keys.find", idempotency::FIND),
     ("idempotency_keys.sweep", idempotency::SWEEP),
+    ("outbox.pending", outbox::PENDING),
+    ("outbox.relayed", outbox::RELAYED),
+    ("outbox.backlog", outbox::BACKLOG),
 ];

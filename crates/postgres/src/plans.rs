@@ -29,8 +29,12 @@ pub async fn explain(conn: &mut PgConnection, sql: &str) -> Result<String, Store
         .execute(&mut *conn)
         .await
         .store()?;
-    let nulls = vec!["NULL"; parameters(sql)].join(", ");
-    let lines = sqlx::query(&format!("EXPLAIN EXECUTE socialscale_explain({nulls})"))
+    // `EXECUTE name()` is a syntax error: a statement without parameters takes no list.
+    let args = match parameters(sql) {
+        0 => String::new(),
+        n => format!("({})", vec!["NULL"; n].join(", ")),
+    };
+    let lines = sqlx::query(&format!("EXPLAIN EXECUTE socialscale_explain{args}"))
         .fetch_all(&mut *conn)
         .await;
     // Deallocated whatever EXPLAIN did, so the connection can explain the next statement.

@@ -58,6 +58,14 @@ async fn idempotency_key_contract() {
 }
 
 #[tokio::test]
+async fn feed_outbox_contract() {
+    let Some(db) = TestDb::new("outbox").await else {
+        return;
+    };
+    repos::feed_outbox_contract(&db.repos()).await;
+}
+
+#[tokio::test]
 async fn counters_exact_under_concurrency() {
     let Some(db) = TestDb::new("counts").await else {
         return;

@@ -2,6 +2,16 @@
 //! multi-row prepared inserts, and for a fresh load the secondary indexes and the counter
 //! triggers set aside and rebuilt once at the end.
 //!
+//! The feed outbox triggers (`feed_outbox_*`, migration 0005) are set aside for every load,
+//! fresh or not, and put back at its end: seeded rows must not record events, or millions of
+//! them would flood the fan-out workers, and seeded users have no stored timelines to update
+//! (a timeline is built from the database on its first read). (An `--append` seed that makes
+//! existing users follow, or be followed, leaves any timeline they already have without those
+//! edges until it is rebuilt.) They are dropped and recreated inside the load's transaction:
+//! no other connection can write meanwhile (the load holds the write lock), and a load rolled
+//! back leaves them in place. `commit` puts back anything still set aside, so a load can never
+//! commit without them.
+//!
 //! Why one transaction: SQLite's DDL is transactional, so a crash or an error anywhere leaves
 //! the database exactly as it was (indexes included), never half seeded and never without its
 //! indexes. The page cache is raised for the load so that the transaction's dirty pages stay
@@ -26,12 +36,13 @@ const ROWS_PER_STATEMENT: usize = 500;
 /// The load's page cache, in KiB (a negative `cache_size` is KiB): 1 GiB.
 const LOAD_CACHE_KIB: i64 = 1 << 20;
 
-/// What a fresh load sets aside: every index and trigger with a definition of its own. The
-/// automatic indexes of PRIMARY KEY/UNIQUE constraints have none and stay (they enforce the
-/// uniqueness the load must not break).
+/// What a load sets aside: with `?1` (fresh), every index and trigger with a definition of its
+/// own; otherwise only the outbox triggers. The automatic indexes of PRIMARY KEY/UNIQUE
+/// constraints have none and stay (they enforce the uniqueness the load must not break).
 const SET_ASIDE: &str = "SELECT type, name, sql FROM sqlite_master \
     WHERE type IN ('index', 'trigger') AND tbl_name IN ('users', 'posts', 'follows') \
-    AND sql IS NOT NULL ORDER BY type, name";
+    AND sql IS NOT NULL AND (?1 OR (type = 'trigger' AND name GLOB 'feed_outbox_*')) \
+    ORDER BY type, name";
 
 /// Counters from the rows, through the indexes `restore` has rebuilt.
 const RECOUNT: &str = "UPDATE users SET \
@@ -74,21 +85,20 @@ impl BulkStore for SqliteStore {
         let cache = format!("PRAGMA cache_size = -{LOAD_CACHE_KIB}");
         load.conn.execute(cache.as_str()).await.store()?;
         load.conn.execute(BEGIN_WRITE).await.store()?;
-        if fresh {
-            let rows = sqlx::query(SET_ASIDE)
-                .fetch_all(&mut *load.conn)
-                .await
-                .store()?;
-            for row in rows {
-                let (kind, name, sql): (String, String, String) = (
-                    row.try_get(0).store()?,
-                    row.try_get(1).store()?,
-                    row.try_get(2).store()?,
-                );
-                let drop = format!("DROP {} \"{}\"", kind.to_uppercase(), name.replace('"', ""));
-                load.conn.execute(drop.as_str()).await.store()?;
-                load.set_aside.push(sql);
-            }
+        let rows = sqlx::query(SET_ASIDE)
+            .bind(fresh)
+            .fetch_all(&mut *load.conn)
+            .await
+            .store()?;
+        for row in rows {
+            let (kind, name, sql): (String, String, String) = (
+                row.try_get(0).store()?,
+                row.try_get(1).store()?,
+                row.try_get(2).store()?,
+            );
+            let drop = format!("DROP {} \"{}\"", kind.to_uppercase(), name.replace('"', ""));
+            load.conn.execute(drop.as_str()).await.store()?;
+            load.set_aside.push(sql);
         }
         Ok(Box::new(load))
     }
@@ -200,6 +210,9 @@ impl BulkLoad for SqliteLoad {
     }
 
     async fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
+        // A caller that skipped `restore` must not commit the load without the outbox triggers
+        // (nor, for a fresh one, without its indexes).
+        self.restore().await?;
         self.conn.execute("COMMIT").await.store()?;
         self.open = false;
         let reset = format!("PRAGMA cache_size = {}", self.cache_kib);

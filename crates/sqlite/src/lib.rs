@@ -1,8 +1,8 @@
 //! Repository adapters over SQLite, the embedded default backend, with their migrations.
 //!
 //! [`SqliteStore`] implements `UserRepository`, `PostRepository`, `FollowRepository`,
-//! `ApiKeyRepository`, `IdempotencyKeyRepository` and `HealthProbe` (and `BulkStore`) from
-//! `domain::ports`; the composition root wraps one store in an `Arc` and
+//! `ApiKeyRepository`, `IdempotencyKeyRepository`, `FeedOutbox` and `HealthProbe` (and
+//! `BulkStore`) from `domain::ports`; the composition root wraps one store in an `Arc` and
 //! hands out `Arc<dyn Port>` clones of it.
 //!
 //! # Layout
@@ -17,8 +17,12 @@
 //!   queued meanwhile in one `BEGIN IMMEDIATE` transaction; a failing item fails alone.
 //! - `idempotency`: the idempotency keys keyed writes claim in their own transaction, their
 //!   lookup and sweep.
+//! - `outbox`: `FeedOutbox`, the rows triggers write in the same statement as every post
+//!   created or deleted and every follow made or removed (migration 0005), for the fan-out
+//!   relay: read oldest first, deleted once relayed.
 //! - `bulk`: `BulkStore` for `socialscale seed` (one transaction, multi-row inserts, indexes
-//!   and triggers set aside and rebuilt for a fresh load).
+//!   and triggers set aside and rebuilt for a fresh load; the outbox triggers set aside for
+//!   every load, so seeded rows record no events).
 //! - `codec`: how ids (hyphenated lower-case TEXT, whose order is UUIDv7 time order) and times
 //!   (unix millis) are stored, and the shared row decoders.
 //! - `plans`: `EXPLAIN QUERY PLAN` of every statement ([`SqliteStore::query_plans`]), for the
@@ -33,6 +37,7 @@ mod error;
 mod follows;
 mod group;
 mod idempotency;
+mod outbox;
 mod plans;
 mod posts;
 mod store;

@@ -5,7 +5,7 @@ use domain::StoreError;
 use sqlx::Row;
 
 use crate::error::ResultExt;
-use crate::{api_keys, follows, idempotency, posts, users, SqliteStore};
+use crate::{api_keys, follows, idempotency, outbox, posts, users, SqliteStore};
 
 /// Every statement the ports run, by a stable name.
 const STATEMENTS: &[(&str, &str)] = &[
@@ -41,6 +41,9 @@ const STATEMENTS: &[(&str, &str)] = &[
     ("idempotency_keys.unclaim", idempotency::UNCLAIM),
     ("idempotency_keys.find", idempotency::FIND),
     ("idempotency_keys.sweep", idempotency::SWEEP),
+    ("outbox.pending", outbox::PENDING),
+    ("outbox.relayed", outbox::RELAYED),
+    ("outbox.backlog", outbox::BACKLOG),
 ];
 
 /// How SQLite runs one statement.

@@ -1,5 +1,5 @@
 //! [`MemoryStore`]: the user, post and follow repositories (and their health probe) over one
-//! in-memory store.
+//! in-memory store, with the feed outbox its post and follow writes fill.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,10 +13,11 @@ use super::lock;
 mod api_keys;
 mod follows;
 mod idempotency;
+mod outbox;
 
 use crate::error::StoreError;
 use crate::model::{
-    Email, FollowRecord, KeyClaim, Keyset, NewUser, PostId, PostRecord, ProfileUpdate,
+    Email, FeedEvent, FollowRecord, KeyClaim, Keyset, NewUser, PostId, PostRecord, ProfileUpdate,
     StoredCredentials, StoredKey, Tier, Timestamp, User, UserId, UserSummary, Username,
 };
 use crate::ports::{CreateUserError, HealthProbe, Keyed, PostRepository, UserRepository};
@@ -38,6 +39,8 @@ struct StoreState {
     api_keys: BTreeMap<crate::model::ApiKeyId, crate::model::ApiKey>,
     /// Idempotency keys by (scope, key).
     keys: BTreeMap<(String, String), StoredKey>,
+    /// The feed outbox, lowest `seq` first (see `outbox`).
+    outbox: outbox::Outbox,
 }
 
 impl StoreState {
@@ -238,6 +241,10 @@ fn create_post(s: &mut StoreState, post: &PostRecord) -> Result<bool, StoreError
     };
     author.posts_count += 1;
     s.posts.insert(post.id, post.clone());
+    s.outbox.record(FeedEvent::Posted {
+        post: post.id,
+        author: post.author_id,
+    });
     Ok(true)
 }
 
@@ -272,6 +279,7 @@ impl PostRepository for MemoryStore {
         if let Some(user) = s.user_mut(author) {
             user.posts_count = user.posts_count.saturating_sub(1);
         }
+        s.outbox.record(FeedEvent::Deleted { post: id, author });
         Ok(true)
     }
 

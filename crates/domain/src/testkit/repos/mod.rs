@@ -1,6 +1,6 @@
 //! Contract suites for the repository ports: [`UserRepository`], [`PostRepository`],
 //! [`FollowRepository`], [`ApiKeyRepository`] and [`IdempotencyKeyRepository`] (with the keyed
-//! writes of the first three).
+//! writes of the first three), and the [`FeedOutbox`] those writes fill.
 //!
 //! Written only against the ports, so every SQL adapter runs them unchanged. Each suite expects
 //! a fresh, migrated database, but also tolerates rows left by other suites (names and emails
@@ -23,6 +23,7 @@ mod counts;
 mod follows;
 mod helpers;
 mod keys;
+mod outbox;
 mod posts;
 mod users;
 mod walks;
@@ -30,7 +31,8 @@ mod walks;
 use std::sync::Arc;
 
 use crate::ports::{
-    ApiKeyRepository, FollowRepository, IdempotencyKeyRepository, PostRepository, UserRepository,
+    ApiKeyRepository, FeedOutbox, FollowRepository, IdempotencyKeyRepository, PostRepository,
+    UserRepository,
 };
 
 pub use accounts::{
@@ -43,6 +45,10 @@ pub use follows::{follow_repository_contract, follows_counters_and_conflicts, fo
 pub use keys::{
     idempotency_key_contract, keyed_duplicates_in_one_burst, keyed_follows, keyed_posts,
     keyed_signups, keys_expire, keys_sweep,
+};
+pub use outbox::{
+    feed_outbox_contract, outbox_failed_writes_record_nothing, outbox_mixed_burst,
+    outbox_pending_relayed_backlog, outbox_records_every_write,
 };
 pub use posts::{
     post_repository_contract, posts_by_author_pages, posts_create_and_delete, posts_feed,
@@ -65,6 +71,8 @@ pub struct Repos {
     pub follows: Arc<dyn FollowRepository>,
     pub api_keys: Arc<dyn ApiKeyRepository>,
     pub keys: Arc<dyn IdempotencyKeyRepository>,
+    /// The outbox the post and follow writes above fill.
+    pub outbox: Arc<dyn FeedOutbox>,
 }
 
 impl Repos {
@@ -76,6 +84,7 @@ impl Repos {
             + FollowRepository
             + ApiKeyRepository
             + IdempotencyKeyRepository
+            + FeedOutbox
             + 'static,
     {
         let shared = Arc::new(store);
@@ -84,7 +93,8 @@ impl Repos {
             posts: shared.clone(),
             follows: shared.clone(),
             api_keys: shared.clone(),
-            keys: shared,
+            keys: shared.clone(),
+            outbox: shared,
         }
     }
 }

@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use super::{keyset, lock, MemoryStore, StoreState};
 use crate::error::StoreError;
-use crate::model::{FollowEdge, FollowRecord, KeyClaim, Keyset, UserId};
+use crate::model::{FeedEvent, FollowEdge, FollowRecord, KeyClaim, Keyset, UserId};
 use crate::ports::{FollowError, FollowRepository, Keyed};
 
 fn follow_edge(s: &mut StoreState, edge: &FollowRecord) -> Result<(), FollowError> {
@@ -32,6 +32,10 @@ fn follow_edge(s: &mut StoreState, edge: &FollowRecord) -> Result<(), FollowErro
     if let Some(followed) = s.user_mut(edge.following_id) {
         followed.followers_count += 1;
     }
+    s.outbox.record(FeedEvent::Followed {
+        follower: edge.follower_id,
+        followee: edge.following_id,
+    });
     Ok(())
 }
 
@@ -69,6 +73,10 @@ impl FollowRepository for MemoryStore {
         if let Some(u) = s.user_mut(following) {
             u.followers_count = u.followers_count.saturating_sub(1);
         }
+        s.outbox.record(FeedEvent::Unfollowed {
+            follower,
+            followee: following,
+        });
         Ok(true)
     }
 

@@ -251,7 +251,15 @@ fn memory_store_passes_every_repository_contract_on_one_store() {
         crate::testkit::repos::follow_repository_contract(&repos).await;
         crate::testkit::repos::counters_exact_under_concurrency(&repos).await;
         crate::testkit::repos::idempotency_key_contract(&repos).await;
+        crate::testkit::repos::feed_outbox_contract(&repos).await;
     });
+}
+
+#[test]
+fn memory_store_passes_the_feed_outbox_contract() {
+    block_on(crate::testkit::repos::feed_outbox_contract(
+        &contract_repos(),
+    ));
 }
 
 #[test]

@@ -8,6 +8,8 @@ use domain::ports::HealthProbe;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
+pub use crate::routes::health::FeedHealth;
+
 /// How long a probe's answer is reused.
 const FRESH_FOR: Duration = Duration::from_secs(1);
 /// A probe that takes longer than this counts as a failure: health must answer promptly.
@@ -50,12 +52,16 @@ impl CachedProbe {
     }
 }
 
+/// What `/health` says of the feed, read when it is asked.
+pub type FeedReport = Arc<dyn Fn() -> FeedHealth + Send + Sync>;
+
 /// The probes `/health` reports on.
 pub struct Health {
     pub database: CachedProbe,
     pub cache: CachedProbe,
     pub rate_limit: CachedProbe,
     pub started: Instant,
+    pub feed: FeedReport,
 }
 
 impl Health {
@@ -69,6 +75,22 @@ impl Health {
             cache: CachedProbe::new(cache),
             rate_limit: CachedProbe::new(rate_limit),
             started: Instant::now(),
+            feed: Arc::new(|| FeedHealth {
+                strategy: "pull",
+                workers: 0,
+                relay: "ok",
+                outbox_backlog: 0,
+                stream_lag: 0,
+                events_handled: 0,
+            }),
+        }
+    }
+
+    /// Reports the feed through `report` instead of as the pull strategy.
+    pub fn with_feed(self, report: FeedReport) -> Self {
+        Health {
+            feed: report,
+            ..self
         }
     }
 }

@@ -32,7 +32,7 @@ use axum::http::HeaderValue;
 
 pub use client_ip::TrustedProxies;
 pub use error::ApiError;
-pub use health::Health;
+pub use health::{FeedHealth, FeedReport, Health};
 pub use middleware::overload::RequestBounds;
 pub use router::{router, HttpService, BODY_LIMIT};
 pub use state::{AppDeps, AppState, MetricsRender, RoutePolicies, ShutdownFlag};

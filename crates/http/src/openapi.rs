@@ -41,7 +41,7 @@ use responses::CommonResponses;
         dto::AuthResponse, dto::PostsPage, dto::UsersPage,
         dto::CreateApiKeyRequest, dto::ApiKeyDto, dto::CreatedApiKeyDto, dto::ApiKeyList,
         error::ErrorBody, error::FieldErrorBody,
-        health::HealthReport, health::Readiness, health::Liveness,
+        health::HealthReport, health::FeedHealth, health::Readiness, health::Liveness,
     )),
     modifiers(&BearerAuth, &CommonResponses, &Links),
     tags(

@@ -8,6 +8,10 @@
 //!   bound for a cursor (every member with that id sorts above it).
 //! - `tls:{user}`: its state, `b` while a rebuild holds it (lives `building`), `r` when ready
 //!   (lives `inactive`, renewed by every read). A timeline without a state does not exist.
+//!   Once the cap or an incomplete merge has cut the timeline, the letter is followed by its
+//!   floor (16 id bytes): the timeline holds every post it should from there up, and nothing is
+//!   ever stored below it (`lua/tl_settle.lua`), so reads continue below the oldest entry from
+//!   the database without a seam.
 //! - `fg:{user}`: the last applied change of each follow edge, field = followee id bytes,
 //!   value `<seq>:f` or `<seq>:u` (lives `edges` from the last change: long past any event's
 //!   delay in the stream).
@@ -106,10 +110,19 @@ impl RedisTimelines {
             redis,
             settings,
             window: Script::new(include_str!("lua/tl_window.lua")),
-            push: Script::new(include_str!("lua/tl_push.lua")),
-            apply_edge: Script::new(include_str!("lua/tl_apply_edge.lua")),
+            push: Script::new(concat!(
+                include_str!("lua/tl_settle.lua"),
+                include_str!("lua/tl_push.lua")
+            )),
+            apply_edge: Script::new(concat!(
+                include_str!("lua/tl_settle.lua"),
+                include_str!("lua/tl_apply_edge.lua")
+            )),
             begin_rebuild: Script::new(include_str!("lua/tl_begin_rebuild.lua")),
-            finish_rebuild: Script::new(include_str!("lua/tl_finish_rebuild.lua")),
+            finish_rebuild: Script::new(concat!(
+                include_str!("lua/tl_settle.lua"),
+                include_str!("lua/tl_finish_rebuild.lua")
+            )),
             mark_pulled: Script::new(include_str!("lua/pulled_mark.lua")),
             pulled: Script::new(include_str!("lua/pulled_list.lua")),
             unmark_pulled: Script::new(include_str!("lua/pulled_unmark.lua")),

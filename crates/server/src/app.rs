@@ -29,6 +29,8 @@ pub struct App {
     limits: HttpLimits,
     connections: Connections,
     keys: IdempotencyService,
+    feed: crate::feed::FeedTier,
+    workers: usize,
 }
 
 /// How often expired idempotency keys are swept. Reads already ignore them, so this only
@@ -61,20 +63,24 @@ impl App {
             clock: Arc::new(SystemClock),
             ids: Arc::new(UuidV7Generator),
         };
-        let services = Services::new(
+        let (timelines, feed) = crate::feed::build(config, &database, shared.redis.as_ref());
+        let services = Services::with_timelines(
             &ports,
             LoginLimits {
                 per_address: config.policies.login_failures.clone(),
                 per_account: config.policies.login_failures_account.clone(),
             },
+            timelines,
         );
+        let feed_reads = services.feed.stats();
 
         let keys = services.idempotency.clone();
         let health = Health::new(
             database.probe.clone(),
             shared.cache_probe.clone(),
             shared.limiter_probe.clone(),
-        );
+        )
+        .with_feed(feed.report());
         let p = &config.policies;
         let draining = ShutdownFlag::default();
         let state = AppState::new(AppDeps {
@@ -94,8 +100,10 @@ impl App {
                 let pools = database.pool_gauges();
                 let connections = connections.clone();
                 let bounds = bounds.clone();
+                let feed = feed.clone();
                 move || {
                     pools.record();
+                    feed.record(&feed_reads);
                     crate::heap::record();
                     connections.record();
                     metrics::gauge!("http_requests_in_flight").set(bounds.in_flight() as f64);
@@ -126,6 +134,8 @@ impl App {
             limits: config.http,
             connections,
             keys,
+            feed,
+            workers: config.feed.workers,
         })
     }
 
@@ -152,8 +162,11 @@ impl App {
             limits,
             connections,
             keys,
+            feed,
+            workers,
         } = self;
         let upkeep = spawn_metrics_upkeep(shutdown.clone());
+        let feed_tasks = feed.spawn(&shutdown, workers);
         let sweep = spawn_key_sweep(keys, shutdown.clone());
         let signal = shutdown.clone();
         let drained = async move {
@@ -179,6 +192,9 @@ impl App {
         }
         upkeep.abort();
         sweep.abort();
+        // The workers finish the batch in hand (what they do not finish stays pending in the
+        // stream, claimed by another worker later).
+        crate::feed::join(feed_tasks, grace).await;
         database.close().await;
         tracing::info!("stopped");
         Ok(())

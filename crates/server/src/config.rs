@@ -11,11 +11,13 @@ use domain::ports::{RateAlgorithm, RatePolicy};
 use http_adapter::TrustedProxies;
 
 mod auth;
+mod feed;
 mod hashing;
 mod http;
 mod seed;
 mod targets;
 pub use auth::{AuthSettings, UserCommand};
+pub use feed::{FeedConfig, FeedSettings, FeedStrategy};
 pub use hashing::HashSettings;
 pub use http::{HttpLimits, HttpSettings};
 pub use redis_adapter::RedisTarget;
@@ -63,6 +65,9 @@ pub enum Command {
     /// Operator commands on users (`user set-tier USERNAME trusted`).
     #[command(subcommand)]
     User(UserCommand),
+    /// Run the feed's outbox relay and fan-out workers only, no HTTP listener (a separate
+    /// worker tier; needs REDIS_URL). Stops on SIGTERM after the batch in hand.
+    Worker,
 }
 
 /// `socialscale healthcheck`.
@@ -261,6 +266,8 @@ pub struct Settings {
     pub http: HttpSettings,
     #[command(flatten)]
     pub auth: AuthSettings,
+    #[command(flatten)]
+    pub feed: FeedSettings,
 }
 
 /// The checked configuration the composition root builds from.
@@ -280,6 +287,8 @@ pub struct Config {
     pub http: HttpLimits,
     /// `HASH_*`: the password hasher's cost and pool.
     pub hashing: local::HasherConfig,
+    /// `FEED_*`: pull or fan-out, and the fan-out's limits.
+    pub feed: FeedConfig,
 }
 
 #[derive(Clone, Debug)]
@@ -333,6 +342,7 @@ impl Config {
             );
         }
         let hashing = settings.hashing.hasher_config()?;
+        let feed = settings.feed.config(redis.is_some())?;
         let cors_origins = parse_origins(&settings.cors_origins)?;
         let algorithm = settings.rate_limit_algorithm;
         let policy = |name: &'static str, (limit, window): (u32, Duration)| RatePolicy {
@@ -364,6 +374,7 @@ impl Config {
             policies,
             cors_origins,
             hashing,
+            feed,
         })
     }
 }

@@ -12,6 +12,7 @@ pub mod app;
 pub mod backends;
 pub mod commands;
 pub mod config;
+pub mod feed;
 pub mod heap;
 pub mod listener;
 pub mod telemetry;

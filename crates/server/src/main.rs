@@ -74,6 +74,7 @@ fn main() -> ExitCode {
             Command::Migrate => commands::migrate(&config).await,
             Command::Seed(args) => commands::seed(&config, &args).await,
             Command::User(command) => commands::user(&config, &command).await,
+            Command::Worker => commands::worker(&config).await,
             Command::Healthcheck(_) => unreachable!("handled before the configuration check"),
         }
     });

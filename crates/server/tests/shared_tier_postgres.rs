@@ -14,6 +14,9 @@ const POSTGRES: bool = true;
 #[path = "shared_tier/credentials.rs"]
 mod credentials;
 #[cfg(postgres_tests)]
+#[path = "shared_tier/fanout.rs"]
+mod fanout;
+#[cfg(postgres_tests)]
 #[path = "shared_tier/freshness.rs"]
 mod freshness;
 #[cfg(postgres_tests)]

@@ -1,177 +1,338 @@
-use std::sync::Arc;
+//! The home timeline: the user's own posts and those of everyone they follow.
+//!
+//! Two strategies answer the same contract. `pull` computes the page from the database on each
+//! read. `fanout` reads the user's stored timeline (written by the workers of
+//! `services::fanout`) and merges in what it does not hold:
+//!
+//! - the reader's own posts (never pushed: the author's next read must show a post at once);
+//! - posts of followed authors with too many followers to push ("pulled" authors);
+//! - below the stored window's oldest entry, the database's pull query — the timeline holds
+//!   every post it should from that entry up, so the seam is invisible.
+//!
+//! Entries whose post is gone (a delete racing a push) are skipped. A timeline that is missing
+//! (never built, expired after inactivity, dropped, Redis flushed) is rebuilt by the read that
+//! finds it, from the same query that answers that read; while another read rebuilds it, or
+//! while the timeline store cannot be reached, the pull query answers. No page is ever empty or
+//! partial because of the timelines.
 
-use crate::error::PostError;
-use crate::model::{Page, PageRequest, Post, UserId};
-use crate::ports::PostRepository;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::cache::ReadCache;
+use crate::error::{PostError, StoreError};
+use crate::model::{
+    Keyset, Page, PageRequest, Post, PostId, PostRecord, TimelineEntry, Timestamp, UserId,
+};
+use crate::ports::{
+    Clock, FollowRepository, PostRepository, PulledAuthors, TimelineStore, TimelineWindow,
+};
 
 use super::Authors;
 
-/// The home timeline: the user's own posts and those of everyone they follow.
-///
-/// Computed on read (pull). Correct at any size and cheap while follow lists are small; the
-/// fan-out store of the scaling path replaces the query, not this service's contract.
+/// How long a read reuses the set of pulled authors before asking the store again: a newly
+/// pulled author's posts can be missing from feeds this long (well inside the contract's 2 s).
+const PULLED_REFRESH: Duration = Duration::from_millis(500);
+
+/// How many of the newest posts a rebuild stores (the cap fills up from pushes afterwards).
+pub const REBUILD_DEPTH: usize = 200;
+
+/// Counters of the fan-out read path, for metrics.
+#[derive(Debug, Default)]
+pub struct FeedStats {
+    /// Pages answered from a stored timeline.
+    pub timeline_reads: AtomicU64,
+    /// Timelines rebuilt by a read.
+    pub rebuilds: AtomicU64,
+    /// Pages that merged posts of pulled authors.
+    pub pulled_merges: AtomicU64,
+    /// Pages answered by the pull query because the timeline store failed.
+    pub fallbacks: AtomicU64,
+}
+
+struct Timelines {
+    store: Arc<dyn TimelineStore>,
+    follows: Arc<dyn FollowRepository>,
+    clock: Arc<dyn Clock>,
+    cache: ReadCache,
+    pulled: Mutex<Option<(Timestamp, Arc<PulledAuthors>)>>,
+}
+
 #[derive(Clone)]
 pub struct FeedService {
     posts: Arc<dyn PostRepository>,
     authors: Authors,
+    timelines: Option<Arc<Timelines>>,
+    stats: Arc<FeedStats>,
 }
 
 impl FeedService {
+    /// The pull strategy.
     pub fn new(posts: Arc<dyn PostRepository>, authors: Authors) -> Self {
-        FeedService { posts, authors }
+        FeedService {
+            posts,
+            authors,
+            timelines: None,
+            stats: Arc::default(),
+        }
+    }
+
+    /// The fan-out strategy over `store`.
+    pub fn with_timelines(
+        self,
+        store: Arc<dyn TimelineStore>,
+        follows: Arc<dyn FollowRepository>,
+        clock: Arc<dyn Clock>,
+        cache: ReadCache,
+    ) -> Self {
+        FeedService {
+            timelines: Some(Arc::new(Timelines {
+                store,
+                follows,
+                clock,
+                cache,
+                pulled: Mutex::new(None),
+            })),
+            ..self
+        }
+    }
+
+    pub fn stats(&self) -> Arc<FeedStats> {
+        self.stats.clone()
     }
 
     pub async fn feed(&self, user: UserId, page: PageRequest) -> Result<Page<Post>, PostError> {
-        let rows = self.posts.feed(user, page.keyset()).await?;
+        let rows = match &self.timelines {
+            None => self.posts.feed(user, page.keyset()).await?,
+            Some(t) => match self.fanout_rows(t, user, page).await {
+                Ok(rows) => rows,
+                Err(Fallback::Store(e)) => return Err(e.into()),
+                // Counted (and logged by the adapter that failed); the database answers.
+                Err(Fallback::Timelines) => {
+                    self.stats.fallbacks.fetch_add(1, Ordering::Relaxed);
+                    self.posts.feed(user, page.keyset()).await?
+                }
+            },
+        };
         let page = Page::from_rows(rows, page.limit, |r| r.id.as_uuid());
         Ok(Page {
             items: self.authors.hydrate(page.items).await?,
             next_cursor: page.next_cursor,
         })
     }
+
+    /// Up to `limit + 1` rows of the page, newest first.
+    async fn fanout_rows(
+        &self,
+        t: &Timelines,
+        user: UserId,
+        page: PageRequest,
+    ) -> Result<Vec<PostRecord>, Fallback> {
+        let want = page.limit.get() + 1;
+        let before = page.after.map(|c| PostId::from_uuid(c.key()));
+        let window = t
+            .store
+            .window(user, before, want)
+            .await
+            .map_err(|_| Fallback::Timelines)?;
+        let (mut rows, floor) = match window {
+            TimelineWindow::Missing if before.is_none() => {
+                return self.rebuild(t, user, want).await
+            }
+            TimelineWindow::Missing | TimelineWindow::Building => {
+                return Ok(self.posts.feed(user, page.keyset()).await?)
+            }
+            TimelineWindow::Ready { entries, exhausted } => {
+                self.stored_rows(t, user, before, entries, exhausted, want)
+                    .await?
+            }
+        };
+        self.stats.timeline_reads.fetch_add(1, Ordering::Relaxed);
+        if let Below::From(floor) = floor {
+            // Below the window the database answers, from exactly where the window ends.
+            let q = Keyset {
+                before: floor.map(|p| p.as_uuid()),
+                limit: want,
+            };
+            rows.extend(self.posts.feed(user, q).await?);
+        }
+        let mut merged_authors = vec![user];
+        let pulled = self.followed_pulled(t, user).await?;
+        if !pulled.is_empty() {
+            self.stats.pulled_merges.fetch_add(1, Ordering::Relaxed);
+        }
+        merged_authors.extend(pulled);
+        for author in merged_authors {
+            let q = Keyset {
+                before: before.map(|p| p.as_uuid()),
+                limit: want,
+            };
+            rows.extend(self.posts.by_author(author, q).await?);
+        }
+        rows.sort_unstable_by_key(|r| std::cmp::Reverse(r.id));
+        rows.dedup_by_key(|r| r.id);
+        rows.truncate(want);
+        Ok(rows)
+    }
+
+    /// The stored entries' posts (gone ones skipped), reading further down the window until
+    /// `want` are found or it ends; with the id the database continues below when it ended.
+    async fn stored_rows(
+        &self,
+        t: &Timelines,
+        user: UserId,
+        before: Option<PostId>,
+        mut entries: Vec<TimelineEntry>,
+        mut exhausted: bool,
+        want: usize,
+    ) -> Result<(Vec<PostRecord>, Below), Fallback> {
+        let mut rows = Vec::with_capacity(want);
+        let mut last = before;
+        loop {
+            for entry in &entries {
+                let posts = &self.posts;
+                let id = entry.post;
+                let record = t
+                    .cache
+                    .post(id, || async move { posts.by_id(id).await })
+                    .await?;
+                if let Some(record) = record {
+                    rows.push(PostRecord::clone(&record));
+                }
+            }
+            last = entries.last().map(|e| e.post).or(last);
+            if exhausted {
+                // Nothing stored below `last`: the database goes on from there.
+                return Ok((rows, Below::From(last)));
+            }
+            if rows.len() >= want {
+                return Ok((rows, Below::Nothing));
+            }
+            let next = t.store.window(user, last, want).await;
+            match next.map_err(|_| Fallback::Timelines)? {
+                TimelineWindow::Ready {
+                    entries: more,
+                    exhausted: end,
+                } => {
+                    entries = more;
+                    exhausted = end;
+                }
+                // Dropped while being read: the database from here on.
+                _ => return Ok((rows, Below::From(last))),
+            }
+        }
+    }
+
+    /// Answers a first page from the query that also fills the missing timeline. Another read
+    /// rebuilding it already, this one just queries.
+    async fn rebuild(
+        &self,
+        t: &Timelines,
+        user: UserId,
+        want: usize,
+    ) -> Result<Vec<PostRecord>, Fallback> {
+        if !t
+            .store
+            .begin_rebuild(user)
+            .await
+            .map_err(|_| Fallback::Timelines)?
+        {
+            let q = Keyset {
+                before: None,
+                limit: want,
+            };
+            return Ok(self.posts.feed(user, q).await?);
+        }
+        let depth = REBUILD_DEPTH.max(want);
+        let q = Keyset {
+            before: None,
+            limit: depth + 1,
+        };
+        let mut rows = self.posts.feed(user, q).await?;
+        let complete = rows.len() <= depth;
+        let entries: Vec<TimelineEntry> = rows
+            .iter()
+            .take(depth)
+            .map(|r| TimelineEntry {
+                post: r.id,
+                author: r.author_id,
+            })
+            .collect();
+        // The rows answer this read whether or not they could be stored; a rebuild that could
+        // not finish leaves the timeline building until that state expires, then retried.
+        if t.store
+            .finish_rebuild(user, &entries, complete)
+            .await
+            .is_ok()
+        {
+            self.stats.rebuilds.fetch_add(1, Ordering::Relaxed);
+        }
+        rows.truncate(want);
+        Ok(rows)
+    }
+
+    /// The pulled authors `user` follows.
+    async fn followed_pulled(&self, t: &Timelines, user: UserId) -> Result<Vec<UserId>, Fallback> {
+        let pulled = self.pulled(t).await?;
+        if pulled.authors.is_empty() {
+            return Ok(Vec::new());
+        }
+        let candidates: Vec<UserId> = pulled
+            .authors
+            .iter()
+            .map(|(a, _)| *a)
+            .filter(|a| *a != user)
+            .collect();
+        let mut followed = t.follows.followed_among(user, &candidates).await?;
+        let unique: HashSet<UserId> = followed.drain(..).collect();
+        Ok(unique.into_iter().collect())
+    }
+
+    async fn pulled(&self, t: &Timelines) -> Result<Arc<PulledAuthors>, Fallback> {
+        let now = t.clock.now();
+        if let Some((at, pulled)) = lock(&t.pulled).as_ref() {
+            let age = now.unix_millis().saturating_sub(at.unix_millis());
+            if u128::try_from(age).unwrap_or(0) < PULLED_REFRESH.as_millis() {
+                return Ok(pulled.clone());
+            }
+        }
+        let fresh = t
+            .store
+            .pulled_authors()
+            .await
+            .map_err(|_| Fallback::Timelines)?;
+        let fresh = Arc::new(fresh);
+        *lock(&t.pulled) = Some((now, fresh.clone()));
+        Ok(fresh)
+    }
+}
+
+/// What lies below the stored rows of a page.
+enum Below {
+    /// The window had enough.
+    Nothing,
+    /// The window ended: the database's rows below this id (from the top when `None`).
+    From(Option<PostId>),
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding this lock cannot leave the memo half-written: it is one store.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Why the fan-out read did not answer: the database failed (the request fails, as with the
+/// pull strategy), or the timelines did (the pull query answers instead).
+enum Fallback {
+    Store(StoreError),
+    Timelines,
+}
+
+impl From<StoreError> for Fallback {
+    fn from(e: StoreError) -> Self {
+        Fallback::Store(e)
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::error::StoreError;
-    use crate::model::{Limit, PostId, User};
-    use crate::services::Services;
-    use crate::testkit::fakes::{block_on, signup, Fakes};
-
-    fn user(s: &Services, username: &str) -> User {
-        block_on(signup(s, username)).unwrap().user
-    }
-
-    fn first(limit: usize) -> PageRequest {
-        PageRequest::first(Limit::new(limit).unwrap())
-    }
-
-    fn post(s: &Services, by: &User, content: &str) -> PostId {
-        block_on(s.posts.create(by.id, content)).unwrap().id
-    }
-
-    /// Every page of `reader`'s feed, read with `limit`.
-    fn walk(s: &Services, reader: UserId, limit: usize) -> Vec<Post> {
-        let mut page = first(limit);
-        let mut all = Vec::new();
-        loop {
-            let got = block_on(s.feed.feed(reader, page)).unwrap();
-            assert!(got.items.len() <= limit);
-            all.extend(got.items);
-            match got.next_cursor {
-                Some(c) => page.after = Some(c),
-                None => return all,
-            }
-        }
-    }
-
-    #[test]
-    fn feed_is_own_and_followed_posts_newest_first() {
-        let f = Fakes::new();
-        let s = f.services();
-        let (alice, bob, carol, dave) = (
-            user(&s, "alice"),
-            user(&s, "bob"),
-            user(&s, "carol"),
-            user(&s, "dave"),
-        );
-        block_on(s.users.follow(alice.id, bob.id)).unwrap();
-        block_on(s.users.follow(alice.id, carol.id)).unwrap();
-        // Dave follows alice: that does not put dave's posts in alice's feed.
-        block_on(s.users.follow(dave.id, alice.id)).unwrap();
-
-        let mut expected = Vec::new();
-        for i in 0..5 {
-            expected.push(post(&s, &alice, &format!("alice {i}")));
-            expected.push(post(&s, &bob, &format!("bob {i}")));
-            post(&s, &dave, &format!("dave {i}"));
-            expected.push(post(&s, &carol, &format!("carol {i}")));
-        }
-        expected.reverse();
-
-        for limit in [1, 2, 4, 15, 16, 100] {
-            let feed = walk(&s, alice.id, limit);
-            let ids: Vec<PostId> = feed.iter().map(|p| p.id).collect();
-            assert_eq!(ids, expected, "limit {limit}");
-            for p in &feed {
-                assert_ne!(p.author_id, dave.id);
-                assert_eq!(p.author.id, p.author_id, "hydrated with its own author");
-            }
-        }
-        let page = block_on(s.feed.feed(alice.id, first(15))).unwrap();
-        assert_eq!(page.items.len(), 15);
-        assert_eq!(page.next_cursor, None, "no cursor on the last page");
-
-        // Dave sees his own posts and alice's.
-        let daves = walk(&s, dave.id, 100);
-        assert!(daves
-            .iter()
-            .all(|p| p.author_id == dave.id || p.author_id == alice.id));
-        assert_eq!(daves.len(), 10);
-    }
-
-    #[test]
-    fn feed_follows_the_graph_and_sees_own_posts_at_once() {
-        let f = Fakes::new();
-        let s = f.services();
-        let alice = user(&s, "alice");
-        let bob = user(&s, "bob");
-        let bobs = post(&s, &bob, "bob's");
-        assert!(block_on(s.feed.feed(alice.id, first(20)))
-            .unwrap()
-            .items
-            .is_empty());
-
-        block_on(s.users.follow(alice.id, bob.id)).unwrap();
-        let feed = block_on(s.feed.feed(alice.id, first(20))).unwrap();
-        assert_eq!(feed.items.iter().map(|p| p.id).collect::<Vec<_>>(), [bobs]);
-
-        let own = post(&s, &alice, "mine");
-        let feed = block_on(s.feed.feed(alice.id, first(1))).unwrap();
-        assert_eq!(feed.items[0].id, own);
-        assert!(feed.next_cursor.is_some());
-
-        block_on(s.users.unfollow(alice.id, bob.id)).unwrap();
-        let feed = block_on(s.feed.feed(alice.id, first(20))).unwrap();
-        assert_eq!(feed.items.iter().map(|p| p.id).collect::<Vec<_>>(), [own]);
-    }
-
-    #[test]
-    fn walking_the_feed_while_posting_yields_every_old_post_once() {
-        let f = Fakes::new();
-        let s = f.services();
-        let alice = user(&s, "alice");
-        let bob = user(&s, "bob");
-        block_on(s.users.follow(alice.id, bob.id)).unwrap();
-        let mut expected: Vec<PostId> = (0..11)
-            .map(|i| post(&s, if i % 2 == 0 { &alice } else { &bob }, "x"))
-            .collect();
-        expected.reverse();
-        let mut page = first(3);
-        let mut seen = Vec::new();
-        loop {
-            let got = block_on(s.feed.feed(alice.id, page)).unwrap();
-            seen.extend(got.items.iter().map(|p| p.id));
-            post(&s, &bob, "during the walk");
-            match got.next_cursor {
-                Some(c) => page.after = Some(c),
-                None => break,
-            }
-        }
-        assert_eq!(seen, expected);
-    }
-
-    #[test]
-    fn an_unavailable_store_is_reported() {
-        let f = Fakes::new();
-        let s = f.services();
-        let alice = user(&s, "alice");
-        f.store.set_unavailable(true);
-        let r = block_on(s.feed.feed(alice.id, first(20)));
-        assert!(
-            matches!(r, Err(PostError::Store(StoreError::Unavailable(_)))),
-            "{r:?}"
-        );
-    }
-}
+mod tests;

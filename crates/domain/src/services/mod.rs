@@ -3,6 +3,7 @@
 mod api_keys;
 mod auth;
 mod authors;
+mod fanout;
 mod feed;
 mod idempotency;
 mod posts;
@@ -14,7 +15,8 @@ use std::sync::Arc;
 pub use api_keys::{ApiKeyService, CreatedApiKey};
 pub use auth::{AuthService, LoginLimits, Presented, Session, SignupInput, CLOCK_SKEW_ALLOWANCE};
 pub use authors::Authors;
-pub use feed::FeedService;
+pub use fanout::{Applied, FanoutService, FanoutSettings};
+pub use feed::{FeedService, FeedStats, REBUILD_DEPTH};
 pub use idempotency::{IdempotencyService, SWEEP_BATCH};
 pub use posts::PostService;
 pub use tiers::TierService;
@@ -23,8 +25,8 @@ pub use users::UserService;
 use crate::cache::{CachePolicy, ReadCache};
 use crate::ports::{
     ApiKeyRepository, ApiKeySecrets, Cache, Clock, FollowRepository, IdGenerator,
-    IdempotencyKeyRepository, PasswordHasher, PostRepository, RateLimiter, TokenIssuer,
-    UserRepository,
+    IdempotencyKeyRepository, PasswordHasher, PostRepository, RateLimiter, TimelineStore,
+    TokenIssuer, UserRepository,
 };
 
 /// Every port the services use, chosen by the composition root.
@@ -56,8 +58,17 @@ pub struct Services {
 }
 
 impl Services {
-    /// `login_limits` limits failed logins (see [`LoginLimits`]).
+    /// `login_limits` limits failed logins (see [`LoginLimits`]). Feeds are pulled.
     pub fn new(ports: &Ports, login_limits: LoginLimits) -> Self {
+        Self::with_timelines(ports, login_limits, None)
+    }
+
+    /// [`Services::new`] reading feeds from `timelines` when given (the fan-out strategy).
+    pub fn with_timelines(
+        ports: &Ports,
+        login_limits: LoginLimits,
+        timelines: Option<Arc<dyn TimelineStore>>,
+    ) -> Self {
         let cache = ReadCache::new(
             ports.cache.clone(),
             ports.ids.clone(),
@@ -76,8 +87,16 @@ impl Services {
             ),
             api_keys,
             users: UserService::new(ports, cache.clone(), idempotency.clone()),
-            posts: PostService::new(ports, cache, authors.clone(), idempotency.clone()),
-            feed: FeedService::new(ports.posts.clone(), authors),
+            posts: PostService::new(ports, cache.clone(), authors.clone(), idempotency.clone()),
+            feed: match timelines {
+                None => FeedService::new(ports.posts.clone(), authors),
+                Some(t) => FeedService::new(ports.posts.clone(), authors).with_timelines(
+                    t,
+                    ports.follows.clone(),
+                    ports.clock.clone(),
+                    cache,
+                ),
+            },
             idempotency,
         }
     }

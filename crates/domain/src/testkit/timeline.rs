@@ -26,6 +26,7 @@ pub async fn timeline_store_contract(store: &dyn TimelineStore, cap: usize) {
     pages_neither_repeat_nor_skip(store, cap, &mut posts).await;
     pushes_reach_existing_timelines_only_and_keep_the_newest(store, cap, &mut posts).await;
     remove_takes_an_entry_out(store, &mut posts).await;
+    nothing_is_stored_below_the_floor(store, cap, &mut posts).await;
     edges::follows_merge_and_incomplete_merges_set_a_floor(store, cap, &mut posts).await;
     edges::unfollows_remove_and_hold_back_pushes_in_seq_order(store, &mut posts).await;
     edges::rebuilds_leave_out_unfollowed_authors_and_stop_when_dropped(store, cap, &mut posts)
@@ -228,6 +229,41 @@ async fn pushes_reach_existing_timelines_only_and_keep_the_newest(
         "an older push than all falls off"
     );
     store.drop_timelines(&[ready_user, building]).await.unwrap();
+}
+
+/// Once the cap has cut a timeline, it must stay whole from its oldest entry up: an entry older
+/// than what the cap dropped (a late push, a follow merging old posts) is not stored even when
+/// removals have made room, since the posts between it and the floor are not there.
+async fn nothing_is_stored_below_the_floor(
+    store: &dyn TimelineStore,
+    cap: usize,
+    posts: &mut Posts,
+) {
+    let (a, b) = (user(), user());
+    let ancient = posts.by(b);
+    let older = posts.by(a);
+    let dropped = posts.by(a);
+    let kept: Vec<TimelineEntry> = (0..cap).map(|_| posts.by(a)).collect();
+    let u = ready(store, &[dropped]).await;
+    for &k in &kept {
+        store.push(k, &[u]).await.unwrap();
+    }
+    store.push(posts.by(a), &[u]).await.unwrap();
+    // The cap cut `dropped` and then `kept[0]`: the floor is now `kept[1]`.
+    assert_eq!(all(store, u).await.len(), cap);
+    for &k in &kept[1..3] {
+        store.remove(k, &[u]).await.unwrap();
+    }
+    store.push(older, &[u]).await.unwrap();
+    let change = crate::ports::EdgeChange::Followed {
+        posts: vec![ancient],
+        complete: true,
+    };
+    assert!(store.apply_edge(u, b, 1, change).await.unwrap());
+    let held = all(store, u).await;
+    assert_eq!(held.len(), cap - 2, "nothing below the floor: {held:?}");
+    assert!(held.iter().all(|e| e.post >= kept[1].post));
+    store.drop_timelines(&[u]).await.unwrap();
 }
 
 async fn remove_takes_an_entry_out(store: &dyn TimelineStore, posts: &mut Posts) {

@@ -24,6 +24,24 @@ pub struct ServiceStates {
     pub cache: &'static str,
 }
 
+/// The home feed's strategy and, with fan-out, its relay and workers in this process.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FeedHealth {
+    /// `pull` or `fanout`.
+    pub strategy: &'static str,
+    /// Fan-out worker tasks running in this process.
+    pub workers: u64,
+    /// `ok`, or `waiting` while the event stream cannot be reached (events wait in the outbox).
+    pub relay: &'static str,
+    /// Outbox rows not yet relayed, as last counted.
+    pub outbox_backlog: u64,
+    /// Events relayed and not yet handled by a worker, as last counted.
+    pub stream_lag: u64,
+    /// Events handled by this process's workers.
+    pub events_handled: u64,
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct HealthReport {
     /// `ok`, or `degraded` when a service is unhealthy.
@@ -34,6 +52,7 @@ pub struct HealthReport {
     pub version: &'static str,
     pub backends: Backends,
     pub services: ServiceStates,
+    pub feed: FeedHealth,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -80,6 +99,7 @@ pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
             database: state_word(&db),
             cache: state_word(&cache),
         },
+        feed: (h.feed)(),
     };
     let status = if ok {
         StatusCode::OK

@@ -30,9 +30,8 @@ if ARGV[3] == 'u' then
   return 1
 end
 for i = 8, #ARGV do redis.call('ZADD', KEYS[1], 0, ARGV[i]) end
-if ARGV[6] == '0' and ARGV[7] ~= '' then
-  redis.call('ZREMRANGEBYLEX', KEYS[1], '-', '(' .. ARGV[7])
-end
-redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(tonumber(ARGV[5]) + 1))
+local cut = ''
+if ARGV[6] == '0' then cut = string.sub(ARGV[7], 1, 16) end
+settle(KEYS[1], KEYS[2], tonumber(ARGV[5]), cut)
 if life > 0 then redis.call('PEXPIRE', KEYS[1], life) end
 return 1

@@ -7,7 +7,7 @@ if life == -2 then return 0 end
 local edge = redis.call('HGET', KEYS[3], ARGV[2])
 if edge and string.sub(edge, -1) == 'u' then return 0 end
 redis.call('ZADD', KEYS[1], 0, ARGV[1])
-redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(tonumber(ARGV[3]) + 1))
+settle(KEYS[1], KEYS[2], tonumber(ARGV[3]), '')
 if life < 0 then life = ARGV[4] end
 -- The timeline lives as long as its state: a rebuild that never finishes leaves nothing.
 redis.call('PEXPIRE', KEYS[1], life)

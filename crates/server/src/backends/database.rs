@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use domain::ports::{
-    ApiKeyRepository, BulkStore, FollowRepository, HealthProbe, IdempotencyKeyRepository,
-    PostRepository, UserRepository,
+    ApiKeyRepository, BulkStore, FeedOutbox, FollowRepository, HealthProbe,
+    IdempotencyKeyRepository, PostRepository, UserRepository,
 };
 use postgres_adapter::{PgOptions, PgStore};
 use sqlite::SqliteStore;
@@ -24,6 +24,8 @@ pub struct Database {
     pub probe: Arc<dyn HealthProbe>,
     /// The fast path of `socialscale seed`.
     pub bulk: Arc<dyn BulkStore>,
+    /// The feed events the database records with each write (the fan-out's hand-off).
+    pub outbox: Arc<dyn FeedOutbox>,
     store: Store,
 }
 
@@ -88,6 +90,7 @@ impl Database {
             + IdempotencyKeyRepository
             + HealthProbe
             + BulkStore
+            + FeedOutbox
             + 'static,
     {
         Database {
@@ -97,6 +100,7 @@ impl Database {
             api_keys: shared.clone(),
             keys: shared.clone(),
             bulk: shared.clone(),
+            outbox: shared.clone(),
             probe: shared,
             store,
         }

@@ -20,6 +20,8 @@ pub struct SharedTier {
     pub limiter: Arc<dyn RateLimiter>,
     pub cache_probe: Arc<dyn HealthProbe>,
     pub limiter_probe: Arc<dyn HealthProbe>,
+    /// The Redis handle, when there is one (the feed's timelines and stream use it too).
+    pub redis: Option<Arc<RedisShared>>,
 }
 
 impl SharedTier {
@@ -38,6 +40,7 @@ impl SharedTier {
                 limiter: Arc::new(LocalRateLimiter::new()),
                 cache_probe: probe.clone(),
                 limiter_probe: probe,
+                redis: None,
             });
         };
         let options = RedisOptions {
@@ -78,12 +81,13 @@ impl SharedTier {
             &p.login_failures_account,
             &p.api_key,
         ]);
-        let probe = Arc::new(RedisProbe(redis));
+        let probe = Arc::new(RedisProbe(redis.clone()));
         Ok(SharedTier {
             cache,
             limiter: Arc::new(limiter),
             cache_probe: probe.clone(),
             limiter_probe: probe,
+            redis: Some(redis),
         })
     }
 }

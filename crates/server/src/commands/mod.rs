@@ -39,3 +39,29 @@ pub async fn migrate(config: &Config) -> anyhow::Result<()> {
     println!("migrations applied");
     Ok(())
 }
+
+/// Runs the feed's outbox relay and fan-out workers, no HTTP listener, until SIGINT/SIGTERM;
+/// each worker then finishes the batch in hand.
+pub async fn worker(config: &Config) -> anyhow::Result<()> {
+    if config.feed.strategy != crate::config::FeedStrategy::Fanout {
+        anyhow::bail!(
+            "socialscale worker needs REDIS_URL (and FEED_STRATEGY=fanout, its default with Redis)"
+        );
+    }
+    let database = Database::open(config).await?;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let signal = shutdown_signal();
+    let shared = crate::backends::SharedTier::build(config, &shutdown).await?;
+    let (_, feed) = crate::feed::build(config, &database, shared.redis.as_ref());
+    let workers = config.feed.workers.max(1);
+    let tasks = feed.spawn(&shutdown, workers);
+    tracing::info!(workers, database = %config.database, "feed workers running");
+    signal.await;
+    tracing::info!("stopping: the workers finish the batch in hand");
+    shutdown.cancel();
+    let grace = std::time::Duration::from_secs(config.settings.shutdown_grace_seconds);
+    crate::feed::join(tasks, grace).await;
+    database.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -8,6 +8,7 @@
 const POSTGRES: bool = false;
 
 mod credentials;
+mod fanout;
 mod freshness;
 mod idempotency;
 mod limits;

@@ -34,6 +34,8 @@ struct Timeline {
     building: bool,
     /// `TimelineEntry` orders by post id first, so iterating in reverse is newest first.
     entries: BTreeSet<TimelineEntry>,
+    /// The timeline holds every post it should with an id from here up (`None`: all of them).
+    floor: Option<PostId>,
 }
 
 #[derive(Default)]
@@ -55,15 +57,18 @@ impl TimelineState {
 }
 
 impl Timeline {
-    fn trim(&mut self, cap: usize) {
+    /// After entries were added: raises the floor to `cut` (what an incomplete merge could not
+    /// bring) and to what the cap drops, and drops whatever lies below it.
+    fn settle(&mut self, cap: usize, cut: Option<PostId>) {
+        self.floor = self.floor.max(cut);
         while self.entries.len() > cap {
             self.entries.pop_first();
+            let lowest = self.entries.first().map(|e| e.post);
+            self.floor = self.floor.max(lowest);
         }
-    }
-
-    /// Drops every entry older than `floor` (the oldest entry a partial merge brought in).
-    fn drop_below(&mut self, floor: TimelineEntry) {
-        self.entries = self.entries.split_off(&floor);
+        if let Some(floor) = self.floor {
+            self.entries.retain(|e| e.post >= floor);
+        }
     }
 }
 
@@ -153,7 +158,7 @@ impl TimelineStore for MemoryTimelines {
             }
             if let Some(tl) = s.timelines.get_mut(&user) {
                 tl.entries.insert(entry);
-                tl.trim(self.cap);
+                tl.settle(self.cap, None);
                 written += 1;
             }
         }
@@ -194,10 +199,8 @@ impl TimelineStore for MemoryTimelines {
         match change {
             EdgeChange::Followed { posts, complete } => {
                 tl.entries.extend(posts.iter().copied());
-                if let (false, Some(&floor)) = (complete, posts.iter().min()) {
-                    tl.drop_below(floor);
-                }
-                tl.trim(self.cap);
+                let cut = posts.iter().map(|e| e.post).min().filter(|_| !complete);
+                tl.settle(self.cap, cut);
             }
             EdgeChange::Unfollowed => tl.entries.retain(|e| e.author != followee),
         }
@@ -215,6 +218,7 @@ impl TimelineStore for MemoryTimelines {
             Timeline {
                 building: true,
                 entries: BTreeSet::new(),
+                floor: None,
             },
         );
         Ok(true)
@@ -237,10 +241,8 @@ impl TimelineStore for MemoryTimelines {
             return Ok(());
         };
         tl.entries.extend(kept);
-        if let (false, Some(&floor)) = (complete, entries.iter().min()) {
-            tl.drop_below(floor);
-        }
-        tl.trim(self.cap);
+        let cut = entries.iter().map(|e| e.post).min().filter(|_| !complete);
+        tl.settle(self.cap, cut);
         tl.building = false;
         Ok(())
     }

@@ -169,3 +169,69 @@ async fn events_committed_before_a_crash_reach_the_timelines_after_restart() {
     )
     .await;
 }
+
+/// A worker that took a batch and died before acknowledging it: its events stay pending in the
+/// stream, and a worker of another instance claims them once they have been idle for
+/// `FEED_CLAIM_IDLE_MS` and delivers them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_workers_pending_events_are_claimed_and_delivered() {
+    use std::sync::Arc;
+
+    use domain::model::FeedEvent;
+    use domain::ports::FeedEventStream;
+    use redis_adapter::{RedisFeedStream, RedisOptions, RedisShared, RedisTarget};
+
+    let Some(url) = redis_url().await else { return };
+    let db = database().await;
+    let p = prefix();
+    // Relays, but runs no worker: every event waits in the stream for whoever takes it.
+    let relay_only = spawn(&db, &url, &p, &["--feed-workers", "0"]).await;
+    let ada = relay_only.signup("ada").await;
+    let bob = relay_only.signup("bob").await;
+    relay_only.follow(&bob, &ada).await;
+    let early = relay_only.post(&ada, "early").await;
+    // Bob's timeline is built from the database, holding the early post.
+    let feed = relay_only.json_as("/feed", Some(&bob.token)).await;
+    assert_eq!(ids(&feed), std::slice::from_ref(&early));
+    let late = relay_only.post(&ada, "late").await;
+
+    // The worker about to die: it takes every event, the late post's among them, and never
+    // acknowledges them.
+    let options = RedisOptions {
+        key_prefix: p.clone(),
+        ..RedisOptions::default()
+    };
+    let shared = Arc::new(RedisShared::new(RedisTarget::parse(&url).unwrap(), options));
+    let stream = RedisFeedStream::new(shared);
+    let deadline = std::time::Instant::now() + SETTLE;
+    let is_late =
+        |e: &FeedEvent| matches!(e, FeedEvent::Posted { post, .. } if post.to_string() == late);
+    loop {
+        let got = stream
+            .receive("dying", 100, Duration::from_millis(100))
+            .await
+            .unwrap();
+        if got.iter().any(|d| is_late(&d.entry.event)) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the late post's event never reached the stream"
+        );
+    }
+    drop(stream);
+    // Nobody delivers it meanwhile: bob's stored timeline still ends at the early post.
+    let feed = relay_only.json_as("/feed", Some(&bob.token)).await;
+    assert_eq!(
+        ids(&feed),
+        std::slice::from_ref(&early),
+        "not delivered by anyone yet"
+    );
+
+    // An instance with workers claims the abandoned events and delivers them.
+    let live = spawn(&db, &url, &p, &FANOUT).await;
+    eventually(SETTLE, "the late post reaches bob's timeline", || async {
+        ids(&live.json_as("/feed", Some(&bob.token)).await) == [late.clone(), early.clone()]
+    })
+    .await;
+}

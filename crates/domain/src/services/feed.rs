@@ -23,12 +23,13 @@ use std::time::Duration;
 use crate::cache::ReadCache;
 use crate::error::{PostError, StoreError};
 use crate::model::{
-    Keyset, Page, PageRequest, Post, PostId, PostRecord, TimelineEntry, Timestamp, UserId,
+    Keyset, Limit, Page, PageRequest, Post, PostId, PostRecord, TimelineEntry, Timestamp, UserId,
 };
 use crate::ports::{
     Clock, FollowRepository, PostRepository, PulledAuthors, TimelineStore, TimelineWindow,
 };
 
+use super::posts::author_head;
 use super::Authors;
 
 /// How long a read reuses the set of pulled authors before asking the store again: a newly
@@ -164,16 +165,43 @@ impl FeedService {
         }
         merged_authors.extend(pulled);
         for author in merged_authors {
-            let q = Keyset {
-                before: before.map(|p| p.as_uuid()),
-                limit: want,
-            };
-            rows.extend(self.posts.by_author(author, q).await?);
+            rows.extend(self.authored(t, author, before, want).await?);
         }
         rows.sort_unstable_by_key(|r| std::cmp::Reverse(r.id));
         rows.dedup_by_key(|r| r.id);
         rows.truncate(want);
         Ok(rows)
+    }
+
+    /// Up to `want` of `author`'s posts below `before`: a first page from the author's cached
+    /// head (the one `GET /users/:id/posts` uses, made stale by each of their posts and
+    /// deletes), deeper pages from the database.
+    async fn authored(
+        &self,
+        t: &Timelines,
+        author: UserId,
+        before: Option<PostId>,
+        want: usize,
+    ) -> Result<Vec<PostRecord>, Fallback> {
+        if before.is_none() && want <= Limit::MAX + 1 {
+            let head = author_head(&t.cache, &self.posts, &self.authors, author).await?;
+            return Ok(head
+                .value
+                .iter()
+                .take(want)
+                .map(|p| PostRecord {
+                    id: p.id,
+                    author_id: p.author_id,
+                    content: p.content.clone(),
+                    created_at: p.created_at,
+                })
+                .collect());
+        }
+        let q = Keyset {
+            before: before.map(|p| p.as_uuid()),
+            limit: want,
+        };
+        Ok(self.posts.by_author(author, q).await?)
     }
 
     /// The stored entries' posts (gone ones skipped), reading further down the window until

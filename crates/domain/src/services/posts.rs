@@ -17,6 +17,22 @@ fn head_request() -> PageRequest {
     PageRequest::first(Limit::new(Limit::MAX).unwrap_or(Limit::DEFAULT))
 }
 
+/// The cached head of one author's posts: first pages of `GET /users/:id/posts`, and the
+/// fan-out feed's merge of the reader's own and pulled authors' posts.
+pub(crate) async fn author_head(
+    cache: &ReadCache,
+    posts: &Arc<dyn PostRepository>,
+    authors: &Authors,
+    author: UserId,
+) -> Result<crate::model::Versioned<Vec<Post>>, crate::error::StoreError> {
+    cache
+        .head(Read::AuthorHead(author), || async move {
+            let records = posts.by_author(author, head_request().keyset()).await?;
+            authors.hydrate(records).await
+        })
+        .await
+}
+
 /// Writing, reading and deleting posts; the global and per-user timelines.
 #[derive(Clone)]
 pub struct PostService {
@@ -170,14 +186,7 @@ impl PostService {
             let rows = self.posts.by_author(author, page.keyset()).await?;
             return Ok(PostPage::owned(self.page(rows, page).await?));
         }
-        let (posts, authors) = (&self.posts, &self.authors);
-        let head = self
-            .cache
-            .head(Read::AuthorHead(author), || async move {
-                let records = posts.by_author(author, head_request().keyset()).await?;
-                authors.hydrate(records).await
-            })
-            .await?;
+        let head = author_head(&self.cache, &self.posts, &self.authors, author).await?;
         Ok(PostPage::window(&head, page.limit))
     }
 

@@ -122,6 +122,45 @@ async fn fanout_feeds_equal_the_pull_query_across_two_instances() {
     }
     let metrics = a.get("/metrics").await.text().await.unwrap();
     assert!(metrics.contains("feed_timeline_reads_total"), "{metrics}");
+
+    // Redis loses every timeline (this test's keys only: the machine's Redis is shared): each
+    // is rebuilt by its owner's next read, and the feeds are unchanged.
+    delete_keys(&url, &p).await;
+    for user in &users {
+        let want = walk(&pull, user, 100).await;
+        assert_eq!(
+            walk(&a, user, 3).await,
+            want,
+            "after the timelines were lost"
+        );
+    }
+    let metrics = b.get("/metrics").await.text().await.unwrap();
+    assert!(metrics.contains("feed_rebuilds_total"), "{metrics}");
+}
+
+/// Deletes every key under `prefix` (never FLUSHALL: other tests share this Redis).
+async fn delete_keys(url: &str, prefix: &str) {
+    let (url, pattern) = (url.to_owned(), format!("{prefix}*"));
+    tokio::task::spawn_blocking(move || {
+        let out = std::process::Command::new("redis-cli")
+            .args(["-u", &url, "--scan", "--pattern", &pattern])
+            .output()
+            .expect("cannot run redis-cli");
+        let keys: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        for chunk in keys.chunks(100) {
+            let status = std::process::Command::new("redis-cli")
+                .args(["-u", &url, "DEL"])
+                .args(chunk)
+                .output()
+                .expect("cannot run redis-cli");
+            assert!(status.status.success());
+        }
+    })
+    .await
+    .unwrap();
 }
 
 /// An instance that committed posts and died before relaying them (its Redis unreachable, so

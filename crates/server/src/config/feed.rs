@@ -79,3 +79,37 @@ impl FeedSettings {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(strategy: Option<FeedStrategy>) -> FeedSettings {
+        FeedSettings {
+            feed_strategy: strategy,
+            feed_fanout_limit: 10_000,
+            feed_timeline_cap: 800,
+            feed_inactive_days: 7,
+            feed_workers: 2,
+            feed_claim_idle_ms: 30_000,
+        }
+    }
+
+    #[test]
+    fn fanout_is_the_default_with_redis_and_needs_it() {
+        let default = settings(None);
+        assert_eq!(default.config(false).unwrap().strategy, FeedStrategy::Pull);
+        assert_eq!(default.config(true).unwrap().strategy, FeedStrategy::Fanout);
+        let pull = settings(Some(FeedStrategy::Pull));
+        assert_eq!(pull.config(true).unwrap().strategy, FeedStrategy::Pull);
+        let fanout = settings(Some(FeedStrategy::Fanout));
+        let line = fanout.config(false).unwrap_err();
+        assert!(
+            line.starts_with("FEED_STRATEGY") && line.contains("REDIS_URL"),
+            "{line}"
+        );
+        let c = fanout.config(true).unwrap();
+        assert_eq!(c.inactive, Duration::from_secs(7 * 86_400));
+        assert_eq!((c.cap, c.workers), (800, 2));
+    }
+}

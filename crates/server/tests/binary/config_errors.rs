@@ -68,6 +68,12 @@ fn a_malformed_value_names_its_variable() {
     );
     fails_naming(&[("HTTP_MAX_CONNECTIONS", "0")], "HTTP_MAX_CONNECTIONS");
     fails_naming(&[("HTTP_MAX_IN_FLIGHT", "many")], "HTTP_MAX_IN_FLIGHT");
+    fails_naming(&[("FEED_STRATEGY", "push")], "FEED_STRATEGY");
+    fails_naming(&[("FEED_TIMELINE_CAP", "0")], "FEED_TIMELINE_CAP");
+    fails_naming(&[("FEED_INACTIVE_DAYS", "-1")], "FEED_INACTIVE_DAYS");
+    fails_naming(&[("FEED_FANOUT_LIMIT", "lots")], "FEED_FANOUT_LIMIT");
+    fails_naming(&[("FEED_WORKERS", "257")], "FEED_WORKERS");
+    fails_naming(&[("FEED_CLAIM_IDLE_MS", "0")], "FEED_CLAIM_IDLE_MS");
 }
 
 #[test]
@@ -108,6 +114,9 @@ fn a_value_that_parses_but_cannot_work_names_its_variable() {
     fails_naming(&[("REDIS_URL", "http://x")], "REDIS_URL");
     fails_naming(&[("REDIS_URL", "redis://a:1,http://b:2")], "REDIS_URL");
     fails_naming(&[("JWT_SECRET", "short")], "JWT_SECRET");
+    // Timelines live in Redis: fan-out without it cannot work.
+    let line = fails_naming(&[("FEED_STRATEGY", "fanout")], "FEED_STRATEGY");
+    assert!(line.contains("REDIS_URL"), "{line}");
     let line = fails_naming(&[("APP_ENV", "production")], "JWT_SECRET");
     assert!(line.contains("APP_ENV=production"), "{line}");
 }

@@ -84,9 +84,11 @@ impl Write {
                 Read::AuthorHead(user),
                 Read::User(user),
             ],
-            Write::Follow { follower, followee } => {
-                vec![Read::User(follower), Read::User(followee)]
-            }
+            Write::Follow { follower, followee } => vec![
+                Read::User(follower),
+                Read::User(followee),
+                Read::FollowedPulled(follower),
+            ],
             Write::Credentials { user } => vec![Read::User(user)],
             Write::ApiKey { key } => vec![Read::ApiKey(key)],
         }
@@ -160,6 +162,29 @@ impl ReadCache {
             version: self.mint(),
             value: Arc::default(),
         }))
+    }
+
+    /// Which pulled authors a user follows ([`Read::FollowedPulled`]): the pulled set's version
+    /// it was computed from, and the authors.
+    pub async fn followed_pulled<F, Fut>(
+        &self,
+        user: UserId,
+        load: F,
+    ) -> Result<Option<Arc<(u64, Vec<UserId>)>>, StoreError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<Option<(u64, Vec<UserId>)>, StoreError>> + Send,
+    {
+        Ok(self
+            .get(Read::FollowedPulled(user), load)
+            .await?
+            .map(|v| v.value))
+    }
+
+    /// Drops one user's [`Read::FollowedPulled`] (computed from an older pulled set).
+    pub async fn forget_followed_pulled(&self, user: UserId) {
+        let key = CachePolicy::key(&Read::FollowedPulled(user)).into_owned();
+        self.store.invalidate(&[key]).await;
     }
 
     /// One user with their counters.

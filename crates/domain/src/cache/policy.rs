@@ -32,6 +32,10 @@ pub enum Read {
     /// One API key's stored record (by id: the id is part of the key a client sends).
     /// Revocation makes it stale on every instance.
     ApiKey(ApiKeyId),
+    /// Which pulled authors (fan-out feeds) one user follows, with the version of the pulled
+    /// set it was computed from. The user's follows and unfollows make it stale; a new version
+    /// of the set makes the reader recompute it.
+    FollowedPulled(UserId),
 }
 
 /// How long values live. Every write that changes a value invalidates it, so these bound
@@ -52,6 +56,8 @@ pub struct CachePolicy {
     pub user: Duration,
     /// Keys change only by revocation (which invalidates) and by the coarse `last_used_at`.
     pub api_key: Duration,
+    /// Changes on the user's follows (which invalidate) and with the pulled set's version.
+    pub followed_pulled: Duration,
 }
 
 impl Default for CachePolicy {
@@ -63,6 +69,7 @@ impl Default for CachePolicy {
             head: Duration::from_secs(5),
             user: Duration::from_secs(60),
             api_key: Duration::from_secs(60),
+            followed_pulled: Duration::from_secs(60),
         }
     }
 }
@@ -84,6 +91,7 @@ impl CachePolicy {
             // a v3 user read from a shared tier would lack the revocation.
             Read::User(id) => Cow::Owned(format!("v4:user:{id}")),
             Read::ApiKey(id) => Cow::Owned(format!("v3:apikey:{id}")),
+            Read::FollowedPulled(id) => Cow::Owned(format!("v3:user:{id}:followed-pulled")),
         }
     }
 
@@ -94,6 +102,7 @@ impl CachePolicy {
             Read::Summary(_) => self.summary,
             Read::User(_) => self.user,
             Read::ApiKey(_) => self.api_key,
+            Read::FollowedPulled(_) => self.followed_pulled,
         }
     }
 
@@ -147,6 +156,7 @@ mod tests {
                 id.as_uuid(),
             ))),
             CachePolicy::key(&Read::Post(crate::model::PostId::from_uuid(id.as_uuid()))),
+            CachePolicy::key(&Read::FollowedPulled(id)),
         ];
         let unique: std::collections::HashSet<_> = keys.iter().collect();
         assert_eq!(unique.len(), keys.len());

@@ -15,7 +15,6 @@
 //! while the timeline store cannot be reached, the pull query answers. No page is ever empty or
 //! partial because of the timelines.
 
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -300,21 +299,42 @@ impl FeedService {
         Ok(rows)
     }
 
-    /// The pulled authors `user` follows.
+    /// The pulled authors `user` follows: cached per user (stale on their follows and
+    /// unfollows), recomputed when the pulled set has changed since.
     async fn followed_pulled(&self, t: &Timelines, user: UserId) -> Result<Vec<UserId>, Fallback> {
         let pulled = self.pulled(t).await?;
         if pulled.authors.is_empty() {
             return Ok(Vec::new());
         }
-        let candidates: Vec<UserId> = pulled
-            .authors
-            .iter()
-            .map(|(a, _)| *a)
-            .filter(|a| *a != user)
-            .collect();
-        let mut followed = t.follows.followed_among(user, &candidates).await?;
-        let unique: HashSet<UserId> = followed.drain(..).collect();
-        Ok(unique.into_iter().collect())
+        let follows = &t.follows;
+        let load = || {
+            let pulled = pulled.clone();
+            async move {
+                let candidates: Vec<UserId> = pulled
+                    .authors
+                    .iter()
+                    .map(|(a, _)| *a)
+                    .filter(|a| *a != user)
+                    .collect();
+                let mut followed = follows.followed_among(user, &candidates).await?;
+                followed.sort_unstable();
+                followed.dedup();
+                Ok(Some((pulled.version, followed)))
+            }
+        };
+        for _ in 0..2 {
+            if let Some(cached) = t.cache.followed_pulled(user, load).await? {
+                if cached.0 == pulled.version {
+                    return Ok(cached.1.clone());
+                }
+            }
+            t.cache.forget_followed_pulled(user).await;
+        }
+        // Another instance keeps storing an older set's answer: ask the store directly.
+        Ok(load()
+            .await?
+            .map(|(_, authors)| authors)
+            .unwrap_or_default())
     }
 
     async fn pulled(&self, t: &Timelines) -> Result<Arc<PulledAuthors>, Fallback> {

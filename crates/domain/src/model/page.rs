@@ -32,7 +32,7 @@ impl Limit {
         (1..=Self::MAX).contains(&n).then_some(Limit(n))
     }
 
-    pub fn get(&self) -> usize {
+    pub const fn get(&self) -> usize {
         self.0
     }
 }

@@ -35,8 +35,12 @@ use super::Authors;
 /// pulled author's posts can be missing from feeds this long (well inside the contract's 2 s).
 const PULLED_REFRESH: Duration = Duration::from_millis(500);
 
-/// How many of the newest posts a rebuild stores (the cap fills up from pushes afterwards).
-pub const REBUILD_DEPTH: usize = 200;
+/// How many of the newest posts a rebuild stores, at least: one default page and the row that
+/// says whether another follows. The pull query's cost grows with (accounts followed × rows
+/// asked), so a rebuild costs what one pull read costs, whoever the reader follows (at 5,000
+/// followed accounts, 200 rows would be ten times that); the window then grows with pushes up
+/// to the cap, and deeper pages continue from the database meanwhile.
+pub const REBUILD_DEPTH: usize = Limit::DEFAULT.get() + 1;
 
 /// Counters of the fan-out read path, for metrics.
 #[derive(Debug, Default)]

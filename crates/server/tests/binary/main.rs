@@ -9,3 +9,4 @@ mod logs;
 mod shutdown;
 mod support;
 mod user;
+mod worker;

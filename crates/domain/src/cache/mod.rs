@@ -242,6 +242,23 @@ impl ReadCache {
             .collect()
     }
 
+    /// The cached records among `ids` (in the same order; misses and undecodable values are
+    /// `None`), in one round trip to each tier. Never loads.
+    pub async fn cached_posts(&self, ids: &[PostId]) -> Vec<Option<Arc<PostRecord>>> {
+        let keys: Vec<String> = ids
+            .iter()
+            .map(|id| CachePolicy::key(&Read::Post(*id)).into_owned())
+            .collect();
+        let hits = self.store.get_many(&keys).await;
+        keys.iter()
+            .zip(hits)
+            .map(|(key, hit)| {
+                let bytes = hit?;
+                self.decode::<PostRecord>(key, &bytes).ok().map(|v| v.value)
+            })
+            .collect()
+    }
+
     /// Stores summaries read outside the guard of [`ReadCache::summary`] (a batch of misses):
     /// only for [`CachePolicy::summary_unguarded`], since an edit could have landed meanwhile.
     pub async fn put_unguarded_summaries(

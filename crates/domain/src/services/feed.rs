@@ -221,13 +221,19 @@ impl FeedService {
         let mut rows = Vec::with_capacity(want);
         let mut last = before;
         loop {
-            for entry in &entries {
-                let posts = &self.posts;
-                let id = entry.post;
-                let record = t
-                    .cache
-                    .post(id, || async move { posts.by_id(id).await })
-                    .await?;
+            // One round trip for the cached ones; each miss then loads alone (and is cached).
+            let ids: Vec<PostId> = entries.iter().map(|e| e.post).collect();
+            let cached = t.cache.cached_posts(&ids).await;
+            for (id, hit) in ids.into_iter().zip(cached) {
+                let record = match hit {
+                    Some(record) => Some(record),
+                    None => {
+                        let posts = &self.posts;
+                        t.cache
+                            .post(id, || async move { posts.by_id(id).await })
+                            .await?
+                    }
+                };
                 if let Some(record) = record {
                     rows.push(PostRecord::clone(&record));
                 }

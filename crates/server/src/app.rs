@@ -30,7 +30,6 @@ pub struct App {
     connections: Connections,
     keys: IdempotencyService,
     feed: crate::feed::FeedTier,
-    workers: usize,
 }
 
 /// How often expired idempotency keys are swept. Reads already ignore them, so this only
@@ -135,7 +134,6 @@ impl App {
             connections,
             keys,
             feed,
-            workers: config.feed.workers,
         })
     }
 
@@ -163,10 +161,9 @@ impl App {
             connections,
             keys,
             feed,
-            workers,
         } = self;
         let upkeep = spawn_metrics_upkeep(shutdown.clone());
-        let feed_tasks = feed.spawn(&shutdown, workers);
+        let feed_tasks = feed.spawn(&shutdown, feed.workers());
         let sweep = spawn_key_sweep(keys, shutdown.clone());
         let signal = shutdown.clone();
         let drained = async move {

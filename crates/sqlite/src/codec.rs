@@ -18,6 +18,24 @@ pub(crate) fn key(id: Uuid) -> String {
     id.hyphenated().encode_lower(&mut buf).to_owned()
 }
 
+/// Ids as a JSON array of their keys, for `json_each(?)` lists (one statement for any count).
+/// Keys are hex digits and hyphens, so nothing in them needs escaping.
+pub(crate) fn key_list(ids: impl ExactSizeIterator<Item = Uuid>) -> String {
+    let mut json = String::with_capacity(2 + ids.len() * (uuid::fmt::Hyphenated::LENGTH + 3));
+    let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    json.push('[');
+    for (i, id) in ids.enumerate() {
+        if i > 0 {
+            json.push(',');
+        }
+        json.push('"');
+        json.push_str(id.hyphenated().encode_lower(&mut buf));
+        json.push('"');
+    }
+    json.push(']');
+    json
+}
+
 /// The `before` bound of a keyset query.
 ///
 /// `None` (first page) binds the largest UUID instead of switching to a query without the

@@ -184,12 +184,7 @@ impl FollowRepository for SqliteStore {
         if candidates.is_empty() {
             return Ok(Vec::new());
         }
-        // Keys are hex digits and dashes: nothing in them needs escaping in a JSON string.
-        let quoted: Vec<String> = candidates
-            .iter()
-            .map(|c| format!("\"{}\"", key(c.as_uuid())))
-            .collect();
-        let keys = format!("[{}]", quoted.join(","));
+        let keys = codec::key_list(candidates.iter().map(|c| c.as_uuid()));
         let rows = sqlx::query(FOLLOWED_AMONG)
             .bind(key(user.as_uuid()))
             .bind(keys)

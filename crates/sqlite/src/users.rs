@@ -267,19 +267,7 @@ impl UserRepository for SqliteStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        // Ids are hex and hyphens, so they need no JSON escaping.
-        let mut json = String::with_capacity(2 + ids.len() * 39);
-        let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
-        json.push('[');
-        for (i, id) in ids.iter().enumerate() {
-            if i > 0 {
-                json.push(',');
-            }
-            json.push('"');
-            json.push_str(id.as_uuid().hyphenated().encode_lower(&mut buf));
-            json.push('"');
-        }
-        json.push(']');
+        let json = codec::key_list(ids.iter().map(|id| id.as_uuid()));
         let rows = sqlx::query(SUMMARIES)
             .bind(json)
             .fetch_all(&self.read)

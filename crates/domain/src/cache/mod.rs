@@ -226,36 +226,28 @@ impl ReadCache {
     /// The cached summaries among `ids` (in the same order; misses and undecodable values are
     /// `None`). Never loads.
     pub async fn cached_summaries(&self, ids: &[UserId]) -> Vec<Option<Arc<UserSummary>>> {
-        let keys: Vec<String> = ids
-            .iter()
-            .map(|id| CachePolicy::key(&Read::Summary(*id)).into_owned())
-            .collect();
-        let hits = self.store.get_many(&keys).await;
-        keys.iter()
-            .zip(hits)
-            .map(|(key, hit)| {
-                let bytes = hit?;
-                self.decode::<UserSummary>(key, &bytes)
-                    .ok()
-                    .map(|v| v.value)
-            })
-            .collect()
+        self.cached_many(ids.iter().map(|id| Read::Summary(*id)))
+            .await
     }
 
     /// The cached records among `ids` (in the same order; misses and undecodable values are
     /// `None`), in one round trip to each tier. Never loads.
     pub async fn cached_posts(&self, ids: &[PostId]) -> Vec<Option<Arc<PostRecord>>> {
-        let keys: Vec<String> = ids
-            .iter()
-            .map(|id| CachePolicy::key(&Read::Post(*id)).into_owned())
+        self.cached_many(ids.iter().map(|id| Read::Post(*id))).await
+    }
+
+    /// Several reads of one type from the store at once (`Cache::get_many`); never loads.
+    async fn cached_many<T>(&self, reads: impl Iterator<Item = Read>) -> Vec<Option<Arc<T>>>
+    where
+        T: DeserializeOwned + Send + Sync + 'static,
+    {
+        let keys: Vec<String> = reads
+            .map(|read| CachePolicy::key(&read).into_owned())
             .collect();
         let hits = self.store.get_many(&keys).await;
         keys.iter()
             .zip(hits)
-            .map(|(key, hit)| {
-                let bytes = hit?;
-                self.decode::<PostRecord>(key, &bytes).ok().map(|v| v.value)
-            })
+            .map(|(key, hit)| self.decode::<T>(key, &hit?).ok().map(|v| v.value))
             .collect()
     }
 

@@ -70,10 +70,6 @@ impl FanoutService {
         }
     }
 
-    pub fn settings(&self) -> FanoutSettings {
-        self.settings
-    }
-
     /// Handles one event. An error leaves the event to be retried (the worker does not
     /// acknowledge it); running it again is harmless.
     pub async fn apply(&self, entry: &OutboxEntry) -> Result<Applied, StoreError> {

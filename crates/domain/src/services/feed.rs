@@ -40,7 +40,7 @@ const PULLED_REFRESH: Duration = Duration::from_millis(500);
 /// asked), so a rebuild costs what one pull read costs, whoever the reader follows (at 5,000
 /// followed accounts, 200 rows would be ten times that); the window then grows with pushes up
 /// to the cap, and deeper pages continue from the database meanwhile.
-pub const REBUILD_DEPTH: usize = Limit::DEFAULT.get() + 1;
+const REBUILD_DEPTH: usize = Limit::DEFAULT.get() + 1;
 
 /// Counters of the fan-out read path, for metrics.
 #[derive(Debug, Default)]

@@ -16,7 +16,7 @@ pub use api_keys::{ApiKeyService, CreatedApiKey};
 pub use auth::{AuthService, LoginLimits, Presented, Session, SignupInput, CLOCK_SKEW_ALLOWANCE};
 pub use authors::Authors;
 pub use fanout::{Applied, FanoutService, FanoutSettings};
-pub use feed::{FeedService, FeedStats, REBUILD_DEPTH};
+pub use feed::{FeedService, FeedStats};
 pub use idempotency::{IdempotencyService, SWEEP_BATCH};
 pub use posts::PostService;
 pub use tiers::TierService;

@@ -53,7 +53,8 @@ pub async fn worker(config: &Config) -> anyhow::Result<()> {
     let signal = shutdown_signal();
     let shared = crate::backends::SharedTier::build(config, &shutdown).await?;
     let (_, feed) = crate::feed::build(config, &database, shared.redis.as_ref());
-    let workers = config.feed.workers.max(1);
+    // A worker tier exists to handle events: at least one worker, whatever FEED_WORKERS says.
+    let workers = feed.workers().max(1);
     let tasks = feed.spawn(&shutdown, workers);
     tracing::info!(workers, database = %config.database, "feed workers running");
     signal.await;

@@ -3,8 +3,8 @@
 //!
 //! Every `socialscale` server runs them (`FEED_WORKERS` tasks, 2 by default); `socialscale
 //! worker` runs only them, for a separate worker tier. With the pull strategy the relay still
-//! runs, deleting outbox rows as they come (the database writes them whatever the strategy, so
-//! switching to fan-out later loses nothing that matters: timelines are rebuilt on read).
+//! runs, deleting outbox rows once they are a minute old (the database writes them whatever the
+//! strategy; see `relay`).
 
 mod relay;
 mod workers;
@@ -69,6 +69,11 @@ impl FeedTier {
             fanout_limit: config.fanout_limit,
             ..FanoutSettings::default()
         }
+    }
+
+    /// `FEED_WORKERS`: how many worker tasks a server runs.
+    pub fn workers(&self) -> usize {
+        self.config.workers
     }
 
     /// Starts the relay and `workers` worker tasks; they stop when `stop` is cancelled, each

@@ -18,6 +18,7 @@
 #![allow(clippy::expect_used)]
 
 mod accounts;
+mod bulk_outbox;
 mod bursts;
 mod counts;
 mod follows;
@@ -39,6 +40,7 @@ pub use accounts::{
     api_key_repository_contract, api_keys_cap_under_racing_creates, api_keys_lifecycle,
     users_credentials,
 };
+pub use bulk_outbox::bulk_loads_record_no_events;
 pub use bursts::{follows_burst_each_answered, posts_burst_each_answered};
 pub use counts::counters_exact_under_concurrency;
 pub use follows::{follow_repository_contract, follows_counters_and_conflicts, follows_lists};

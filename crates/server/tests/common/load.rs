@@ -6,7 +6,7 @@
 #![allow(dead_code)]
 
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::{Client, RequestBuilder};
@@ -29,6 +29,8 @@ pub struct Outcome {
     pub answered_in: u8,
     /// When it was sent.
     pub sent_at: Instant,
+    /// How long its answer took.
+    pub took: Duration,
     /// The status, or why there was none (a timeout: a hang).
     pub status: Result<u16, String>,
 }
@@ -36,7 +38,8 @@ pub struct Outcome {
 pub struct Load {
     phase: Arc<AtomicU8>,
     stop: CancellationToken,
-    workers: Vec<JoinHandle<Vec<Outcome>>>,
+    seen: Arc<Mutex<Vec<Outcome>>>,
+    workers: Vec<JoinHandle<()>>,
 }
 
 impl Load {
@@ -50,12 +53,13 @@ impl Load {
             .unwrap();
         let phase = Arc::new(AtomicU8::new(0));
         let stop = CancellationToken::new();
+        let seen = Arc::new(Mutex::new(Vec::new()));
         let workers = requests
             .into_iter()
             .map(|make| {
                 let (client, phase, stop) = (client.clone(), phase.clone(), stop.clone());
+                let seen = seen.clone();
                 tokio::spawn(async move {
-                    let mut seen = Vec::new();
                     while !stop.is_cancelled() {
                         let (what, request) = make(&client);
                         let sent_in = phase.load(Ordering::SeqCst);
@@ -71,22 +75,23 @@ impl Load {
                             }
                             Err(e) => Err(e.to_string()),
                         };
-                        seen.push(Outcome {
+                        seen.lock().unwrap().push(Outcome {
                             what,
                             sent_in,
                             answered_in: phase.load(Ordering::SeqCst),
                             sent_at,
+                            took: sent_at.elapsed(),
                             status,
                         });
                         tokio::time::sleep(pause).await;
                     }
-                    seen
                 })
             })
             .collect();
         Load {
             phase,
             stop,
+            seen,
             workers,
         }
     }
@@ -95,14 +100,29 @@ impl Load {
         self.phase.store(phase, Ordering::SeqCst);
     }
 
+    /// Waits until the answers so far satisfy `done`, checking every 50 ms, for at most
+    /// `limit`; whether they did. For a phase that must last until something was seen in it
+    /// (a request sent and answered in it), since how long one answer takes varies with load.
+    pub async fn until(&self, limit: Duration, done: impl Fn(&[Outcome]) -> bool) -> bool {
+        let end = Instant::now() + limit;
+        loop {
+            if done(&self.seen.lock().unwrap()) {
+                return true;
+            }
+            if Instant::now() >= end {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Stops the workers after the requests in flight are answered; every outcome.
     pub async fn stop(self) -> Vec<Outcome> {
         self.stop.cancel();
-        let mut all = Vec::new();
         for w in self.workers {
-            all.extend(w.await.unwrap());
+            w.await.unwrap();
         }
-        all
+        std::mem::take(&mut *self.seen.lock().unwrap())
     }
 }
 

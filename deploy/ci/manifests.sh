@@ -150,6 +150,20 @@ for url in app_env.get("DATABASE_READ_URLS", "").split(","):
     host = re.search(r"@([^:/]+)", url).group(1)
     if host not in services or host == primary:
         err(f"compose: DATABASE_READ_URLS host {host} is not a replica service")
+# The worker: the app's image and environment with `worker` as its command; the image's
+# HEALTHCHECK (HTTP liveness) off, since it serves no port.
+worker_svc = services.get("worker")
+if worker_svc is None:
+    err("compose: no worker service (socialscale worker)")
+else:
+    if worker_svc.get("image") != app.get("image") or worker_svc.get("command") != ["worker"]:
+        err("compose worker: must run the app's image with command [worker]")
+    wenv = worker_svc.get("environment") or {}
+    missing = sorted(k for k in app_env if k not in wenv)
+    if missing:
+        err(f"compose worker: lacks the app's environment {missing}")
+    if not (worker_svc.get("healthcheck") or {}).get("disable"):
+        err("compose worker: the image's HTTP healthcheck must be disabled (no port)")
 nginx = services["nginx"]
 nginx_ip = nginx["networks"]["backend"]["ipv4_address"]
 if app_env.get("TRUSTED_PROXIES") != nginx_ip:
@@ -211,7 +225,20 @@ def one(kind):
         sys.exit("\n".join(errors))
     return found[0]
 
-cm, secret, dep = one("ConfigMap"), one("Secret"), one("Deployment")
+def component(name):
+    found = [doc for (k, _), (_, doc) in objs.items()
+             if k == "Deployment"
+             and doc["metadata"]["labels"].get("app.kubernetes.io/component") == name]
+    if len(found) != 1:
+        err(f"expected one Deployment of component {name}, found {len(found)}")
+        sys.exit("\n".join(errors))
+    return found[0]
+
+deployments = [doc for (k, _), (_, doc) in objs.items() if k == "Deployment"]
+if len(deployments) != 2:
+    err(f"expected two Deployments (api, worker), found {len(deployments)}")
+cm, secret = one("ConfigMap"), one("Secret")
+dep, worker = component("api"), component("worker")
 svc, hpa, pdb = one("Service"), one("HorizontalPodAutoscaler"), one("PodDisruptionBudget")
 if secret.get("data") or any(v for v in (secret.get("stringData") or {}).values()):
     err("secret.yaml holds a value: it must only name the keys")
@@ -242,8 +269,42 @@ term = pod["spec"]["terminationGracePeriodSeconds"]
 if term < pre_stop + grace + 1:
     err(f"terminationGracePeriodSeconds {term} < preStop {pre_stop} + SHUTDOWN_GRACE_SECONDS "
         f"{grace} + margin: pods would be killed mid-drain")
-if hpa["spec"]["maxReplicas"] * int(data["DB_MAX_CONNECTIONS"]) >= 100:
-    err("HPA maxReplicas x DB_MAX_CONNECTIONS reaches PostgreSQL's default max_connections 100")
+# The worker tier: the same image and configuration, `worker` instead of the default command,
+# no port, no probes (it serves none), a grace period above its drain, pods no other selector
+# takes.
+wpod = worker["spec"]["template"]
+wlabels = wpod["metadata"]["labels"]
+if any(wlabels.get(k) != v for k, v in worker["spec"]["selector"]["matchLabels"].items()):
+    err(f"worker Deployment selector does not match its pod labels {wlabels}")
+for what, sel in (("Service", svc["spec"]["selector"]),
+                  ("PodDisruptionBudget", pdb["spec"]["selector"]["matchLabels"]),
+                  ("API Deployment", dep["spec"]["selector"]["matchLabels"])):
+    if all(wlabels.get(k) == v for k, v in sel.items()):
+        err(f"the {what} selector {sel} also takes the worker pods")
+(wc,) = wpod["spec"]["containers"]
+if wc.get("image") != c.get("image"):
+    err(f"worker image {wc.get('image')} is not the API's {c.get('image')}")
+if wc.get("args") != ["worker"] or "command" in wc:
+    err(f"worker must run the image's binary with args [worker], not {wc.get('command')} {wc.get('args')}")
+if wc.get("envFrom") != c["envFrom"]:
+    err("worker envFrom differs from the API's: both must read the same configuration")
+for p in ("readinessProbe", "livenessProbe", "startupProbe", "ports"):
+    if p in wc:
+        err(f"worker has {p}, but it listens on no port")
+if wpod["spec"]["terminationGracePeriodSeconds"] < grace + 1:
+    err(f"worker terminationGracePeriodSeconds {wpod['spec']['terminationGracePeriodSeconds']} "
+        f"< SHUTDOWN_GRACE_SECONDS {grace} + margin: workers killed mid-batch")
+wsc = wc["securityContext"]
+if not (wpod["spec"]["securityContext"].get("runAsNonRoot") and wsc.get("readOnlyRootFilesystem")
+        and wsc.get("allowPrivilegeEscalation") is False):
+    err("the worker pod must run non-root, read-only, without privilege escalation")
+wenv = {e["name"]: e.get("value") for e in wc.get("env", [])}
+worker_conns = worker["spec"]["replicas"] * int(wenv.get("DB_MAX_CONNECTIONS",
+                                                         data["DB_MAX_CONNECTIONS"]))
+budget = hpa["spec"]["maxReplicas"] * int(data["DB_MAX_CONNECTIONS"]) + worker_conns
+if budget >= 100:
+    err(f"HPA maxReplicas x DB_MAX_CONNECTIONS + the workers' connections = {budget} reaches "
+        "PostgreSQL's default max_connections 100")
 sc, psc = c["securityContext"], pod["spec"]["securityContext"]
 if not (psc.get("runAsNonRoot") and sc.get("readOnlyRootFilesystem")
         and sc.get("allowPrivilegeEscalation") is False):

@@ -84,14 +84,14 @@ impl CachePolicy {
     pub fn key(read: &Read) -> Cow<'static, str> {
         match read {
             Read::GlobalHead => Cow::Borrowed("v3:posts:head"),
-            Read::AuthorHead(id) => Cow::Owned(format!("v3:user:{id}:posts:head")),
-            Read::Post(id) => Cow::Owned(format!("v3:post:{id}")),
-            Read::Summary(id) => Cow::Owned(format!("v3:user:{id}:summary")),
+            Read::AuthorHead(id) => keyed("v3:user:", id.as_uuid(), ":posts:head"),
+            Read::Post(id) => keyed("v3:post:", id.as_uuid(), ""),
+            Read::Summary(id) => keyed("v3:user:", id.as_uuid(), ":summary"),
             // v4: users carry their tier and tokens-valid-after since logout and tiers came;
             // a v3 user read from a shared tier would lack the revocation.
-            Read::User(id) => Cow::Owned(format!("v4:user:{id}")),
-            Read::ApiKey(id) => Cow::Owned(format!("v3:apikey:{id}")),
-            Read::FollowedPulled(id) => Cow::Owned(format!("v3:user:{id}:followed-pulled")),
+            Read::User(id) => keyed("v4:user:", id.as_uuid(), ""),
+            Read::ApiKey(id) => keyed("v3:apikey:", id.as_uuid(), ""),
+            Read::FollowedPulled(id) => keyed("v3:user:", id.as_uuid(), ":followed-pulled"),
         }
     }
 
@@ -129,9 +129,51 @@ impl CachePolicy {
     }
 }
 
+/// `prefix`, the id hyphenated in lower case, `suffix`: a feed page builds a key for each of
+/// its posts and authors, and `format!` with the id's `Display` was a visible share of it.
+fn keyed(prefix: &str, id: uuid::Uuid, suffix: &str) -> Cow<'static, str> {
+    let mut buf = uuid::Uuid::encode_buffer();
+    let id = id.hyphenated().encode_lower(&mut buf);
+    let mut key = String::with_capacity(prefix.len() + id.len() + suffix.len());
+    key.push_str(prefix);
+    key.push_str(id);
+    key.push_str(suffix);
+    Cow::Owned(key)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{ApiKeyId, PostId, UserId};
+
+    #[test]
+    fn keys_keep_their_stored_form() {
+        // Keys name values in a shared tier that older and newer builds read side by side.
+        let u = uuid::Uuid::from_u128(0x0123_4567_89ab_cdef_0011_2233_4455_6677);
+        let (user, post) = (UserId::from_uuid(u), PostId::from_uuid(u));
+        let cases = [
+            (Read::GlobalHead, "v3:posts:head".to_owned()),
+            (Read::AuthorHead(user), format!("v3:user:{u}:posts:head")),
+            (Read::Post(post), format!("v3:post:{u}")),
+            (Read::Summary(user), format!("v3:user:{u}:summary")),
+            (Read::User(user), format!("v4:user:{u}")),
+            (
+                Read::ApiKey(ApiKeyId::from_uuid(u)),
+                format!("v3:apikey:{u}"),
+            ),
+            (
+                Read::FollowedPulled(user),
+                format!("v3:user:{u}:followed-pulled"),
+            ),
+        ];
+        for (read, key) in cases {
+            assert_eq!(CachePolicy::key(&read), key);
+        }
+        assert_eq!(
+            CachePolicy::key(&Read::Post(post)),
+            "v3:post:01234567-89ab-cdef-0011-223344556677"
+        );
+    }
 
     #[test]
     fn a_value_round_trips_with_its_version() {

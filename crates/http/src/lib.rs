@@ -3,7 +3,8 @@
 //! # Layout
 //!
 //! - `router`: the route table, one layer per route, under the stack every request passes.
-//! - `routes/`: handlers, one module per resource, each annotated for the OpenAPI document.
+//! - `routes/`: handlers, one module per resource, each annotated for the OpenAPI document;
+//!   `routes/web.rs` serves the web client embedded from `web/` (not part of the JSON API).
 //! - `auth`: the bearer token or API key, checked once per request; `AuthUser`,
 //!   `MaybeAuthUser`, `TokenUser`.
 //! - `extract`: `AppJson`, `PageQuery` — request parsing that fails with our errors.

@@ -56,7 +56,7 @@ pub fn router(state: AppState, options: &HttpOptions) -> HttpService {
 }
 
 fn routes(state: AppState) -> Router {
-    use crate::routes::{api_keys, auth, health as h, posts, users};
+    use crate::routes::{api_keys, auth, health as h, posts, users, web};
     register_metrics(&state);
     let p = &state.policies;
     let t = Table { state: &state };
@@ -120,6 +120,13 @@ fn routes(state: AppState) -> Router {
         .route_with("/health/liveness", get(h::liveness), RouteLayer::open)
         .route_with("/metrics", get(h::metrics), RouteLayer::open)
         .route_with("/openapi.json", get(openapi_document()), RouteLayer::open);
+    // The web client's page and files: open like the probes, so a page load never spends the
+    // API budget its own requests are about to need.
+    let client = web::ASSETS
+        .iter()
+        .fold(Router::<AppState>::new(), |r, asset| {
+            r.route_with(asset.path, get(web::serve(asset)), RouteLayer::open)
+        });
     // The Swagger UI pages (`/docs`, `/docs/`, `/docs/{*rest}`) share one series.
     let docs: Router<AppState> =
         Router::from(SwaggerUi::new("/docs").config(Config::from("/openapi.json")))
@@ -129,6 +136,7 @@ fn routes(state: AppState) -> Router {
         .merge(api)
         .merge(open)
         .merge(docs)
+        .merge(client)
         .fallback(|| async { ApiError::NotFound("Route not found") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state)

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod health;
 pub mod posts;
 pub mod users;
+pub mod web;
 
 use utoipa::IntoParams;
 

@@ -20,3 +20,4 @@ mod rate_limit;
 mod raw_http;
 mod shutdown;
 mod users;
+mod web;

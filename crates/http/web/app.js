@@ -47,7 +47,7 @@ function pick(parts) {
 }
 
 function notFoundView(ctx) {
-  ctx.main.append(ctx.heading('Page not found'),
+  ctx.show(ctx.heading('Page not found'),
     h('p', {}, 'Nothing lives at this address. ', h('a', { href: '#/' }, 'Go to the timeline')));
 }
 
@@ -82,6 +82,8 @@ function context(container = main) {
   let heading = null;
   return {
     main: container,
+    // Appends what is given, skipping the null of a part a view leaves out.
+    show: (...nodes) => container.append(...nodes.filter((n) => n !== null && n !== undefined)),
     active: () => mine === generation,
     onLeave: (fn) => leaving.push(fn),
     navigate,

@@ -21,7 +21,7 @@ export function loginView(ctx) {
     const res = await api('POST', '/auth/login', { body, auth: false });
     afterSignIn(ctx, res, `Logged in as @${res.user.username}.`);
   });
-  ctx.main.append(
+  ctx.show(
     ctx.heading('Log in'),
     session.next ? h('p', { class: 'muted' }, 'Log in to see that page.') : null,
     form,
@@ -67,7 +67,7 @@ export function signupView(ctx) {
     const res = await api('POST', '/auth/signup', { body, auth: false });
     afterSignIn(ctx, res, `Welcome, @${res.user.username}.`);
   });
-  ctx.main.append(
+  ctx.show(
     ctx.heading('Sign up'),
     form,
     h('p', {}, 'Have an account? ', h('a', { href: '#/login' }, 'Log in')),

@@ -12,10 +12,10 @@ async function byUsername(ctx, username) {
   } catch (err) {
     if (!ctx.active()) return null;
     if (err.status === 404) {
-      ctx.main.append(ctx.heading('No such person'),
+      ctx.show(ctx.heading('No such person'),
         h('p', {}, `Nobody here has the username @${username}.`));
     } else {
-      ctx.main.append(ctx.heading('Profile'));
+      ctx.show(ctx.heading('Profile'));
       showError(err);
     }
     return null;
@@ -103,7 +103,7 @@ export async function profileView(ctx, username) {
     announce,
   });
   if (stop) ctx.onLeave(stop);
-  ctx.main.append(
+  ctx.show(
     h('div', { class: 'profile' },
       ctx.heading(user.name || user.username),
       h('p', { class: 'handle' }, `@${user.username}`),
@@ -134,7 +134,7 @@ export async function peopleView(ctx, username, which) {
     render: personRow,
   });
   ctx.onLeave(() => list.destroy());
-  ctx.main.append(
+  ctx.show(
     ctx.heading(title),
     h('p', {}, h('a', { href: profileHref(user.username) }, `Back to @${user.username}`)),
     list.el,

@@ -99,7 +99,7 @@ function secretBox(created) {
 
 export function settingsView(ctx) {
   if (!ctx.requireSignIn()) return;
-  ctx.main.append(
+  ctx.show(
     ctx.heading('Settings'),
     h('p', { class: 'muted' }, `Signed in as @${session.user.username} (${session.user.email}).`),
     h('section', { 'aria-labelledby': 'profile-title' },

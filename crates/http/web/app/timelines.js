@@ -72,7 +72,7 @@ function timelinePage(ctx, { kind, title, intro, path, empty }) {
     announce,
   });
   if (stop) ctx.onLeave(stop);
-  ctx.main.append(
+  ctx.show(
     ctx.heading(title),
     h('p', { class: 'muted' }, intro),
     signedIn() ? composer((post) => list.prepend([post])) : null,

@@ -181,6 +181,13 @@ impl Browser {
             .unwrap_or_else(|e| panic!("type into {css}: {e}"));
     }
 
+    pub async fn clear(&self, css: &str) {
+        let el = self.client.find(Locator::Css(css)).await.unwrap();
+        el.clear()
+            .await
+            .unwrap_or_else(|e| panic!("clear {css}: {e}"));
+    }
+
     /// Runs `script` (a function body; `return` gives the value) in the page.
     pub async fn js(&self, script: &str) -> Value {
         self.client

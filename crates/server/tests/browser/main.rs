@@ -9,6 +9,7 @@
 /// The API suite's helpers run this server on SQLite.
 const POSTGRES: bool = false;
 
+mod account;
 mod driver;
 #[path = "../api/helpers.rs"]
 #[allow(dead_code)]
@@ -204,6 +205,10 @@ async fn two_people_follow_post_scroll_and_delete_in_real_browsers() {
     let after = list_with_pages(&bob, "Bob's feed after a reload", "Home", 1).await;
     assert!(!after["ids"].as_array().unwrap().contains(&json!(post_id)));
     assert_eq!(texts(&after)[0], format!("seeded post {}", SEEDED - 1));
+    let shown = bob
+        .js("return document.querySelector('main').innerText")
+        .await;
+    assert!(!shown.as_str().unwrap().contains("null"), "{shown}");
     bob.screenshot("08-bob-reloaded").await;
 
     // At a phone's width the page still fits: nothing scrolls sideways.

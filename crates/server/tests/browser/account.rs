@@ -12,6 +12,15 @@ use crate::helpers::spawn_app_with;
 const ALERT: &str =
     "const t = document.querySelector('#alert').textContent; return t === '' ? null : t;";
 
+/// The ids (or tags) of the page's inputs, text areas and buttons that have no accessible
+/// name: no label, no `aria-label`, no text.
+const UNNAMED_CONTROLS: &str = r#"
+    return [...document.querySelectorAll('input, textarea, button')]
+        .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
+            && !el.textContent.trim())
+        .map((el) => el.id || el.tagName);
+"#;
+
 async fn submit(browser: &Browser, form: &str, fields: &[(&str, &str)]) {
     for (name, value) in fields {
         browser.clear(&format!("#{form}-{name}")).await;
@@ -56,6 +65,10 @@ async fn errors_profile_edit_api_keys_and_logout_in_a_real_browser() {
         .await;
     assert!(!beside.as_str().unwrap().is_empty());
     dave.screenshot("10-signup-error").await;
+
+    // Every control of the form is named for a screen reader.
+    let unnamed = dave.js(UNNAMED_CONTROLS).await;
+    assert_eq!(unnamed, json!([]), "controls without a name");
 
     // A taken username: 409, the server's words.
     submit(
@@ -112,6 +125,11 @@ async fn errors_profile_edit_api_keys_and_logout_in_a_real_browser() {
         "return document.querySelector('#key-form') !== null",
     )
     .await;
+    assert_eq!(
+        dave.js(UNNAMED_CONTROLS).await,
+        json!([]),
+        "controls without a name"
+    );
     submit(&dave, "key", &[("name", "my script")]).await;
     let key = dave
         .until(

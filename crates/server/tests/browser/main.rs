@@ -141,6 +141,18 @@ async fn two_people_follow_post_scroll_and_delete_in_real_browsers() {
     )
     .await;
     bob.screenshot("03-bob-follows-alice").await;
+    // Her followers list names him; focus moved to the new view's heading.
+    bob.click("#count-followers").await;
+    let names = bob
+        .until(
+            "Alice's followers list",
+            "const list = document.querySelector('main .paged'); \
+             if (!list || list.dataset.state !== 'done') return null; \
+             return document.activeElement?.id === 'page-title' \
+                 ? [...list.querySelectorAll('li.person')].map((p) => p.textContent) : null;",
+        )
+        .await;
+    assert_eq!(names, json!(["Bob @bob"]));
 
     // 3. Alice posts from her home feed (reloaded: the session survives it), with the counter.
     alice.reload().await;

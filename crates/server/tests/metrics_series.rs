@@ -19,9 +19,20 @@ mod helpers;
 
 use helpers::{spawn_app, spawn_app_with, TestApp};
 
+/// Held by every test of this binary for its whole run. The gauges are process-global and set
+/// by whichever server renders `/metrics`: every test's server is a SQLite one with the same
+/// `pool` labels, and the heap gauges are the whole test process's, so one test's scrape
+/// between another's scrapes would mix their values.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// The value of the one series of `name` carrying exactly `labels`.
 async fn gauge(app: &TestApp, name: &str, labels: &[(&str, &str)]) -> f64 {
     let text = app.get("/metrics").await.text().await.unwrap();
+    gauge_in(&text, name, labels)
+}
+
+/// [`gauge`] in a scrape already taken.
+fn gauge_in(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
     let mut want: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
     want.sort();
     let found: Vec<f64> = text
@@ -51,6 +62,7 @@ async fn gauge(app: &TestApp, name: &str, labels: &[(&str, &str)]) -> f64 {
 
 #[tokio::test]
 async fn sqlite_pools_show_their_idle_busy_and_maximum_connections() {
+    let _serial = SERIAL.lock().await;
     let app = spawn_app_with(&["--db-max-connections", "3"]).await;
     // A query through each pool first: the read pool opens its connections lazily.
     let user = app.signup("pooled").await;
@@ -88,10 +100,12 @@ async fn sqlite_pools_show_their_idle_busy_and_maximum_connections() {
 /// (issue #10). The test process runs on the same allocator as the binary (`server::heap`).
 #[tokio::test]
 async fn the_heap_gauges_show_what_is_allocated_and_what_is_resident() {
+    let _serial = SERIAL.lock().await;
     let app = spawn_app().await;
-    let allocated = gauge(&app, "process_heap_bytes", &[("kind", "allocated")]).await;
-    let active = gauge(&app, "process_heap_bytes", &[("kind", "active")]).await;
-    let resident = gauge(&app, "process_heap_bytes", &[("kind", "resident")]).await;
+    // One scrape: the three are read together there, while allocations move between scrapes.
+    let text = app.get("/metrics").await.text().await.unwrap();
+    let heap = |kind| gauge_in(&text, "process_heap_bytes", &[("kind", kind)]);
+    let (allocated, active, resident) = (heap("allocated"), heap("active"), heap("resident"));
     assert!(
         allocated > 0.0,
         "a running server holds memory: {allocated}"
@@ -101,11 +115,12 @@ async fn the_heap_gauges_show_what_is_allocated_and_what_is_resident() {
         allocated <= active && active <= resident,
         "allocated {allocated} ≤ active {active} ≤ resident {resident}"
     );
-    gauge(&app, "process_heap_bytes", &[("kind", "retained")]).await;
+    heap("retained");
 }
 
 #[tokio::test]
 async fn postgres_primary_and_each_replica_have_their_own_series() {
+    let _serial = SERIAL.lock().await;
     let Some(db) = postgres_adapter::testing::TestDatabase::create("poolmetrics")
         .await
         .unwrap()
@@ -147,6 +162,7 @@ async fn postgres_primary_and_each_replica_have_their_own_series() {
 
 #[tokio::test]
 async fn rate_limit_rejections_are_zero_before_the_first_refusal() {
+    let _serial = SERIAL.lock().await;
     let app = spawn_app().await;
     for policy in ["general", "post", "login", "signup"] {
         let v = gauge(&app, "rate_limited_total", &[("policy", policy)]).await;
@@ -157,6 +173,7 @@ async fn rate_limit_rejections_are_zero_before_the_first_refusal() {
 
 #[tokio::test]
 async fn with_redis_the_breaker_and_fallback_series_exist_at_zero() {
+    let _serial = SERIAL.lock().await;
     let Some(url) = std::env::var("SOCIALSCALE_TEST_REDIS_URL")
         .ok()
         .filter(|v| !v.trim().is_empty())

@@ -18,11 +18,13 @@ use crate::model::{
 mod api_keys;
 mod follows;
 mod idempotency;
+mod live;
 mod timeline;
 
 pub use api_keys::{ApiKeyRepository, ApiKeySecrets, CreateApiKeyError};
 pub use follows::{FollowError, FollowRepository};
 pub use idempotency::{IdempotencyKeyRepository, Keyed};
+pub use live::LiveLog;
 pub use timeline::{
     Delivery, EdgeChange, FeedEventStream, FeedOutbox, PulledAuthors, TimelineStore, TimelineWindow,
 };

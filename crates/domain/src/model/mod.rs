@@ -5,6 +5,7 @@ mod feed;
 mod follow;
 mod idempotency;
 mod ids;
+mod live;
 mod page;
 mod post;
 mod post_page;
@@ -21,6 +22,7 @@ pub use idempotency::{
     Canonical, Fingerprint, IdempotencyKey, KeyClaim, KeyScope, StoredKey, IDEMPOTENCY_KEY_TTL,
 };
 pub use ids::{ApiKeyId, FollowId, PostId, UserId};
+pub use live::{BadLiveEventId, LiveEvent, LiveEventId, Replay};
 pub use page::{Cursor, Keyset, Limit, Page, PageRequest};
 pub use post::{Post, PostContent, PostRecord};
 pub use post_page::{PageKey, PostPage, Version, Versioned};

@@ -5,7 +5,9 @@
 
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
-use std::task::Poll;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Poll, Waker};
+use std::time::Duration;
 
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -31,6 +33,31 @@ pub(crate) async fn join_all<T>(futures: Vec<BoxFuture<'_, T>>) -> Vec<T> {
             Poll::Pending
         } else {
             Poll::Ready(outputs.drain(..).flatten().collect())
+        }
+    })
+    .await
+}
+
+/// Returns once `d` has passed: a thread of its own sleeps and then wakes the task, so a suite
+/// can let one of the futures it races start late without depending on any runtime's timer.
+pub(crate) async fn sleep(d: Duration) {
+    let state: Arc<Mutex<(bool, Option<Waker>)>> = Arc::default();
+    let timer = Arc::clone(&state);
+    std::thread::spawn(move || {
+        std::thread::sleep(d);
+        let mut s = timer.lock().unwrap_or_else(PoisonError::into_inner);
+        s.0 = true;
+        if let Some(w) = s.1.take() {
+            w.wake();
+        }
+    });
+    poll_fn(move |cx| {
+        let mut s = state.lock().unwrap_or_else(PoisonError::into_inner);
+        if s.0 {
+            Poll::Ready(())
+        } else {
+            s.1 = Some(cx.waker().clone());
+            Poll::Pending
         }
     })
     .await

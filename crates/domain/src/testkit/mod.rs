@@ -8,5 +8,6 @@ pub mod cache;
 pub mod fakes;
 mod join;
 pub mod limiter;
+pub mod live;
 pub mod repos;
 pub mod timeline;

@@ -17,6 +17,7 @@ use crate::model::{PostId, TimelineEntry, UserId};
 use crate::ports::{TimelineStore, TimelineWindow};
 
 pub use stream::feed_event_stream_contract;
+pub(crate) use stream::sample_from;
 
 /// Everything a timeline store must do. `cap` is the store's cap; it must be at least 4.
 pub async fn timeline_store_contract(store: &dyn TimelineStore, cap: usize) {

@@ -157,6 +157,12 @@ fn ids_of(d: &[Delivery]) -> Vec<String> {
 
 /// `n` entries of every kind, in seq order.
 fn sample(n: usize) -> Vec<OutboxEntry> {
+    sample_from(1_000, n)
+}
+
+/// `n` entries of every kind with the seqs `first..first + n`, each recorded at a distinct
+/// millisecond.
+pub(crate) fn sample_from(first: i64, n: usize) -> Vec<OutboxEntry> {
     let id = || Uuid::now_v7();
     (0..n)
         .map(|i| {
@@ -179,10 +185,11 @@ fn sample(n: usize) -> Vec<OutboxEntry> {
                     author: UserId::from_uuid(b),
                 },
             };
+            let seq = first + i as i64;
             OutboxEntry {
-                seq: 1_000 + i as i64,
+                seq,
                 event,
-                recorded_at: Timestamp::from_unix_millis(1_700_000_000_000 + i as i64),
+                recorded_at: Timestamp::from_unix_millis(1_700_000_000_000 + seq),
             }
         })
         .collect()

@@ -14,6 +14,9 @@
 //!   work area, behind a bounded queue with a wait limit.
 //! - [`jwt`]: [`JwtIssuer`], HS256 tokens with the algorithm pinned.
 //! - [`api_keys`]: [`Sha256Secrets`], API key secrets (random, SHA-256, constant-time check).
+//! - [`live`]: [`LiveMemoryLog`], the live log behind `GET /stream` on one instance: a ring of
+//!   the newest outbox events, positions stamped with the process's start so a restart resets
+//!   resuming clients.
 //! - [`clock`] and [`ids`]: [`SystemClock`] and [`UuidV7Generator`].
 //! - [`LocalProbe`]: what `/health` reports for the cache and limiter when they are these.
 //!
@@ -27,6 +30,7 @@ pub mod hasher;
 pub mod ids;
 pub mod jwt;
 pub mod limiter;
+pub mod live;
 
 use async_trait::async_trait;
 use domain::ports::HealthProbe;
@@ -39,6 +43,7 @@ pub use hasher::{Argon2Hasher, HasherConfig, PoolConfig};
 pub use ids::UuidV7Generator;
 pub use jwt::JwtIssuer;
 pub use limiter::LocalRateLimiter;
+pub use live::LiveMemoryLog;
 
 /// [`HealthProbe`] for in-process backends: they live and die with the process, so there is
 /// nothing to ping.

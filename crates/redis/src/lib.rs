@@ -29,6 +29,7 @@
 mod acks;
 pub mod breaker;
 pub mod cache;
+mod codec;
 pub mod invalidation;
 pub mod limiter;
 pub mod shared;

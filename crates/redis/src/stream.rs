@@ -1,7 +1,8 @@
 //! The feed event stream in Redis: [`RedisFeedStream`], the [`FeedEventStream`].
 //!
 //! One stream (`feed:events`) read by one consumer group (`fanout`) shared by every worker of
-//! every instance. Entries carry `seq`, `kind`, `a`, `b` (UUIDs as text) and `at` (ms).
+//! every instance. Entries carry `seq`, `kind`, `a`, `b` (UUIDs as text) and `at` (ms): see
+//! `codec.rs`.
 //! Acknowledged entries are deleted as well, so the stream holds exactly the events not yet
 //! acknowledged and its length is the lag.
 //!
@@ -13,18 +14,17 @@
 //! `receive` blocks on a connection of its own (see [`RedisShared`]), bounded by its `wait`
 //! plus the usual timeout; every other call is an ordinary bounded call.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use domain::model::{FeedEvent, OutboxEntry, Timestamp};
+use domain::model::OutboxEntry;
 use domain::ports::{Delivery, FeedEventStream};
 use domain::StoreError;
 use redis::{RedisResult, Value};
-use uuid::Uuid;
 
+use crate::codec::{decode, entries, fields, read_reply, text, RawEntry};
 use crate::shared::{Conn, RedisShared};
 
 const GROUP: &str = "fanout";
@@ -135,7 +135,7 @@ impl RedisFeedStream {
 
     /// Decodes raw entries; the ones that do not decode are acknowledged and deleted (they
     /// could never be processed, and would otherwise be claimed forever).
-    async fn decode_all(&self, raw: Vec<(String, Option<Vec<Value>>)>) -> Vec<Delivery> {
+    async fn decode_all(&self, raw: Vec<RawEntry>) -> Vec<Delivery> {
         let mut out = Vec::with_capacity(raw.len());
         let mut bad = Vec::new();
         for (id, fields) in raw {
@@ -155,71 +155,6 @@ impl RedisFeedStream {
     }
 }
 
-fn text(v: &Value) -> Option<String> {
-    match v {
-        Value::BulkString(b) => String::from_utf8(b.clone()).ok(),
-        Value::SimpleString(s) => Some(s.clone()),
-        _ => None,
-    }
-}
-
-/// An entry from its field list (`[name, value, name, value, ...]`).
-fn decode(fields: &[Value]) -> Option<OutboxEntry> {
-    let mut map = HashMap::new();
-    for pair in fields.chunks_exact(2) {
-        map.insert(text(&pair[0])?, text(&pair[1])?);
-    }
-    let get = |k: &str| map.get(k).map(String::as_str);
-    let seq = get("seq")?.parse::<i64>().ok()?;
-    let a = Uuid::try_parse(get("a")?).ok()?;
-    let b = Uuid::try_parse(get("b")?).ok()?;
-    let at = get("at")?.parse::<i64>().ok()?;
-    Some(OutboxEntry {
-        seq,
-        event: FeedEvent::from_parts(get("kind")?, a, b)?,
-        recorded_at: Timestamp::from_unix_millis(at),
-    })
-}
-
-/// `[id, fields]` pairs; a deleted entry (some Redis versions list them) has no fields.
-fn entries(v: Value) -> Vec<(String, Option<Vec<Value>>)> {
-    let Value::Array(items) = v else {
-        return Vec::new();
-    };
-    items
-        .into_iter()
-        .filter_map(|item| {
-            let Value::Array(mut parts) = item else {
-                return None;
-            };
-            if parts.len() != 2 {
-                return None;
-            }
-            let fields = match parts.pop() {
-                Some(Value::Array(f)) => Some(f),
-                _ => None,
-            };
-            Some((text(&parts[0])?, fields))
-        })
-        .collect()
-}
-
-/// The entries of an `XREADGROUP` reply: nil on timeout, else `[[key, entries]]` (or a map
-/// from key to entries under RESP3).
-fn read_reply(v: Value) -> Vec<(String, Option<Vec<Value>>)> {
-    match v {
-        Value::Array(streams) => streams
-            .into_iter()
-            .flat_map(|s| match s {
-                Value::Array(mut kv) if kv.len() == 2 => kv.pop().map(entries).unwrap_or_default(),
-                _ => Vec::new(),
-            })
-            .collect(),
-        Value::Map(streams) => streams.into_iter().flat_map(|(_, e)| entries(e)).collect(),
-        _ => Vec::new(),
-    }
-}
-
 async fn xautoclaim(
     c: &mut Conn,
     key: &str,
@@ -227,7 +162,7 @@ async fn xautoclaim(
     idle_ms: u64,
     cursor: &str,
     count: usize,
-) -> RedisResult<Read<(String, Vec<(String, Option<Vec<Value>>)>)>> {
+) -> RedisResult<Read<(String, Vec<RawEntry>)>> {
     let reply = redis::cmd("XAUTOCLAIM")
         .arg(key)
         .arg(GROUP)
@@ -265,21 +200,11 @@ impl FeedEventStream for RedisFeedStream {
             .call(|mut c| async move {
                 let mut pipe = redis::pipe();
                 for e in entries {
-                    let (a, b) = e.event.parts();
-                    pipe.cmd("XADD")
-                        .arg(key)
-                        .arg("*")
-                        .arg("seq")
-                        .arg(e.seq)
-                        .arg("kind")
-                        .arg(e.event.kind())
-                        .arg("a")
-                        .arg(a.to_string())
-                        .arg("b")
-                        .arg(b.to_string())
-                        .arg("at")
-                        .arg(e.recorded_at.unix_millis())
-                        .ignore();
+                    let add = pipe.cmd("XADD").arg(key).arg("*");
+                    for (name, value) in fields(e) {
+                        add.arg(name).arg(value);
+                    }
+                    add.ignore();
                 }
                 pipe.query_async::<()>(&mut c).await
             })

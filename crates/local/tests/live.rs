@@ -78,3 +78,32 @@ async fn a_reader_on_another_task_is_woken() {
         .unwrap();
     assert_eq!(got.iter().map(|e| e.entry.seq).collect::<Vec<_>>(), vec![7]);
 }
+
+/// The ring knows exactly what it dropped: from the newest dropped entry nothing is missing, so
+/// it replays the whole ring; from the one before, the newest dropped is missing.
+#[tokio::test]
+async fn replay_from_the_newest_dropped_entry_is_the_whole_ring() {
+    let log = LiveMemoryLog::new(3);
+    let rows: Vec<OutboxEntry> = (1..=5).map(posted).collect();
+    log.append(&rows).await.unwrap();
+    let epoch = log.epoch();
+    let ring = log
+        .read_after(LiveEventId::new(epoch, 0), 10, Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(
+        ring.iter().map(|e| e.id.n).collect::<Vec<_>>(),
+        vec![3, 4, 5]
+    );
+    assert_eq!(
+        log.replay(LiveEventId::new(epoch, 2), 10).await.unwrap(),
+        Replay::Events(ring)
+    );
+    assert_eq!(
+        log.replay(LiveEventId::new(epoch, 1), 10).await.unwrap(),
+        Replay::Reset
+    );
+    // A seq the ring dropped may come again; one it holds may not.
+    log.append(&[rows[4], rows[0]]).await.unwrap();
+    assert_eq!(log.head().await.unwrap(), LiveEventId::new(epoch, 6));
+}

@@ -3,11 +3,10 @@
 
 use std::time::Duration;
 
-use domain::model::{FeedEvent, LiveEventId, OutboxEntry, PostId, Replay, Timestamp, UserId};
+use domain::model::{LiveEventId, OutboxEntry, Replay};
 use domain::ports::LiveLog;
-use domain::testkit::live::live_log_contract;
+use domain::testkit::live::{live_log_contract, sample};
 use local::LiveMemoryLog;
-use uuid::Uuid;
 
 #[tokio::test]
 async fn live_memory_log_passes_the_live_log_contract() {
@@ -20,14 +19,7 @@ async fn live_memory_log_passes_the_contract_on_a_multi_threaded_runtime() {
 }
 
 fn posted(seq: i64) -> OutboxEntry {
-    OutboxEntry {
-        seq,
-        event: FeedEvent::Posted {
-            post: PostId::from_uuid(Uuid::now_v7()),
-            author: UserId::from_uuid(Uuid::now_v7()),
-        },
-        recorded_at: Timestamp::from_unix_millis(1_700_000_000_000),
-    }
+    sample(seq, 1)[0]
 }
 
 /// A restarted process makes a new log: a position the old one handed out is not its own, even

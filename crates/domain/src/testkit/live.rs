@@ -45,6 +45,11 @@ pub async fn live_log_contract(log: &dyn LiveLog, history: usize) {
     replay_resets_once_what_follows_was_dropped(log, history, &mut seqs, start).await;
 }
 
+/// `n` outbox entries of every kind with the seqs `first..first + n`: for adapters' own tests.
+pub fn sample(first: i64, n: usize) -> Vec<OutboxEntry> {
+    sample_from(first, n)
+}
+
 /// Hands out entries with seqs never used before in the run.
 struct Seqs(i64);
 

@@ -8,12 +8,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::suites;
-use common::support::shared;
-use domain::model::{FeedEvent, OutboxEntry, PostId, TimelineEntry, Timestamp, UserId};
+use common::support::{add_undecodable, conn, posted, shared, unavailable, unreachable};
+use domain::model::{PostId, TimelineEntry, UserId};
 use domain::ports::{FeedEventStream, TimelineStore, TimelineWindow};
-use domain::StoreError;
 use redis_adapter::testing::{can_start_servers, redis_url, ClosedPort, RedisServer};
-use redis_adapter::{RedisFeedStream, RedisShared, RedisTimelines, TimelineSettings};
+use redis_adapter::{RedisFeedStream, RedisTimelines, TimelineSettings};
 use uuid::Uuid;
 
 #[tokio::test]
@@ -30,22 +29,6 @@ async fn redis_feed_stream_passes_the_feed_event_stream_contract() {
 
 fn user() -> UserId {
     UserId::from_uuid(Uuid::now_v7())
-}
-
-fn posted(seq: i64) -> OutboxEntry {
-    OutboxEntry {
-        seq,
-        event: FeedEvent::Posted {
-            post: PostId::from_uuid(Uuid::now_v7()),
-            author: user(),
-        },
-        recorded_at: Timestamp::from_unix_millis(1_700_000_000_000),
-    }
-}
-
-async fn conn(url: &str) -> redis::aio::MultiplexedConnection {
-    let client = redis::Client::open(url).unwrap();
-    client.get_multiplexed_async_connection().await.unwrap()
 }
 
 async fn pttl(url: &str, key: &str) -> i64 {
@@ -106,24 +89,7 @@ async fn undecodable_entries_are_dropped() {
     let stream = RedisFeedStream::new(shared(&url));
     let good = posted(1);
     stream.publish(&[good]).await.unwrap();
-    let mut c = conn(&url).await;
-    for fields in [
-        vec![("seq", "x"), ("kind", "post")],
-        vec![
-            ("seq", "2"),
-            ("kind", "reshare"),
-            ("a", "1"),
-            ("b", "2"),
-            ("at", "3"),
-        ],
-    ] {
-        let mut cmd = redis::cmd("XADD");
-        cmd.arg(stream.key()).arg("*");
-        for (k, v) in fields {
-            cmd.arg(k).arg(v);
-        }
-        let _: String = cmd.query_async(&mut c).await.unwrap();
-    }
+    add_undecodable(&url, stream.key()).await;
     stream.publish(&[good]).await.unwrap();
     let got = stream.receive("w1", 10, Duration::ZERO).await.unwrap();
     assert_eq!(
@@ -254,23 +220,6 @@ async fn pipelined_scripts_load_themselves_on_a_fresh_server() {
     assert_eq!(store.push(e, &users).await.unwrap(), 3, "across batches");
     store.remove(e, &users).await.unwrap();
     store.drop_timelines(&users).await.unwrap();
-}
-
-fn unreachable(port: u16) -> Arc<RedisShared> {
-    let options = redis_adapter::RedisOptions {
-        key_prefix: format!("test:{}:", Uuid::new_v4().simple()),
-        timeout: Duration::from_millis(200),
-        ..redis_adapter::RedisOptions::default()
-    };
-    let target = redis_adapter::RedisTarget::parse(&format!("redis://127.0.0.1:{port}")).unwrap();
-    Arc::new(RedisShared::new(target, options))
-}
-
-fn unavailable<T: std::fmt::Debug>(r: Result<T, StoreError>) {
-    assert!(
-        matches!(r, Err(StoreError::Unavailable(_))),
-        "expected Unavailable, got {r:?}"
-    );
 }
 
 /// With Redis away every call fails as unavailable, quickly (the timeout, then the breaker).

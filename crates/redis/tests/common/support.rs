@@ -7,9 +7,12 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use domain::model::{FeedEvent, OutboxEntry, PostId, Timestamp, UserId};
 use domain::testkit::limiter::TimeControl;
+use domain::StoreError;
 use local::L1Cache;
 use redis_adapter::{RedisOptions, RedisRateLimiter, RedisShared, RedisTarget, TwoLevelCache};
+use uuid::Uuid;
 
 pub fn shared(url: &str) -> Arc<RedisShared> {
     shared_with_ack_timeout(url, RedisOptions::default().ack_timeout)
@@ -127,5 +130,64 @@ where
             "not within {within:?}: {what}"
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A handle on a Redis that is not there (a closed port), with a short timeout.
+pub fn unreachable(port: u16) -> Arc<RedisShared> {
+    let options = RedisOptions {
+        key_prefix: format!("test:{}:", Uuid::new_v4().simple()),
+        timeout: Duration::from_millis(200),
+        ..RedisOptions::default()
+    };
+    let target = RedisTarget::parse(&format!("redis://127.0.0.1:{port}")).unwrap();
+    Arc::new(RedisShared::new(target, options))
+}
+
+pub fn unavailable<T: std::fmt::Debug>(r: Result<T, StoreError>) {
+    assert!(
+        matches!(r, Err(StoreError::Unavailable(_))),
+        "expected Unavailable, got {r:?}"
+    );
+}
+
+/// A new post by a new author, at `seq`.
+pub fn posted(seq: i64) -> OutboxEntry {
+    OutboxEntry {
+        seq,
+        event: FeedEvent::Posted {
+            post: PostId::from_uuid(Uuid::now_v7()),
+            author: UserId::from_uuid(Uuid::now_v7()),
+        },
+        recorded_at: Timestamp::from_unix_millis(1_700_000_000_000),
+    }
+}
+
+/// A connection of the test's own, beside the adapters'.
+pub async fn conn(url: &str) -> redis::aio::MultiplexedConnection {
+    let client = redis::Client::open(url).unwrap();
+    client.get_multiplexed_async_connection().await.unwrap()
+}
+
+/// Adds two entries to the stream at `key` that are no outbox event: fields missing, and a kind
+/// no event has.
+pub async fn add_undecodable(url: &str, key: &str) {
+    let mut c = conn(url).await;
+    for fields in [
+        vec![("seq", "x"), ("kind", "post")],
+        vec![
+            ("seq", "2"),
+            ("kind", "reshare"),
+            ("a", "1"),
+            ("b", "2"),
+            ("at", "3"),
+        ],
+    ] {
+        let mut cmd = redis::cmd("XADD");
+        cmd.arg(key).arg("*");
+        for (k, v) in fields {
+            cmd.arg(k).arg(v);
+        }
+        let _: String = cmd.query_async(&mut c).await.unwrap();
     }
 }

@@ -19,12 +19,15 @@
 //!   Lua script per user and operation, pipelined across users.
 //! - [`stream`]: [`RedisFeedStream`], the feed event stream from the outbox to the fan-out
 //!   workers: a Redis stream and one consumer group, blocking reads on their own connections.
+//! - [`live`]: [`RedisLiveLog`], the live log behind every instance's `GET /stream`: one capped
+//!   stream all instances append to (each outbox event once) and tail, so subscribers get the
+//!   same events at the same positions whichever instance serves them.
 //! - [`RedisProbe`]: `/health`'s view of Redis.
 //!
 //! Everything keeps answering while Redis is down: the cache from L1 and its loader, the
-//! limiter from its fallback. Only `/health` says so. The timelines and the stream are the
-//! exception: they answer `StoreError::Unavailable` quickly (the breaker and the timeout bound
-//! every call) and leave the fallback to their callers.
+//! limiter from its fallback. Only `/health` says so. The timelines, the stream and the live
+//! log are the exception: they answer `StoreError::Unavailable` quickly (the breaker and the
+//! timeout bound every call) and leave the fallback to their callers.
 
 mod acks;
 pub mod breaker;
@@ -32,6 +35,7 @@ pub mod cache;
 mod codec;
 pub mod invalidation;
 pub mod limiter;
+pub mod live;
 pub mod shared;
 pub mod stream;
 pub mod target;
@@ -48,6 +52,7 @@ pub use invalidation::{
     spawn_invalidation_listener, spawn_invalidation_listener_with, ListenerOptions,
 };
 pub use limiter::{FallbackLimiter, RedisRateLimiter};
+pub use live::RedisLiveLog;
 pub use shared::{RedisOptions, RedisShared};
 pub use stream::RedisFeedStream;
 pub use target::RedisTarget;

@@ -31,6 +31,7 @@ async fn the_suites_and_invalidation_pass_on_a_redis_cluster() {
     common::suites::limiter_suites(&url).await;
     common::suites::timeline_suites(&url).await;
     common::suites::stream_suites(&url).await;
+    common::suites::live_suites(&url).await;
     invalidations_reach_every_instance_across_nodes(&cluster).await;
 }
 

@@ -6,8 +6,11 @@ use std::time::Duration;
 use domain::ports::RateAlgorithm;
 use domain::testkit::cache::{cache_contract, cache_single_flight_contract};
 use domain::testkit::limiter::rate_limiter_algorithm_contract;
+use domain::testkit::live::live_log_contract;
 use domain::testkit::timeline::{feed_event_stream_contract, timeline_store_contract};
-use redis_adapter::{RedisFeedStream, RedisRateLimiter, RedisTimelines, TimelineSettings};
+use redis_adapter::{
+    RedisFeedStream, RedisLiveLog, RedisRateLimiter, RedisTimelines, TimelineSettings,
+};
 
 use super::support::{align_to_window, cache, shared, Offset, Sleep, WINDOW};
 
@@ -52,5 +55,12 @@ pub async fn timeline_suites(url: &str) {
 pub async fn stream_suites(url: &str) {
     let redis = shared(url);
     feed_event_stream_contract(&RedisFeedStream::new(redis.clone()), &Sleep).await;
+    assert!(!redis.is_degraded());
+}
+
+/// The live log contract, on a stream of its own (a fresh key prefix), with a small history.
+pub async fn live_suites(url: &str) {
+    let redis = shared(url);
+    live_log_contract(&RedisLiveLog::new(redis.clone(), 50), 50).await;
     assert!(!redis.is_degraded());
 }

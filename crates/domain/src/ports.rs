@@ -355,9 +355,21 @@ pub trait TokenIssuer: Send + Sync {
     /// `AuthService`); it expires a configured lifetime later.
     fn issue(&self, user: UserId, issued_at: Timestamp) -> Result<String, StoreError>;
 
-    /// The claims of a genuine token that has not expired.
+    /// The claims of a genuine token that has not expired. MUST refuse a stream ticket.
     fn verify(&self, token: &str) -> Result<TokenClaims, TokenError>;
+
+    /// A stream ticket for `user` issued at `issued_at`: signed like a token, alive for
+    /// [`STREAM_TICKET_TTL`], and accepted only by [`TokenIssuer::verify_ticket`]. It travels in
+    /// a URL (`EventSource` cannot send headers), so it must not be a bearer token.
+    fn issue_ticket(&self, user: UserId, issued_at: Timestamp) -> Result<String, StoreError>;
+
+    /// The claims of a genuine, unexpired stream ticket. MUST refuse a bearer token.
+    fn verify_ticket(&self, ticket: &str) -> Result<TokenClaims, TokenError>;
 }
+
+/// How long a stream ticket lives: long enough to open the stream (and for a browser's
+/// reconnects with the same URL), short enough that one copied from a log is worthless.
+pub const STREAM_TICKET_TTL: Duration = Duration::from_secs(60);
 
 /// Wall-clock time, injectable so tests control it.
 pub trait Clock: Send + Sync {

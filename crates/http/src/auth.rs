@@ -60,11 +60,17 @@ async fn verify(headers: &HeaderMap, services: &Services) -> Caller {
             return Caller::Invalid("Send either a bearer token or an API key, not both")
         }
     };
+    check(presented, services).await
+}
+
+/// What one presented credential proves.
+pub async fn check(presented: Presented<'_>, services: &Services) -> Caller {
     match services.auth.authenticate(presented).await {
         Ok(identity) => Caller::User(identity),
         Err(CredentialError::Rejected) => Caller::Invalid(match presented {
             Presented::Bearer(_) => "Invalid or expired token",
             Presented::ApiKey(_) => "Invalid or revoked API key",
+            Presented::StreamTicket(_) => "Invalid or expired stream ticket",
         }),
         Err(CredentialError::Store(e)) => {
             tracing::warn!(error = %e, "cannot check a credential");

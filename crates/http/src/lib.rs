@@ -14,6 +14,7 @@
 //! - `client_ip`: the client's address and trusted proxies; `limit_headers`: `RateLimit-*`.
 //! - `health`: cached dependency probes; `openapi`: the generated document.
 //! - `render`: post pages rendered once per (head version, page shape), shared by requests.
+//! - `stream`: `GET /stream`'s open streams and the task that feeds them from the live log.
 
 pub mod auth;
 pub mod client_ip;
@@ -28,6 +29,7 @@ pub mod render;
 pub mod router;
 pub mod routes;
 pub mod state;
+pub mod stream;
 
 use axum::http::HeaderValue;
 
@@ -37,6 +39,7 @@ pub use health::{FeedHealth, FeedReport, Health};
 pub use middleware::overload::RequestBounds;
 pub use router::{router, HttpService, BODY_LIMIT};
 pub use state::{AppDeps, AppState, MetricsRender, RoutePolicies, ShutdownFlag};
+pub use stream::{StreamHub, StreamOptions};
 
 #[derive(Clone, Debug, Default)]
 pub struct HttpOptions {

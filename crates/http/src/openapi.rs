@@ -33,6 +33,7 @@ use responses::CommonResponses;
         routes::users::followers, routes::users::following, routes::users::user_posts,
         routes::posts::create, routes::posts::timeline, routes::posts::get_post,
         routes::posts::delete_post, routes::posts::feed,
+        routes::stream::ticket, routes::stream::stream,
         health::health, health::readiness, health::liveness, health::metrics,
     ),
     components(schemas(
@@ -40,6 +41,7 @@ use responses::CommonResponses;
         dto::PrivateUser, dto::PublicUser, dto::UserSummaryDto, dto::PostDto, dto::FollowDto,
         dto::AuthResponse, dto::PostsPage, dto::UsersPage,
         dto::CreateApiKeyRequest, dto::ApiKeyDto, dto::CreatedApiKeyDto, dto::ApiKeyList,
+        routes::stream::StreamTicket,
         error::ErrorBody, error::FieldErrorBody,
         health::HealthReport, health::FeedHealth, health::Readiness, health::Liveness,
     )),
@@ -48,6 +50,7 @@ use responses::CommonResponses;
         (name = "auth", description = "Accounts, tokens and API keys"),
         (name = "users", description = "Profiles and the follow graph"),
         (name = "posts", description = "Posts and timelines"),
+        (name = "stream", description = "The live stream of new posts (Server-Sent Events)"),
         (name = "health", description = "Probes and metrics (never rate limited)"),
     )
 )]

@@ -56,7 +56,7 @@ pub fn router(state: AppState, options: &HttpOptions) -> HttpService {
 }
 
 fn routes(state: AppState) -> Router {
-    use crate::routes::{api_keys, auth, health as h, posts, users, web};
+    use crate::routes::{api_keys, auth, health as h, posts, stream, users, web};
     register_metrics(&state);
     let p = &state.policies;
     let t = Table { state: &state };
@@ -112,7 +112,9 @@ fn routes(state: AppState) -> Router {
             get(posts::get_post).delete(posts::delete_post),
             general,
         )
-        .route_with("/feed", get(posts::feed), general);
+        .route_with("/feed", get(posts::feed), general)
+        .route_with("/stream/ticket", post(stream::ticket), general)
+        .route_with("/stream", get(stream::stream), general);
 
     let open = Router::new()
         .route_with("/health", get(h::health), RouteLayer::open)

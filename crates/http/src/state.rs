@@ -60,6 +60,8 @@ pub struct AppDeps {
     pub version: &'static str,
     pub shutdown: ShutdownFlag,
     pub rendered: Arc<crate::render::RenderedPages>,
+    /// `GET /stream`'s open streams.
+    pub stream: crate::stream::StreamHub,
 }
 
 /// Set once the server starts draining: readiness fails so load balancers move away, new

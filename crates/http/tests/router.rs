@@ -19,6 +19,7 @@ use domain::testkit::fakes::{login_limits, signup, Fakes};
 use domain::StoreError;
 use http_adapter::{
     router, AppDeps, AppState, Health, HttpOptions, HttpService, RoutePolicies, ShutdownFlag,
+    StreamHub, StreamOptions,
 };
 use serde_json::Value;
 use tower::ServiceExt;
@@ -63,6 +64,11 @@ fn app_with(
     limiter: Arc<dyn RateLimiter>,
     f: &Fakes,
 ) -> HttpService {
+    let stream = StreamHub::new(
+        Arc::new(local::LiveMemoryLog::new(1_000)),
+        services.clone(),
+        StreamOptions::default(),
+    );
     let state = AppState::new(AppDeps {
         services,
         limiter,
@@ -80,6 +86,7 @@ fn app_with(
         version: "test",
         shutdown: draining.clone(),
         rendered: Default::default(),
+        stream,
     });
     router(state, &HttpOptions::default())
 }
@@ -208,6 +215,14 @@ impl TokenIssuer for CountingTokens {
     fn verify(&self, token: &str) -> Result<TokenClaims, TokenError> {
         self.verified.fetch_add(1, Ordering::SeqCst);
         self.inner.verify(token)
+    }
+
+    fn issue_ticket(&self, user: UserId, at: Timestamp) -> Result<String, StoreError> {
+        self.inner.issue_ticket(user, at)
+    }
+
+    fn verify_ticket(&self, ticket: &str) -> Result<TokenClaims, TokenError> {
+        self.inner.verify_ticket(ticket)
     }
 }
 

@@ -5,7 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use domain::model::{Timestamp, UserId};
-use domain::ports::{TokenClaims, TokenError, TokenIssuer};
+use domain::ports::{TokenClaims, TokenError, TokenIssuer, STREAM_TICKET_TTL};
 use domain::StoreError;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -20,7 +20,14 @@ struct Claims {
     /// their `iat` second.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     iat_ms: Option<i64>,
+    /// `stream` on a stream ticket, absent on a bearer token: each kind is refused where the
+    /// other is expected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    aud: Option<String>,
 }
+
+/// The audience of a stream ticket.
+const TICKET_AUDIENCE: &str = "stream";
 
 /// [`TokenIssuer`] signing with one shared secret, so every instance accepts every other's
 /// tokens.
@@ -28,6 +35,7 @@ pub struct JwtIssuer {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    ticket_validation: Validation,
     ttl: Duration,
 }
 
@@ -43,10 +51,14 @@ impl JwtIssuer {
         // forgive, and a leeway would quietly extend every token's life.
         validation.leeway = 0;
         validation.validate_aud = false;
+        let mut ticket_validation = validation.clone();
+        ticket_validation.set_required_spec_claims(&["exp", "sub", "aud"]);
+        ticket_validation.set_audience(&[TICKET_AUDIENCE]);
         JwtIssuer {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
             validation,
+            ticket_validation,
             ttl,
         }
     }
@@ -62,33 +74,66 @@ impl fmt::Debug for JwtIssuer {
     }
 }
 
-impl TokenIssuer for JwtIssuer {
-    fn issue(&self, user: UserId, issued_at: Timestamp) -> Result<String, StoreError> {
+impl JwtIssuer {
+    fn sign(
+        &self,
+        user: UserId,
+        issued_at: Timestamp,
+        ttl: Duration,
+        aud: Option<&str>,
+    ) -> Result<String, StoreError> {
         let ms = issued_at.unix_millis();
         let iat = u64::try_from(ms.div_euclid(1000)).unwrap_or(0);
         let claims = Claims {
             sub: user.to_string(),
             iat,
-            exp: iat.saturating_add(self.ttl.as_secs()),
+            exp: iat.saturating_add(ttl.as_secs()),
             iat_ms: Some(ms),
+            aud: aud.map(str::to_owned),
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| StoreError::Internal(format!("token signing failed: {e}")))
     }
 
-    fn verify(&self, token: &str) -> Result<TokenClaims, TokenError> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+    fn check(&self, token: &str, validation: &Validation) -> Result<Claims, TokenError> {
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, validation)
+            .map(|data| data.claims)
             .map_err(|e| match e.kind() {
                 ErrorKind::ExpiredSignature => TokenError::Expired,
                 _ => TokenError::Invalid,
-            })?;
-        let c = data.claims;
-        let whole_second = i64::try_from(c.iat).map_or(i64::MAX, |s| s.saturating_mul(1000));
-        Ok(TokenClaims {
-            user: c.sub.parse().map_err(|_| TokenError::Invalid)?,
-            issued_at: Timestamp::from_unix_millis(c.iat_ms.unwrap_or(whole_second)),
-        })
+            })
     }
+}
+
+impl TokenIssuer for JwtIssuer {
+    fn issue(&self, user: UserId, issued_at: Timestamp) -> Result<String, StoreError> {
+        self.sign(user, issued_at, self.ttl, None)
+    }
+
+    fn verify(&self, token: &str) -> Result<TokenClaims, TokenError> {
+        let c = self.check(token, &self.validation)?;
+        if c.aud.is_some() {
+            // A stream ticket (or anything else with an audience) is not a bearer token.
+            return Err(TokenError::Invalid);
+        }
+        claims(c)
+    }
+
+    fn issue_ticket(&self, user: UserId, issued_at: Timestamp) -> Result<String, StoreError> {
+        self.sign(user, issued_at, STREAM_TICKET_TTL, Some(TICKET_AUDIENCE))
+    }
+
+    fn verify_ticket(&self, ticket: &str) -> Result<TokenClaims, TokenError> {
+        claims(self.check(ticket, &self.ticket_validation)?)
+    }
+}
+
+fn claims(c: Claims) -> Result<TokenClaims, TokenError> {
+    let whole_second = i64::try_from(c.iat).map_or(i64::MAX, |s| s.saturating_mul(1000));
+    Ok(TokenClaims {
+        user: c.sub.parse().map_err(|_| TokenError::Invalid)?,
+        issued_at: Timestamp::from_unix_millis(c.iat_ms.unwrap_or(whole_second)),
+    })
 }
 
 #[cfg(test)]
@@ -121,6 +166,7 @@ mod tests {
             iat,
             exp,
             iat_ms: None,
+            aud: None,
         };
         jsonwebtoken::encode(
             &Header::new(alg),
@@ -275,5 +321,35 @@ mod tests {
             b64url(br#"{"alg":"none","typ":"JWT"}"#),
             "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0"
         );
+    }
+
+    #[test]
+    fn tickets_and_tokens_are_each_refused_where_the_other_is_expected() {
+        let i = issuer();
+        let (u, at) = (user(), now_ms());
+        let ticket = i.issue_ticket(u, at).unwrap();
+        let token = i.issue(u, at).unwrap();
+        let claims = i.verify_ticket(&ticket).unwrap();
+        assert_eq!((claims.user, claims.issued_at), (u, at));
+        assert_eq!(i.verify(&ticket), Err(TokenError::Invalid));
+        assert_eq!(i.verify_ticket(&token), Err(TokenError::Invalid));
+        let other = JwtIssuer::new(
+            b"another secret, 32 bytes at least!",
+            Duration::from_secs(3600),
+        );
+        assert_eq!(other.verify_ticket(&ticket), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn a_ticket_lives_for_the_ticket_lifetime_not_the_tokens() {
+        let i = issuer();
+        let old = Timestamp::from_unix_millis(
+            i64::try_from(unix_now() - STREAM_TICKET_TTL.as_secs() - 2).unwrap() * 1000,
+        );
+        assert_eq!(
+            i.verify_ticket(&i.issue_ticket(user(), old).unwrap()),
+            Err(TokenError::Expired)
+        );
+        assert!(i.verify(&i.issue(user(), old).unwrap()).is_ok());
     }
 }

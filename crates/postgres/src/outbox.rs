@@ -22,7 +22,7 @@ use crate::error::ResultExt;
 use crate::PgStore;
 
 pub(crate) const PENDING: &str =
-    "SELECT seq, kind, a, b, recorded_at FROM feed_outbox ORDER BY seq LIMIT $1";
+    "SELECT seq, kind, a, b, recorded_at FROM feed_outbox WHERE seq > $1 ORDER BY seq LIMIT $2";
 pub(crate) const RELAYED: &str = "DELETE FROM feed_outbox WHERE seq = ANY($1)";
 pub(crate) const BACKLOG: &str = "SELECT count(*) FROM feed_outbox";
 
@@ -47,10 +47,11 @@ fn entry(row: &PgRow) -> Result<OutboxEntry, StoreError> {
 
 #[async_trait]
 impl FeedOutbox for PgStore {
-    async fn pending(&self, max: usize) -> Result<Vec<OutboxEntry>, StoreError> {
+    async fn pending_after(&self, after: i64, max: usize) -> Result<Vec<OutboxEntry>, StoreError> {
         let rows = self
             .primary_op(
                 sqlx::query(PENDING)
+                    .bind(after)
                     .bind(limit(max))
                     .fetch_all(self.primary()),
             )

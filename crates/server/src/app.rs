@@ -7,7 +7,8 @@ use std::time::Duration;
 use anyhow::Context;
 use domain::services::{IdempotencyService, LoginLimits, Ports, Services};
 use http_adapter::{
-    AppDeps, AppState, Health, HttpOptions, HttpService, RequestBounds, RoutePolicies, ShutdownFlag,
+    AppDeps, AppState, Health, HttpOptions, HttpService, RequestBounds, RoutePolicies,
+    ShutdownFlag, StreamHub,
 };
 use local::{Argon2Hasher, JwtIssuer, Sha256Secrets, SystemClock, UuidV7Generator};
 use tokio::net::TcpListener;
@@ -30,6 +31,7 @@ pub struct App {
     connections: Connections,
     keys: IdempotencyService,
     feed: crate::feed::FeedTier,
+    stream: StreamHub,
 }
 
 /// How often expired idempotency keys are swept. Reads already ignore them, so this only
@@ -62,7 +64,9 @@ impl App {
             clock: Arc::new(SystemClock),
             ids: Arc::new(UuidV7Generator),
         };
-        let (timelines, feed) = crate::feed::build(config, &database, shared.redis.as_ref());
+        let live = crate::feed::live_log(config, shared.redis.as_ref());
+        let (timelines, feed) =
+            crate::feed::build(config, &database, shared.redis.as_ref(), Some(live.clone()));
         let services = Services::with_timelines(
             &ports,
             LoginLimits {
@@ -72,6 +76,7 @@ impl App {
             timelines,
         );
         let feed_reads = services.feed.stats();
+        let stream = StreamHub::new(live, services.clone(), config.stream.options.clone());
 
         let keys = services.idempotency.clone();
         let health = Health::new(
@@ -112,6 +117,7 @@ impl App {
             version: env!("CARGO_PKG_VERSION"),
             shutdown: draining.clone(),
             rendered: Default::default(),
+            stream: stream.clone(),
         });
         let router = http_adapter::router(
             state,
@@ -134,6 +140,7 @@ impl App {
             connections,
             keys,
             feed,
+            stream,
         })
     }
 
@@ -161,14 +168,23 @@ impl App {
             connections,
             keys,
             feed,
+            stream,
         } = self;
         let upkeep = spawn_metrics_upkeep(shutdown.clone());
         let feed_tasks = feed.spawn(&shutdown, feed.workers());
         let sweep = spawn_key_sweep(keys, shutdown.clone());
+        let tail = tokio::spawn({
+            let stream = stream.clone();
+            let stop = shutdown.clone();
+            async move { stream.run(stop.cancelled_owned()).await }
+        });
         let signal = shutdown.clone();
         let drained = async move {
             signal.cancelled().await;
             draining.begin();
+            // Streams never finish on their own: end them now, so their clients reconnect to
+            // another instance at once and the drain does not wait the grace period for them.
+            stream.close();
             tracing::info!(
                 grace_seconds = grace.as_secs(),
                 "shutting down: draining in-flight requests"
@@ -189,6 +205,7 @@ impl App {
         }
         upkeep.abort();
         sweep.abort();
+        tail.abort();
         // The workers finish the batch in hand (what they do not finish stays pending in the
         // stream, claimed by another worker later).
         crate::feed::join(feed_tasks, grace).await;

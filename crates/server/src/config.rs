@@ -15,6 +15,7 @@ mod feed;
 mod hashing;
 mod http;
 mod seed;
+mod stream;
 mod targets;
 pub use auth::{AuthSettings, UserCommand};
 pub use feed::{FeedConfig, FeedSettings, FeedStrategy};
@@ -22,6 +23,7 @@ pub use hashing::HashSettings;
 pub use http::{HttpLimits, HttpSettings};
 pub use redis_adapter::RedisTarget;
 pub use seed::{Preset, SeedArgs, SeedSize};
+pub use stream::{StreamConfig, StreamSettings};
 pub use targets::DatabaseTarget;
 
 #[derive(Parser, Debug)]
@@ -268,6 +270,8 @@ pub struct Settings {
     pub auth: AuthSettings,
     #[command(flatten)]
     pub feed: FeedSettings,
+    #[command(flatten)]
+    pub stream: StreamSettings,
 }
 
 /// The checked configuration the composition root builds from.
@@ -289,6 +293,8 @@ pub struct Config {
     pub hashing: local::HasherConfig,
     /// `FEED_*`: pull or fan-out, and the fan-out's limits.
     pub feed: FeedConfig,
+    /// `STREAM_*`: the live stream's caps and history.
+    pub stream: StreamConfig,
 }
 
 #[derive(Clone, Debug)]
@@ -343,6 +349,7 @@ impl Config {
         }
         let hashing = settings.hashing.hasher_config()?;
         let feed = settings.feed.config(redis.is_some())?;
+        let stream = settings.stream.config()?;
         let cors_origins = parse_origins(&settings.cors_origins)?;
         let algorithm = settings.rate_limit_algorithm;
         let policy = |name: &'static str, (limit, window): (u32, Duration)| RatePolicy {
@@ -375,6 +382,7 @@ impl Config {
             cors_origins,
             hashing,
             feed,
+            stream,
         })
     }
 }

@@ -24,7 +24,7 @@ use crate::error::ResultExt;
 use crate::SqliteStore;
 
 pub(crate) const PENDING: &str =
-    "SELECT seq, kind, a, b, recorded_at FROM feed_outbox ORDER BY seq LIMIT ?1";
+    "SELECT seq, kind, a, b, recorded_at FROM feed_outbox WHERE seq > ?1 ORDER BY seq LIMIT ?2";
 /// `?1`: a JSON array of seqs, so one statement shape serves any number of them.
 pub(crate) const RELAYED: &str =
     "DELETE FROM feed_outbox WHERE seq IN (SELECT value FROM json_each(?1))";
@@ -51,8 +51,9 @@ fn entry(row: &SqliteRow) -> Result<OutboxEntry, StoreError> {
 
 #[async_trait]
 impl FeedOutbox for SqliteStore {
-    async fn pending(&self, max: usize) -> Result<Vec<OutboxEntry>, StoreError> {
+    async fn pending_after(&self, after: i64, max: usize) -> Result<Vec<OutboxEntry>, StoreError> {
         let rows = sqlx::query(PENDING)
+            .bind(after)
             .bind(limit(max))
             .fetch_all(&self.read)
             .await

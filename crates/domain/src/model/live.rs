@@ -83,7 +83,17 @@ mod tests {
 
     #[test]
     fn anything_else_is_refused() {
-        for bad in ["", "5", "5-", "-5", "a-1", "1-b", "+1-2", "1-2-3", "99999999999999999999-0"] {
+        for bad in [
+            "",
+            "5",
+            "5-",
+            "-5",
+            "a-1",
+            "1-b",
+            "+1-2",
+            "1-2-3",
+            "99999999999999999999-0",
+        ] {
             assert_eq!(bad.parse::<LiveEventId>(), Err(BadLiveEventId), "{bad:?}");
         }
     }

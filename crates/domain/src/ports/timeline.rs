@@ -16,7 +16,13 @@ use crate::model::{OutboxEntry, PostId, TimelineEntry, UserId};
 #[async_trait]
 pub trait FeedOutbox: Send + Sync {
     /// Up to `max` rows not yet relayed, lowest `seq` first.
-    async fn pending(&self, max: usize) -> Result<Vec<OutboxEntry>, StoreError>;
+    async fn pending(&self, max: usize) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.pending_after(i64::MIN, max).await
+    }
+
+    /// Up to `max` rows not yet relayed with a `seq` above `after`, lowest first: the pull
+    /// strategy's relay reads on from where it was, since it leaves rows in place.
+    async fn pending_after(&self, after: i64, max: usize) -> Result<Vec<OutboxEntry>, StoreError>;
 
     /// Deletes the rows with these `seq`s (relayed). Unknown ones are ignored.
     async fn relayed(&self, seqs: &[i64]) -> Result<(), StoreError>;

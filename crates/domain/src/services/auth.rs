@@ -8,8 +8,8 @@ use crate::model::{
     Email, Identity, Password, Tier, Timestamp, User, UserId, ValidationErrors, Via,
 };
 use crate::ports::{
-    Clock, IdGenerator, PasswordHasher, RateDecision, RateLimiter, RatePolicy, TokenIssuer,
-    UserRepository,
+    Clock, IdGenerator, PasswordHasher, RateDecision, RateLimiter, RatePolicy, TokenClaims,
+    TokenError, TokenIssuer, UserRepository,
 };
 
 use super::{ApiKeyService, IdempotencyService, Ports};
@@ -27,6 +27,8 @@ pub enum Presented<'a> {
     Bearer(&'a str),
     /// `X-API-Key: <key>`.
     ApiKey(&'a str),
+    /// `GET /stream?ticket=<ticket>` (see [`TokenIssuer::issue_ticket`]).
+    StreamTicket(&'a str),
 }
 
 /// A signed-in user: who, and the bearer token that proves it.
@@ -200,32 +202,9 @@ impl AuthService {
         presented: Presented<'_>,
     ) -> Result<Identity, CredentialError> {
         match presented {
-            Presented::Bearer(token) => {
-                let claims = self
-                    .tokens
-                    .verify(token)
-                    .map_err(|_| CredentialError::Rejected)?;
-                let Some(user) = self.account(claims.user).await? else {
-                    // Accounts are never deleted through the API: a genuine token for an id no
-                    // account has (a database restored from before its signup) stays a valid
-                    // credential, and handlers answer "User not found" as the contract says.
-                    return Ok(Identity {
-                        user: claims.user,
-                        tier: Tier::Standard,
-                        via: Via::Token,
-                    });
-                };
-                if user
-                    .tokens_valid_after
-                    .is_some_and(|after| claims.issued_at <= after)
-                {
-                    return Err(CredentialError::Rejected);
-                }
-                Ok(Identity {
-                    user: user.id,
-                    tier: user.tier,
-                    via: Via::Token,
-                })
+            Presented::Bearer(token) => self.token_identity(self.tokens.verify(token)).await,
+            Presented::StreamTicket(ticket) => {
+                self.token_identity(self.tokens.verify_ticket(ticket)).await
             }
             Presented::ApiKey(raw) => {
                 let key = self.keys.verify(raw).await?;
@@ -242,6 +221,45 @@ impl AuthService {
                 })
             }
         }
+    }
+
+    /// A stream ticket for `user` (who authenticated already): see
+    /// [`TokenIssuer::issue_ticket`]. Issued after their last logout, like a token.
+    pub async fn stream_ticket(&self, user: UserId) -> Result<String, StoreError> {
+        let issued_at = match self.account(user).await? {
+            Some(account) => self.issue_time(&account),
+            None => self.clock.now(),
+        };
+        self.tokens.issue_ticket(user, issued_at)
+    }
+
+    /// The identity a verified token or stream ticket proves, unless a logout revoked it.
+    async fn token_identity(
+        &self,
+        verified: Result<TokenClaims, TokenError>,
+    ) -> Result<Identity, CredentialError> {
+        let claims = verified.map_err(|_| CredentialError::Rejected)?;
+        let Some(user) = self.account(claims.user).await? else {
+            // Accounts are never deleted through the API: a genuine token for an id no
+            // account has (a database restored from before its signup) stays a valid
+            // credential, and handlers answer "User not found" as the contract says.
+            return Ok(Identity {
+                user: claims.user,
+                tier: Tier::Standard,
+                via: Via::Token,
+            });
+        };
+        if user
+            .tokens_valid_after
+            .is_some_and(|after| claims.issued_at <= after)
+        {
+            return Err(CredentialError::Rejected);
+        }
+        Ok(Identity {
+            user: user.id,
+            tier: user.tier,
+            via: Via::Token,
+        })
     }
 
     async fn account(&self, id: UserId) -> Result<Option<Arc<User>>, StoreError> {

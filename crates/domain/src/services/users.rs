@@ -1,10 +1,10 @@
 use std::sync::Arc;
 
 use crate::cache::{ReadCache, Write};
-use crate::error::UserError;
+use crate::error::{StoreError, UserError};
 use crate::model::{
     Fingerprint, Follow, FollowEdge, FollowId, FollowRecord, IdempotencyKey, KeyClaim, KeyScope,
-    Page, PageRequest, ProfileUpdate, User, UserId, UserSummary, Username,
+    Keyset, Page, PageRequest, ProfileUpdate, User, UserId, UserSummary, Username,
 };
 use crate::ports::{Clock, FollowError, FollowRepository, IdGenerator, UserRepository};
 
@@ -163,6 +163,29 @@ impl UserService {
         self.get(user).await?;
         let rows = self.follows.following(user, page.keyset()).await?;
         Ok(edges_page(rows, page))
+    }
+}
+
+/// Rows per read of [`UserService::followee_ids`].
+const FOLLOWEES_BATCH: usize = 1_000;
+
+impl UserService {
+    /// Everyone `user` follows, read in batches: whose posts their live stream carries.
+    pub async fn followee_ids(&self, user: UserId) -> Result<Vec<UserId>, StoreError> {
+        let mut ids = Vec::new();
+        let mut before = None;
+        loop {
+            let q = Keyset {
+                before,
+                limit: FOLLOWEES_BATCH,
+            };
+            let rows = self.follows.following(user, q).await?;
+            ids.extend(rows.iter().map(|e| e.user.id));
+            match rows.last() {
+                Some(last) if rows.len() == FOLLOWEES_BATCH => before = Some(last.id.as_uuid()),
+                _ => return Ok(ids),
+            }
+        }
     }
 }
 

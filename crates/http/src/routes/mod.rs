@@ -4,6 +4,7 @@ pub mod api_keys;
 pub mod auth;
 pub mod health;
 pub mod posts;
+pub mod stream;
 pub mod users;
 pub mod web;
 

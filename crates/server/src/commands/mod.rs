@@ -52,7 +52,12 @@ pub async fn worker(config: &Config) -> anyhow::Result<()> {
     let shutdown = tokio_util::sync::CancellationToken::new();
     let signal = shutdown_signal();
     let shared = crate::backends::SharedTier::build(config, &shutdown).await?;
-    let (_, feed) = crate::feed::build(config, &database, shared.redis.as_ref());
+    // Only a shared log has readers outside this process.
+    let live = shared
+        .redis
+        .as_ref()
+        .map(|redis| crate::feed::live_log(config, Some(redis)));
+    let (_, feed) = crate::feed::build(config, &database, shared.redis.as_ref(), live);
     // A worker tier exists to handle events: at least one worker, whatever FEED_WORKERS says.
     let workers = feed.workers().max(1);
     let tasks = feed.spawn(&shutdown, workers);

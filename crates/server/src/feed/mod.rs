@@ -12,7 +12,7 @@ mod workers;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use domain::ports::{FeedEventStream, FeedOutbox, TimelineStore};
+use domain::ports::{FeedEventStream, FeedOutbox, LiveLog, TimelineStore};
 use domain::services::{FanoutService, FanoutSettings, FeedStats};
 use http_adapter::{FeedHealth, FeedReport};
 use tokio::task::JoinHandle;
@@ -44,6 +44,8 @@ pub struct FeedTier {
     config: FeedConfig,
     outbox: Arc<dyn FeedOutbox>,
     fanout: Option<(FanoutStores, FanoutService)>,
+    /// Where `GET /stream` reads events from: the relay appends every outbox row to it.
+    live: Option<Arc<dyn LiveLog>>,
     state: Arc<FeedState>,
     /// This process's name in the consumer group (workers add their index).
     instance: String,
@@ -54,11 +56,13 @@ impl FeedTier {
         config: FeedConfig,
         outbox: Arc<dyn FeedOutbox>,
         fanout: Option<(FanoutStores, FanoutService)>,
+        live: Option<Arc<dyn LiveLog>>,
     ) -> Self {
         FeedTier {
             config,
             outbox,
             fanout,
+            live,
             state: Arc::default(),
             instance: format!("{}-{}", hostname(), uuid::Uuid::now_v7().simple()),
         }
@@ -79,13 +83,16 @@ impl FeedTier {
     /// Starts the relay and `workers` worker tasks; they stop when `stop` is cancelled, each
     /// after the batch in hand.
     pub fn spawn(&self, stop: &CancellationToken, workers: usize) -> Vec<JoinHandle<()>> {
-        let sink = self
-            .fanout
-            .as_ref()
-            .map(|(stores, _)| stores.stream.clone());
+        let sinks = relay::Sinks {
+            stream: self
+                .fanout
+                .as_ref()
+                .map(|(stores, _)| stores.stream.clone()),
+            live: self.live.clone(),
+        };
         let mut tasks = vec![relay::spawn(
             self.outbox.clone(),
-            sink,
+            sinks,
             self.state.clone(),
             stop.clone(),
         )];
@@ -149,12 +156,26 @@ fn hostname() -> String {
     std::env::var("HOSTNAME").unwrap_or_else(|_| "socialscale".to_owned())
 }
 
-/// The feed tier the configuration asks for, over the database and the shared tier's Redis;
-/// also the timelines the read path uses (with fan-out).
+/// The live log `GET /stream` reads: one Redis stream shared by every instance, or without
+/// Redis the process's own.
+pub fn live_log(
+    config: &crate::config::Config,
+    redis: Option<&Arc<redis_adapter::RedisShared>>,
+) -> Arc<dyn LiveLog> {
+    let history = config.stream.history;
+    match redis {
+        Some(redis) => Arc::new(redis_adapter::RedisLiveLog::new(redis.clone(), history)),
+        None => Arc::new(local::LiveMemoryLog::new(history)),
+    }
+}
+
+/// The feed tier the configuration asks for, over the database and the shared tier's Redis,
+/// appending to `live` when given; also the timelines the read path uses (with fan-out).
 pub fn build(
     config: &crate::config::Config,
     database: &crate::backends::Database,
     redis: Option<&Arc<redis_adapter::RedisShared>>,
+    live: Option<Arc<dyn LiveLog>>,
 ) -> (Option<Arc<dyn TimelineStore>>, FeedTier) {
     let feed = config.feed;
     let stores = match (feed.strategy, redis) {
@@ -183,7 +204,7 @@ pub fn build(
         );
         (stores, service)
     });
-    let tier = FeedTier::new(feed, database.outbox.clone(), fanout);
+    let tier = FeedTier::new(feed, database.outbox.clone(), fanout, live);
     (stores.map(|s| s.timelines), tier)
 }
 

@@ -129,3 +129,29 @@ fn a_genuine_token_for_a_missing_user_is_a_standard_identity() {
     let id = identity(&s, &token).unwrap();
     assert_eq!((id.user, id.tier), (ghost, Tier::Standard));
 }
+
+/// A stream ticket proves its user only as a ticket, and a logout revokes it with the tokens;
+/// one issued after the logout works.
+#[test]
+fn stream_tickets_authenticate_as_tickets_only_and_die_with_a_logout() {
+    let f = Fakes::new();
+    let s = f.services();
+    let alice = block_on(signup(&s, "alice")).unwrap();
+    let ticket = block_on(s.auth.stream_ticket(alice.user.id)).unwrap();
+    let by_ticket = |t: &str| block_on(s.auth.authenticate(Presented::StreamTicket(t)));
+    let id = by_ticket(&ticket).unwrap();
+    assert_eq!((id.user, id.via), (alice.user.id, Via::Token));
+    assert!(matches!(
+        identity(&s, &ticket),
+        Err(CredentialError::Rejected)
+    ));
+    assert!(matches!(
+        by_ticket(&alice.token),
+        Err(CredentialError::Rejected)
+    ));
+
+    block_on(s.auth.logout(alice.user.id)).unwrap();
+    assert!(matches!(by_ticket(&ticket), Err(CredentialError::Rejected)));
+    let fresh = block_on(s.auth.stream_ticket(alice.user.id)).unwrap();
+    assert_eq!(by_ticket(&fresh).unwrap().user, alice.user.id);
+}

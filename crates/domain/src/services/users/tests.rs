@@ -319,3 +319,24 @@ fn cached_users_show_every_counter_and_profile_change_on_the_next_read() {
     assert!(block_on(s.users.unfollow(bob.id, ada.id)).is_err());
     assert_eq!(counts(bob.id), (0, 0, 0));
 }
+
+/// Past one batch too: every followee once, and nobody else.
+#[test]
+fn followee_ids_reads_every_followee_in_batches() {
+    let f = Fakes::new();
+    let s = f.services();
+    let fan = user(&s, "fan");
+    let other = user(&s, "other");
+    let mut want = Vec::new();
+    for n in 0..FOLLOWEES_BATCH + 3 {
+        let star = user(&s, &format!("star{n}"));
+        block_on(s.users.follow(fan.id, star.id)).unwrap();
+        want.push(star.id);
+    }
+    block_on(s.users.follow(other.id, fan.id)).unwrap();
+    let mut got = block_on(s.users.followee_ids(fan.id)).unwrap();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
+    assert_eq!(block_on(s.users.followee_ids(other.id)).unwrap(), [fan.id]);
+}

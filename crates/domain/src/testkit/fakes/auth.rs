@@ -118,6 +118,15 @@ impl TokenIssuer for FakeTokens {
             Err(TokenError::Invalid)
         }
     }
+
+    fn issue_ticket(&self, user: UserId, issued_at: Timestamp) -> Result<String, StoreError> {
+        Ok(format!("ticket:{user}@{}", issued_at.unix_millis()))
+    }
+
+    fn verify_ticket(&self, ticket: &str) -> Result<TokenClaims, TokenError> {
+        let token = ticket.strip_prefix("ticket:").ok_or(TokenError::Invalid)?;
+        self.verify(&format!("token:{token}"))
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

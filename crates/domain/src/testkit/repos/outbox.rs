@@ -311,6 +311,11 @@ pub async fn outbox_pending_relayed_backlog(repos: &Repos) {
     assert_eq!(repos.outbox.pending(2).await.expect("ok"), all[..2]);
     assert_eq!(repos.outbox.pending(0).await.expect("ok"), []);
     assert_eq!(repos.outbox.pending(5).await.expect("ok"), all);
+    let after = |seq, max| repos.outbox.pending_after(seq, max);
+    assert_eq!(after(all[1].seq, 2).await.expect("ok"), all[2..4]);
+    assert_eq!(after(all[1].seq - 1, 10).await.expect("ok"), all[1..]);
+    assert_eq!(after(all[4].seq, 10).await.expect("ok"), []);
+    assert_eq!(after(i64::MIN, 10).await.expect("ok"), all);
 
     let top = all[4].seq;
     let first = [all[0].seq, all[2].seq, top + 1_000_000, -1, 0];

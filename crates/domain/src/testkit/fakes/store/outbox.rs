@@ -34,6 +34,14 @@ impl Outbox {
     }
 }
 
+impl MemoryStore {
+    /// Puts a row in the outbox as it stands, as a transaction that committed after rows with
+    /// higher seqs would (PostgreSQL assigns seqs at insert, not at commit).
+    pub fn insert_outbox_row(&self, entry: OutboxEntry) {
+        lock(&self.state).outbox.rows.insert(entry.seq, entry);
+    }
+}
+
 /// The wall clock, as a database stamps `recorded_at`. A clock before 1970 (never on a test
 /// machine) reads as the epoch.
 fn now() -> Timestamp {
@@ -45,10 +53,15 @@ fn now() -> Timestamp {
 
 #[async_trait]
 impl FeedOutbox for MemoryStore {
-    async fn pending(&self, max: usize) -> Result<Vec<OutboxEntry>, StoreError> {
+    async fn pending_after(&self, after: i64, max: usize) -> Result<Vec<OutboxEntry>, StoreError> {
         self.check()?;
         let s = lock(&self.state);
-        Ok(s.outbox.rows.values().take(max).copied().collect())
+        Ok(s.outbox
+            .rows
+            .range(after.saturating_add(1)..)
+            .take(max)
+            .map(|(_, row)| *row)
+            .collect())
     }
 
     async fn relayed(&self, seqs: &[i64]) -> Result<(), StoreError> {

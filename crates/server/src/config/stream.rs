@@ -1,0 +1,58 @@
+//! `STREAM_*`: the live stream's caps and history (see `http_adapter::stream`).
+
+use std::time::Duration;
+
+use clap::Args;
+use http_adapter::StreamOptions;
+
+#[derive(Args, Debug, Clone)]
+pub struct StreamSettings {
+    /// Live streams (`GET /stream`) one instance holds open; more are answered 503.
+    #[arg(long, env = "STREAM_MAX_CONNECTIONS", value_name = "STREAM_MAX_CONNECTIONS", default_value_t = 10_000,
+        value_parser = clap::value_parser!(u64).range(0..=1_000_000), global = true)]
+    pub stream_max_connections: u64,
+    /// Live streams one user holds open on one instance; more are answered 429.
+    #[arg(long, env = "STREAM_MAX_PER_USER", value_name = "STREAM_MAX_PER_USER", default_value_t = 5,
+        value_parser = clap::value_parser!(u64).range(1..=1_000), global = true)]
+    pub stream_max_per_user: u64,
+    /// Events queued for one stream before its reader counts as too slow and is disconnected.
+    #[arg(long, env = "STREAM_BUFFER", value_name = "STREAM_BUFFER", default_value_t = 256,
+        value_parser = clap::value_parser!(u64).range(1..=65_536), global = true)]
+    pub stream_buffer: u64,
+    /// Events the live log keeps for resuming clients.
+    #[arg(long, env = "STREAM_HISTORY", value_name = "STREAM_HISTORY", default_value_t = 100_000,
+        value_parser = clap::value_parser!(u64).range(100..=10_000_000), global = true)]
+    pub stream_history: u64,
+    /// Seconds between heartbeats on a quiet stream.
+    #[arg(long, env = "STREAM_HEARTBEAT_SECONDS", value_name = "STREAM_HEARTBEAT_SECONDS", default_value_t = 15,
+        value_parser = clap::value_parser!(u64).range(1..=3_600), global = true)]
+    pub stream_heartbeat_seconds: u64,
+}
+
+/// The checked stream settings.
+#[derive(Clone, Debug)]
+pub struct StreamConfig {
+    pub options: StreamOptions,
+    /// Events the live log keeps.
+    pub history: usize,
+}
+
+impl StreamSettings {
+    /// The error is one line naming the variable.
+    pub fn config(&self) -> Result<StreamConfig, String> {
+        let size =
+            |v: u64, name: &str| usize::try_from(v).map_err(|_| format!("{name} is too large"));
+        let history = size(self.stream_history, "STREAM_HISTORY")?;
+        Ok(StreamConfig {
+            options: StreamOptions {
+                max_connections: size(self.stream_max_connections, "STREAM_MAX_CONNECTIONS")?,
+                max_per_user: size(self.stream_max_per_user, "STREAM_MAX_PER_USER")?,
+                buffer: size(self.stream_buffer, "STREAM_BUFFER")?,
+                heartbeat: Duration::from_secs(self.stream_heartbeat_seconds),
+                // A resume never replays more than the log holds.
+                replay_max: history.min(StreamOptions::default().replay_max),
+            },
+            history,
+        })
+    }
+}

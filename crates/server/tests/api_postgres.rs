@@ -50,6 +50,12 @@ mod restart;
 #[path = "api/shutdown.rs"]
 mod shutdown;
 #[cfg(postgres_tests)]
+#[path = "common/sse.rs"]
+mod sse;
+#[cfg(postgres_tests)]
+#[path = "api/stream.rs"]
+mod stream;
+#[cfg(postgres_tests)]
 #[path = "api/users.rs"]
 mod users;
 

@@ -32,6 +32,12 @@ mod load;
 #[path = "shared_tier/outage.rs"]
 mod outage;
 #[cfg(postgres_tests)]
+#[path = "common/sse.rs"]
+mod sse;
+#[cfg(postgres_tests)]
+#[path = "shared_tier/stream.rs"]
+mod stream;
+#[cfg(postgres_tests)]
 #[path = "shared_tier/support.rs"]
 mod support;
 

@@ -107,6 +107,9 @@ pub async fn stream(
         HeaderValue::from_static("text/event-stream"),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    // A stream ends only when the server wants the client gone (too slow, or draining): the
+    // connection goes with it, rather than idling for a request that never comes.
+    h.insert(header::CONNECTION, HeaderValue::from_static("close"));
     // Asks a proxy (nginx) not to hold events back in its buffer.
     h.insert(
         HeaderName::from_static("x-accel-buffering"),

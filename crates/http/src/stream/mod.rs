@@ -195,6 +195,10 @@ impl StreamHub {
         if slow > 0 {
             metrics::counter!("stream_slow_closed_total").increment(slow as u64);
         }
+        // Lets the streams write what was queued before the next event is routed: a batch
+        // read from the log would otherwise fill every queue in one go, and a queue that
+        // fills counts its reader as too slow however fast it reads.
+        tokio::task::yield_now().await;
     }
 
     /// The post as the API renders it; `None` when it is gone (its deletion follows) or
@@ -248,14 +252,18 @@ impl StreamHub {
         let mut last = live_after;
         match from {
             None => sub.push(frames::reset()),
-            Some(from) if from < live_after => {
-                match self.replay(registered.id, from, live_after).await {
-                    Some(frames) => frames.into_iter().for_each(|f| sub.push(f)),
-                    None if told => sub.push(frames::reset()),
-                    None => {}
+            Some(from) if from == live_after => {}
+            // Past the cursor too, the log is asked: a client coming from an instance whose
+            // tailer was ahead of this one's resumes from where it was, but a position the log
+            // never handed out is a reset.
+            Some(from) => match self.replay(registered.id, from, live_after).await {
+                Some(frames) => {
+                    frames.into_iter().for_each(|f| sub.push(f));
+                    last = last.max(from);
                 }
-            }
-            Some(from) => last = last.max(from),
+                None if told => sub.push(frames::reset()),
+                None => {}
+            },
         }
         sub.push(frames::ready(last, self.0.options.heartbeat.as_secs()));
         sub.set_last(last);

@@ -19,5 +19,8 @@ mod rate_limit;
 #[path = "../common/raw_http.rs"]
 mod raw_http;
 mod shutdown;
+#[path = "../common/sse.rs"]
+mod sse;
+mod stream;
 mod users;
 mod web;

@@ -15,4 +15,7 @@ mod limits;
 #[path = "../common/load.rs"]
 mod load;
 mod outage;
+#[path = "../common/sse.rs"]
+mod sse;
+mod stream;
 mod support;

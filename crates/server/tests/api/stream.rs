@@ -280,13 +280,21 @@ async fn streams_are_capped_per_user_and_per_instance() {
     assert!(opened, "the closed stream's place was never freed");
 }
 
+/// Heartbeats also keep a quiet stream from counting as a response that makes no progress
+/// (`HTTP_IDLE_TIMEOUT_MS`, here shorter than the test).
 #[tokio::test]
-async fn a_quiet_stream_gets_heartbeats() {
-    let app = spawn_app_with(&["--stream-heartbeat-seconds", "1"]).await;
+async fn a_quiet_stream_gets_heartbeats_and_outlives_the_idle_timeout() {
+    let app = spawn_app_with(&[
+        "--stream-heartbeat-seconds",
+        "1",
+        "--http-idle-timeout-ms",
+        "1500",
+    ])
+    .await;
     let alice = app.signup("alice").await;
     let (mut sse, _, ready) = Sse::open_ready(stream(&app, &alice.token)).await;
     assert_eq!(ready.json()["heartbeatSeconds"], 1);
-    for _ in 0..2 {
+    for _ in 0..4 {
         let f = sse.frame(WAIT).await.expect("a heartbeat");
         assert!(f.is_comment(), "{f:?}");
         assert_eq!(f.data, "heartbeat");

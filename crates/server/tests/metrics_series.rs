@@ -75,7 +75,7 @@ async fn sqlite_pools_show_their_idle_busy_and_maximum_connections() {
         gauge(&app, "db_pool_max_connections", &[("pool", "read")]).await,
         3.0
     );
-    // Nothing is in flight while /metrics renders, and the writer's one connection is kept
+    // No write is in flight while /metrics renders, and the writer's one connection is kept
     // open for good: it is idle, not in use.
     let state = |s| [("pool", "write"), ("state", s)];
     assert_eq!(
@@ -92,8 +92,13 @@ async fn sqlite_pools_show_their_idle_busy_and_maximum_connections() {
         (1.0..=3.0).contains(&idle),
         "the read pool holds the connection the timeline used: {idle}"
     );
+    // The relay reads the outbox every 25 ms (it feeds the live log): one read may be running.
     let read_busy = [("pool", "read"), ("state", "in_use")];
-    assert_eq!(gauge(&app, "db_pool_connections", &read_busy).await, 0.0);
+    let busy = gauge(&app, "db_pool_connections", &read_busy).await;
+    assert!(
+        (0.0..=1.0).contains(&busy),
+        "read connections in use: {busy}"
+    );
 }
 
 /// The allocator's own figures, to tell data the server holds from memory the allocator keeps

@@ -311,7 +311,9 @@ async fn a_reader_too_slow_is_disconnected_and_the_others_keep_everything() {
         // The database plays no part, and filling a socket's buffers takes thousands of posts.
         return;
     }
-    let app = spawn_app_with(&["--stream-buffer", "16"]).await;
+    // The default queue (256): the keeping reader, on this test's one thread with the server
+    // and the posting loop, must never fall that far behind a burst of 100 posts.
+    let app = spawn_app_with(&["--rate-limit-post", "100000/30s"]).await;
     let (alice, slow_user, fast_user) = (
         app.signup("alice").await,
         app.signup("slowpoke").await,
@@ -351,10 +353,11 @@ async fn a_reader_too_slow_is_disconnected_and_the_others_keep_everything() {
     let content = "x".repeat(280);
     let mut sent = Vec::new();
     let mut dropped = false;
-    // Enough to fill the slow socket's kernel buffers too (up to `tcp_wmem`'s 4 MiB on the
-    // server's side): only then does its queue in the server fill.
-    while sent.len() < 20_000 && !dropped {
-        let batch = (0..50).map(|_| app.create_post(&alice, &content));
+    // Enough to fill the slow socket's buffers first (the kernel's, up to `tcp_wmem`'s 4 MiB
+    // on the server's side, and hyper's): only then does its queue in the server fill. About
+    // 8,000 to 15,000 posts here.
+    while sent.len() < 30_000 && !dropped {
+        let batch = (0..100).map(|_| app.create_post(&alice, &content));
         for post in futures::future::join_all(batch).await {
             sent.push(id_of(&post));
         }

@@ -88,6 +88,16 @@ struct Hub {
 impl StreamHub {
     pub fn new(log: Arc<dyn LiveLog>, services: Services, options: StreamOptions) -> Self {
         let registry = Registry::new(options.max_connections, options.max_per_user);
+        // Every series exists from the start at zero, so dashboards and alerts see a quiet
+        // instance rather than a missing one.
+        metrics::gauge!("stream_connections").increment(0.0);
+        for counter in [
+            "stream_events_total",
+            "stream_slow_closed_total",
+            "stream_replayed_events_total",
+        ] {
+            metrics::counter!(counter).increment(0);
+        }
         StreamHub(Arc::new(Hub {
             log,
             services,

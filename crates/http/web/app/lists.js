@@ -97,6 +97,12 @@ export class PagedList {
     }
     this.renumber();
     this.refreshEnd();
+    // For a live source holding posts back: one the page put on top itself is no longer new.
+    this.el.dispatchEvent(new Event('prepended'));
+  }
+
+  has(id) {
+    return this.seen.has(id);
   }
 
   remove(id) {

@@ -100,7 +100,10 @@ export async function profileView(ctx, username) {
   const stop = attachLiveEvents('profile', {
     prepend: (posts) => list.prepend(posts),
     remove: (id) => list.remove(id),
-    announce,
+    has: (id) => list.has(id),
+    reload: () => ctx.navigate(location.hash, 'Reloaded with the newest posts.'),
+    el: list.el,
+    authorId: user.id,
   });
   if (stop) ctx.onLeave(stop);
   ctx.show(

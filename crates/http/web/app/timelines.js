@@ -69,7 +69,10 @@ function timelinePage(ctx, { kind, title, intro, path, empty }) {
   const stop = attachLiveEvents(kind, {
     prepend: (posts) => list.prepend(posts),
     remove: (id) => list.remove(id),
-    announce,
+    has: (id) => list.has(id),
+    // The route again: a new list from the first page, and a new live attachment.
+    reload: () => ctx.navigate(location.hash, 'Reloaded with the newest posts.'),
+    el: list.el,
   });
   if (stop) ctx.onLeave(stop);
   ctx.show(

@@ -199,7 +199,12 @@ impl Browser {
     /// Polls `script` until it returns something other than `null` or `false`, and returns
     /// that; fails after [`DEADLINE`] with `what` and the last value seen.
     pub async fn until(&self, what: &str, script: &str) -> Value {
-        let deadline = Instant::now() + DEADLINE;
+        self.until_within(DEADLINE, what, script).await
+    }
+
+    /// [`Browser::until`] with its own bound, for what must happen sooner than [`DEADLINE`].
+    pub async fn until_within(&self, bound: Duration, what: &str, script: &str) -> Value {
+        let deadline = Instant::now() + bound;
         loop {
             let value = self.js(script).await;
             if !value.is_null() && value != Value::Bool(false) {
@@ -207,7 +212,7 @@ impl Browser {
             }
             assert!(
                 Instant::now() < deadline,
-                "not within {DEADLINE:?}: {what} (the page shows: {})",
+                "not within {bound:?}: {what} (the page shows: {})",
                 self.js("return document.querySelector('main')?.innerText ?? ''")
                     .await
             );

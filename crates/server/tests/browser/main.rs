@@ -15,6 +15,8 @@ mod driver;
 #[allow(dead_code)]
 mod helpers;
 
+use std::time::Duration;
+
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -195,7 +197,10 @@ async fn two_people_follow_post_scroll_and_delete_in_real_browsers() {
     assert_eq!(texts(&all)[SEEDED], "seeded post 0");
     bob.screenshot("06-bob-scrolled").await;
 
-    // 6. Alice deletes her post (asked once more), and it leaves her page.
+    // 6. Live: Alice posts while Bob's feed is open; he is offered it, not pushed it.
+    live_post_shown_and_deleted_without_reload(&alice, &bob).await;
+
+    // 7. Alice deletes her post (asked once more), and it leaves her page.
     let card = format!("article.post[data-id='{post_id}']");
     alice.click(&format!("{card} .post-delete")).await;
     alice.click(&format!("{card} .post-delete-confirm")).await;
@@ -212,7 +217,7 @@ async fn two_people_follow_post_scroll_and_delete_in_real_browsers() {
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
     alice.screenshot("07-alice-deleted").await;
 
-    // 7. Bob reloads: gone from his feed too.
+    // 8. Bob reloads: gone from his feed too.
     bob.reload().await;
     let after = list_with_pages(&bob, "Bob's feed after a reload", "Home", 1).await;
     assert!(!after["ids"].as_array().unwrap().contains(&json!(post_id)));
@@ -234,6 +239,107 @@ async fn two_people_follow_post_scroll_and_delete_in_real_browsers() {
 
     alice.close().await;
     bob.close().await;
+}
+
+/// A mark on the page's `window`: still there, the page was not reloaded or left.
+const NOT_RELOADED: &str = "window.liveMark === 'this page'";
+
+/// How soon a post or a deletion reaches an open page: the relay, the log and the stream
+/// take well under a second; only a broken stream misses this.
+const LIVE: Duration = Duration::from_secs(10);
+
+/// The live banner's text while it shows, else `null`.
+const BANNER: &str = "const b = document.querySelector('main .live-new'); \
+     return b && !b.hidden ? b.textContent : null;";
+
+/// Alice posts from her feed while Bob's is open and live: Bob gets a "1 new post" button,
+/// not the post pushed into his list; pressing it puts the post on top. Alice deletes it and
+/// it leaves Bob's page. Neither page reloads meanwhile.
+async fn live_post_shown_and_deleted_without_reload(alice: &Browser, bob: &Browser) {
+    for (who, page) in [("Alice", alice), ("Bob", bob)] {
+        page.until(
+            &format!("{who}'s feed connected to the live stream"),
+            "return document.querySelector('main .live-bar')?.dataset.state === 'live';",
+        )
+        .await;
+        page.js(&format!(
+            "window.liveMark = 'this page'; return {NOT_RELOADED};"
+        ))
+        .await;
+    }
+    let shown_before = bob
+        .js("return [...document.querySelectorAll('main article.post')].map((p) => p.dataset.id);")
+        .await;
+
+    let message = "Live from Alice: are you there, Bob?";
+    alice.type_into("#compose-content", message).await;
+    alice.click("#compose-submit").await;
+    let mine = alice
+        .until(
+            "the live post on top of Alice's feed",
+            &format!(
+                "const s = (() => {{ {LIST_STATE} }})(); \
+                 return s && s.texts[0] === {} ? s.ids[0] : null;",
+                json!(message)
+            ),
+        )
+        .await;
+    let post_id = mine.as_str().unwrap().to_owned();
+
+    let banner = bob
+        .until_within(
+            LIVE,
+            "the new-post button on Bob's open feed",
+            &format!("return {NOT_RELOADED} ? (() => {{ {BANNER} }})() : false;"),
+        )
+        .await;
+    assert_eq!(banner, json!("1 new post"));
+    let still = bob
+        .js("return [...document.querySelectorAll('main article.post')].map((p) => p.dataset.id);")
+        .await;
+    assert_eq!(still, shown_before, "the post waits behind the button");
+    bob.screenshot("06a-bob-live-banner").await;
+
+    bob.click("main .live-new").await;
+    let state = bob
+        .until(
+            "the live post on top of Bob's feed",
+            &format!(
+                "const s = (() => {{ {LIST_STATE} }})(); \
+                 return s && {NOT_RELOADED} && s.texts[0] === {} \
+                     && document.querySelector('main .live-new').hidden ? s : null;",
+                json!(message)
+            ),
+        )
+        .await;
+    assert_eq!(state["ids"][0], json!(post_id));
+    assert_eq!(texts(&state).len(), SEEDED + 2, "one more, nothing doubled");
+    bob.screenshot("06b-bob-live-post-shown").await;
+
+    // Alice's own echo came on her stream too (before Bob could press his button): her page
+    // shows the post once and offers nothing new.
+    let hers = alice
+        .js(&format!(
+            "return {NOT_RELOADED} ? {{ copies: document.querySelectorAll(\"main article.post[data-id='{post_id}']\").length, \
+                 banner: (() => {{ {BANNER} }})() }} : null;"
+        ))
+        .await;
+    assert_eq!(hers, json!({ "copies": 1, "banner": null }));
+
+    let card = format!("article.post[data-id='{post_id}']");
+    alice.click(&format!("{card} .post-delete")).await;
+    alice.click(&format!("{card} .post-delete-confirm")).await;
+    bob.until_within(
+        LIVE,
+        "the live post gone from Bob's open feed",
+        &format!(
+            "return {NOT_RELOADED} && document.querySelector(\"{card}\") === null \
+                 && document.querySelectorAll('main article.post').length === {};",
+            SEEDED + 1
+        ),
+    )
+    .await;
+    bob.screenshot("06c-bob-live-post-deleted").await;
 }
 
 /// Reads the first load's figures once the first page of posts is on screen: paint and

@@ -167,16 +167,7 @@ async fn two_people_follow_post_scroll_and_delete_in_real_browsers() {
         .await;
     assert_eq!(counter, json!(format!("{} characters left", 280 - length)));
     alice.click("#compose-submit").await;
-    let state = alice
-        .until(
-            "Alice's post on top of her feed",
-            &format!(
-                "const s = (() => {{ {LIST_STATE} }})(); \
-                 return s && s.texts[0] === {} ? s : null;",
-                json!(message)
-            ),
-        )
-        .await;
+    let state = with_on_top(&alice, "Alice's post on top of her feed", message, "true").await;
     let post_id = state["ids"][0].as_str().unwrap().to_owned();
     alice.screenshot("04-alice-posted").await;
 
@@ -202,8 +193,7 @@ async fn two_people_follow_post_scroll_and_delete_in_real_browsers() {
 
     // 7. Alice deletes her post (asked once more), and it leaves her page.
     let card = format!("article.post[data-id='{post_id}']");
-    alice.click(&format!("{card} .post-delete")).await;
-    alice.click(&format!("{card} .post-delete-confirm")).await;
+    delete_from_card(&alice, &card).await;
     alice
         .until(
             "the post gone from Alice's page",
@@ -241,6 +231,26 @@ async fn two_people_follow_post_scroll_and_delete_in_real_browsers() {
     bob.close().await;
 }
 
+/// The ids of the posts the page shows, in order.
+const POST_IDS: &str =
+    "return [...document.querySelectorAll('main article.post')].map((p) => p.dataset.id);";
+
+/// The list's state once its first post reads `text` and the script `also` holds.
+async fn with_on_top(browser: &Browser, what: &str, text: &str, also: &str) -> Value {
+    let script = format!(
+        "const s = (() => {{ {LIST_STATE} }})(); \
+         return s && s.texts[0] === {} && ({also}) ? s : null;",
+        json!(text)
+    );
+    browser.until(what, &script).await
+}
+
+/// Deletes a post from its card, confirming once.
+async fn delete_from_card(browser: &Browser, card: &str) {
+    browser.click(&format!("{card} .post-delete")).await;
+    browser.click(&format!("{card} .post-delete-confirm")).await;
+}
+
 /// A mark on the page's `window`: still there, the page was not reloaded or left.
 const NOT_RELOADED: &str = "window.liveMark === 'this page'";
 
@@ -267,24 +277,19 @@ async fn live_post_shown_and_deleted_without_reload(alice: &Browser, bob: &Brows
         ))
         .await;
     }
-    let shown_before = bob
-        .js("return [...document.querySelectorAll('main article.post')].map((p) => p.dataset.id);")
-        .await;
+    let shown_before = bob.js(POST_IDS).await;
 
     let message = "Live from Alice: are you there, Bob?";
     alice.type_into("#compose-content", message).await;
     alice.click("#compose-submit").await;
-    let mine = alice
-        .until(
-            "the live post on top of Alice's feed",
-            &format!(
-                "const s = (() => {{ {LIST_STATE} }})(); \
-                 return s && s.texts[0] === {} ? s.ids[0] : null;",
-                json!(message)
-            ),
-        )
-        .await;
-    let post_id = mine.as_str().unwrap().to_owned();
+    let mine = with_on_top(
+        alice,
+        "the live post on top of Alice's feed",
+        message,
+        "true",
+    )
+    .await;
+    let post_id = mine["ids"][0].as_str().unwrap().to_owned();
 
     let banner = bob
         .until_within(
@@ -294,24 +299,13 @@ async fn live_post_shown_and_deleted_without_reload(alice: &Browser, bob: &Brows
         )
         .await;
     assert_eq!(banner, json!("1 new post"));
-    let still = bob
-        .js("return [...document.querySelectorAll('main article.post')].map((p) => p.dataset.id);")
-        .await;
+    let still = bob.js(POST_IDS).await;
     assert_eq!(still, shown_before, "the post waits behind the button");
     bob.screenshot("06a-bob-live-banner").await;
 
     bob.click("main .live-new").await;
-    let state = bob
-        .until(
-            "the live post on top of Bob's feed",
-            &format!(
-                "const s = (() => {{ {LIST_STATE} }})(); \
-                 return s && {NOT_RELOADED} && s.texts[0] === {} \
-                     && document.querySelector('main .live-new').hidden ? s : null;",
-                json!(message)
-            ),
-        )
-        .await;
+    let also = format!("{NOT_RELOADED} && document.querySelector('main .live-new').hidden");
+    let state = with_on_top(bob, "the live post on top of Bob's feed", message, &also).await;
     assert_eq!(state["ids"][0], json!(post_id));
     assert_eq!(texts(&state).len(), SEEDED + 2, "one more, nothing doubled");
     bob.screenshot("06b-bob-live-post-shown").await;
@@ -327,8 +321,7 @@ async fn live_post_shown_and_deleted_without_reload(alice: &Browser, bob: &Brows
     assert_eq!(hers, json!({ "copies": 1, "banner": null }));
 
     let card = format!("article.post[data-id='{post_id}']");
-    alice.click(&format!("{card} .post-delete")).await;
-    alice.click(&format!("{card} .post-delete-confirm")).await;
+    delete_from_card(alice, &card).await;
     bob.until_within(
         LIVE,
         "the live post gone from Bob's open feed",

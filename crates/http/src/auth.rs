@@ -139,6 +139,18 @@ impl FromRequestParts<AppState> for MaybeAuthUser {
     }
 }
 
+/// The caller's whole identity if there is one (which credential, issued when): for what
+/// outlives the request, like a live stream, which must learn of the credential's revocation.
+pub struct MaybeIdentity(pub Option<Identity>);
+
+impl FromRequestParts<AppState> for MaybeIdentity {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        Ok(MaybeIdentity(identity(parts, state).await?))
+    }
+}
+
 /// A caller signed in with a bearer token; 403 for an API key. Managing API keys takes the
 /// account's own session: a leaked key must not be able to mint the keys that outlive it.
 pub struct TokenUser(pub UserId);

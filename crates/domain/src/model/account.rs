@@ -56,6 +56,9 @@ pub struct Identity {
     pub user: UserId,
     pub tier: Tier,
     pub via: Via,
+    /// When the token or stream ticket was issued (`None` for an API key): what a later
+    /// logout is compared against by [`crate::services::AuthService::still_valid`].
+    pub issued_at: Option<Timestamp>,
 }
 
 /// Keys one user may hold at once: enough for a few integrations, few enough that a stolen

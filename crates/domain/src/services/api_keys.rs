@@ -2,7 +2,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use crate::cache::{ReadCache, Write};
-use crate::error::{ApiKeyError, CredentialError};
+use crate::error::{ApiKeyError, CredentialError, StoreError};
 use crate::model::{
     ApiKey, ApiKeyId, ApiKeyName, ApiKeySecret, Timestamp, UserId, MAX_API_KEYS_PER_USER,
 };
@@ -104,6 +104,17 @@ impl ApiKeyService {
         }
         self.note_use(id).await;
         Ok(ApiKey::clone(&key))
+    }
+
+    /// Whether the key `id` still exists (read through the cache, which a revocation
+    /// invalidates on every instance).
+    pub(crate) async fn exists(&self, id: ApiKeyId) -> Result<bool, StoreError> {
+        let keys = &self.keys;
+        let key = self
+            .cache
+            .api_key(id, || async move { keys.by_id(id).await })
+            .await?;
+        Ok(key.is_some())
     }
 
     /// Records the use, at most once per [`TOUCH_EVERY_MS`] per key on this instance.

@@ -218,6 +218,7 @@ impl AuthService {
                     user: user.id,
                     tier: user.tier,
                     via: Via::ApiKey(key.id),
+                    issued_at: None,
                 })
             }
         }
@@ -247,6 +248,7 @@ impl AuthService {
                 user: claims.user,
                 tier: Tier::Standard,
                 via: Via::Token,
+                issued_at: Some(claims.issued_at),
             });
         };
         if user
@@ -259,7 +261,27 @@ impl AuthService {
             user: user.id,
             tier: user.tier,
             via: Via::Token,
+            issued_at: Some(claims.issued_at),
         })
+    }
+
+    /// Whether a credential accepted earlier (`identity`, as [`AuthService::authenticate`]
+    /// answered it) is still good: its user has not logged out since it was issued, or its API
+    /// key was not revoked. Expiry is not checked: what was opened with a credential may
+    /// outlive it, not its revocation (the live stream asks this of its open streams).
+    pub async fn still_valid(&self, identity: &Identity) -> Result<bool, StoreError> {
+        match identity.via {
+            Via::Token => {
+                let Some(user) = self.account(identity.user).await? else {
+                    return Ok(true);
+                };
+                Ok(identity
+                    .issued_at
+                    .zip(user.tokens_valid_after)
+                    .is_none_or(|(issued, after)| issued > after))
+            }
+            Via::ApiKey(id) => self.keys.exists(id).await,
+        }
     }
 
     async fn account(&self, id: UserId) -> Result<Option<Arc<User>>, StoreError> {

@@ -8,13 +8,13 @@ use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::Json;
-use domain::model::UserId;
+use domain::model::Identity;
 use domain::ports::{RateDecision, STREAM_TICKET_TTL};
 use domain::services::Presented;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::{check, AuthUser, Caller, MaybeAuthUser};
+use crate::auth::{check, AuthUser, Caller, MaybeIdentity};
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 use crate::stream::{Opening, Refused, Resume};
@@ -67,14 +67,14 @@ pub struct StreamParams {
 }
 
 /// The caller's live events: `post` and `delete` for the accounts they follow and their own,
-/// `ready` once live, `reset` when a resume is impossible, and a `: heartbeat` comment every
-/// `STREAM_HEARTBEAT_SECONDS`. Resume with `Last-Event-ID`.
+/// `ready` once live, `reset` when a resume is impossible, and `heartbeat` after
+/// `STREAM_HEARTBEAT_SECONDS` of silence. Resume with `Last-Event-ID`.
 #[utoipa::path(get, path = "/stream", tag = "stream", security(("bearer" = []), ("apiKey" = []), ()),
     params(StreamParams,
         ("Last-Event-ID" = Option<String>, Header, description = "The `id` of the last event received")),
     responses(
         (status = 200, content_type = "text/event-stream", body = String,
-            description = "Server-Sent Events: `event: post` (data: a Post), `event: delete` (data: `{id, authorId}`), `event: ready` (data: `{heartbeatSeconds}`), `event: reset` (data: `{}`), each with an `id:` but `reset`"),
+            description = "Server-Sent Events: `event: post` (data: a Post), `event: delete` (data: `{id, authorId}`), `event: ready` (data: `{heartbeatSeconds}`), `event: reset` (data: `{}`), `event: heartbeat` (data: `{}`), each with an `id:` but `reset` and `heartbeat`"),
         (status = 400, description = "Malformed query string", body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 429, description = "STREAM_MAX_PER_USER streams open already", body = ErrorBody),
@@ -82,11 +82,11 @@ pub struct StreamParams {
 pub async fn stream(
     State(state): State<AppState>,
     query: Result<Query<StreamParams>, axum::extract::rejection::QueryRejection>,
-    MaybeAuthUser(by_header): MaybeAuthUser,
+    MaybeIdentity(by_header): MaybeIdentity,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let Query(q) = query.map_err(|_| ApiError::BadRequest("Malformed query string".into()))?;
-    let user = caller(&state, q.ticket.as_deref(), by_header).await?;
+    let identity = caller(&state, q.ticket.as_deref(), by_header).await?;
     let resume = match headers
         .get(LAST_EVENT_ID)
         .map(|v| v.to_str().unwrap_or(""))
@@ -97,7 +97,7 @@ pub async fn stream(
     };
     let sub = state
         .stream
-        .subscribe(user, resume)
+        .subscribe(identity, resume)
         .await
         .map_err(|e| refusal(&state, e))?;
     let mut res = Response::new(Body::from_stream(sub));
@@ -122,21 +122,21 @@ pub async fn stream(
 async fn caller(
     state: &AppState,
     ticket: Option<&str>,
-    by_header: Option<UserId>,
-) -> Result<UserId, ApiError> {
+    by_header: Option<Identity>,
+) -> Result<Identity, ApiError> {
     match (ticket, by_header) {
         (Some(_), Some(_)) => Err(ApiError::Unauthorized(
             "Send either a stream ticket or a credential header, not both",
         )),
         (Some(ticket), None) => {
             match check(Presented::StreamTicket(ticket), &state.services).await {
-                Caller::User(identity) => Ok(identity.user),
+                Caller::User(identity) => Ok(identity),
                 Caller::Invalid(why) => Err(ApiError::Unauthorized(why)),
                 Caller::Anonymous => Err(ApiError::Unauthorized("Authentication required")),
                 Caller::Unavailable => Err(ApiError::Unavailable("credential check failed".into())),
             }
         }
-        (None, Some(user)) => Ok(user),
+        (None, Some(identity)) => Ok(identity),
         (None, None) => Err(ApiError::Unauthorized("Authentication required")),
     }
 }

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use domain::error::PostError;
-use domain::model::{FeedEvent, LiveEvent, LiveEventId, PostId, Replay, UserId};
+use domain::model::{FeedEvent, Identity, LiveEvent, LiveEventId, PostId, Replay, UserId};
 use domain::ports::LiveLog;
 use domain::services::Services;
 use domain::StoreError;
@@ -43,6 +43,9 @@ pub struct StreamOptions {
     pub heartbeat: Duration,
     /// The most events a resuming client is replayed; further behind it gets `reset`.
     pub replay_max: usize,
+    /// How often the credentials of open streams are checked for revocation (a logout, a
+    /// revoked API key): a stream outlives its credential's expiry, not its revocation.
+    pub revalidate: Duration,
 }
 
 impl Default for StreamOptions {
@@ -53,6 +56,7 @@ impl Default for StreamOptions {
             buffer: 256,
             heartbeat: Duration::from_secs(15),
             replay_max: 10_000,
+            revalidate: Duration::from_secs(30),
         }
     }
 }
@@ -95,6 +99,7 @@ impl StreamHub {
             "stream_events_total",
             "stream_slow_closed_total",
             "stream_replayed_events_total",
+            "stream_revoked_closed_total",
         ] {
             metrics::counter!(counter).increment(0);
         }
@@ -130,32 +135,55 @@ impl StreamHub {
         self.registry().close();
     }
 
-    /// Tails the log and routes its events until `stop` resolves.
+    /// Tails the log and routes its events, and checks the open streams' credentials, until
+    /// `stop` resolves.
     pub async fn run(&self, stop: impl std::future::Future<Output = ()>) {
-        tokio::pin!(stop);
+        tokio::select! {
+            () = self.tail() => {}
+            () = self.revalidate_every(self.0.options.revalidate) => {}
+            () = stop => {}
+        }
+    }
+
+    /// Ends, every `period`, the streams whose credential was revoked since they opened.
+    async fn revalidate_every(&self, period: Duration) {
+        let mut tick = tokio::time::interval(period.max(Duration::from_millis(100)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let mut revoked = Vec::new();
+            // Taken before the loop: the registry's lock is never held across an await.
+            let open = self.registry().identities();
+            for identity in open {
+                match self.0.services.auth.still_valid(&identity).await {
+                    Ok(true) => {}
+                    Ok(false) => revoked.push(identity),
+                    // Unknown is not revoked: the next round asks again.
+                    Err(e) => tracing::warn!(error = %e, "live stream: cannot check a credential"),
+                }
+            }
+            if !revoked.is_empty() {
+                let closed = self.registry().close_opened_with(&revoked);
+                metrics::counter!("stream_revoked_closed_total").increment(closed as u64);
+            }
+        }
+    }
+
+    /// Tails the log and routes its events (forever; `run` stops it).
+    async fn tail(&self) {
         // Start at the head: what came before belongs to replays, not to live streams (and a
         // log read from its start would send every client its whole history).
         let mut cursor = loop {
-            tokio::select! {
-                head = self.0.log.head() => match head {
-                    Ok(head) => break head,
-                    Err(e) => tracing::warn!(error = %e, "live stream: cannot read the log's head"),
-                },
-                () = &mut stop => return,
+            match self.0.log.head().await {
+                Ok(head) => break head,
+                Err(e) => tracing::warn!(error = %e, "live stream: cannot read the log's head"),
             }
-            tokio::select! {
-                () = tokio::time::sleep(RETRY) => {}
-                () = &mut stop => return,
-            }
+            tokio::time::sleep(RETRY).await;
         };
         self.registry().start_at(cursor);
         loop {
-            let read = self.0.log.read_after(cursor, READ_BATCH, READ_WAIT);
-            let events = tokio::select! {
-                r = read => r,
-                () = &mut stop => return,
-            };
-            match events {
+            match self.0.log.read_after(cursor, READ_BATCH, READ_WAIT).await {
                 Ok(events) => {
                     for ev in events {
                         self.route(ev).await;
@@ -164,10 +192,7 @@ impl StreamHub {
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "live stream: cannot read the log");
-                    tokio::select! {
-                        () = tokio::time::sleep(RETRY) => {}
-                        () = &mut stop => return,
-                    }
+                    tokio::time::sleep(RETRY).await;
                 }
             }
         }
@@ -224,12 +249,13 @@ impl StreamHub {
         }
     }
 
-    /// Opens a stream for `user` (authenticated already), resuming as asked.
+    /// Opens a stream for `identity` (authenticated already), resuming as asked.
     pub(crate) async fn subscribe(
         &self,
-        user: UserId,
+        identity: Identity,
         resume: Resume,
     ) -> Result<Subscription, Opening> {
+        let user = identity.user;
         let before = {
             let r = self.registry();
             r.admits(user).map_err(Opening::Refused)?;
@@ -247,17 +273,19 @@ impl StreamHub {
         let (tx, rx) = mpsc::channel(self.0.options.buffer.max(1));
         let registered = self
             .registry()
-            .register(user, follows, tx)
+            .register(identity, follows, tx)
             .map_err(Opening::Refused)?;
         // From here on dropping the subscription unregisters the stream.
         let mut sub = Subscription::new(self.clone(), registered.id, rx);
         let live_after = registered.live_after;
-        let (from, told) = match resume {
-            // Events routed while the follows loaded are replayed; if that cannot be done the
-            // client, which asked for nothing, is not told to reload.
-            Resume::Fresh => (Some(before), false),
-            Resume::From(id) => (Some(id), true),
-            Resume::Unknown => (None, true),
+        let from = match resume {
+            // Nothing routed yet (the tailer has not read the log's head): nothing to miss.
+            Resume::Fresh if before == LiveEventId::ZERO => Some(live_after),
+            // Events routed while the followees loaded are replayed; if that cannot be done the
+            // client is told to reload, like a resuming one, rather than silently missing them.
+            Resume::Fresh => Some(before),
+            Resume::From(id) => Some(id),
+            Resume::Unknown => None,
         };
         let mut last = live_after;
         match from {
@@ -271,8 +299,7 @@ impl StreamHub {
                     frames.into_iter().for_each(|f| sub.push(f));
                     last = last.max(from);
                 }
-                None if told => sub.push(frames::reset()),
-                None => {}
+                None => sub.push(frames::reset()),
             },
         }
         sub.push(frames::ready(last, self.0.options.heartbeat.as_secs()));

@@ -7,7 +7,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use domain::model::{LiveEventId, UserId};
+use domain::model::{Identity, LiveEventId, UserId, Via};
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::mpsc::Sender;
 
@@ -18,6 +18,8 @@ pub(super) type StreamId = u64;
 
 struct Open {
     user: UserId,
+    /// The credential it was opened with, checked again for revocation.
+    identity: Identity,
     follows: HashSet<UserId>,
     tx: Sender<Frame>,
 }
@@ -98,10 +100,11 @@ impl Registry {
     /// deletions of those authors and its own, and its follow changes update the set.
     pub(super) fn register(
         &mut self,
-        user: UserId,
+        identity: Identity,
         follows: HashSet<UserId>,
         tx: Sender<Frame>,
     ) -> Result<Registered, Refused> {
+        let user = identity.user;
         self.admits(user)?;
         let id = self.next;
         self.next += 1;
@@ -109,7 +112,15 @@ impl Registry {
             self.by_author.entry(*author).or_default().insert(id);
         }
         self.by_user.entry(user).or_default().insert(id);
-        self.open.insert(id, Open { user, follows, tx });
+        self.open.insert(
+            id,
+            Open {
+                user,
+                identity,
+                follows,
+                tx,
+            },
+        );
         Ok(Registered {
             id,
             live_after: self.cursor,
@@ -199,6 +210,34 @@ impl Registry {
             }
         }
         slow
+    }
+
+    /// The credentials the open streams were opened with, each once.
+    pub(super) fn identities(&self) -> Vec<Identity> {
+        let mut all: Vec<Identity> = self.open.values().map(|o| o.identity).collect();
+        all.sort_by_key(|i| {
+            let key = match i.via {
+                Via::Token => None,
+                Via::ApiKey(id) => Some(id),
+            };
+            (i.user, i.issued_at.map(|t| t.unix_millis()), key)
+        });
+        all.dedup();
+        all
+    }
+
+    /// Ends the streams opened with any of `revoked`; how many.
+    pub(super) fn close_opened_with(&mut self, revoked: &[Identity]) -> usize {
+        let ids: Vec<StreamId> = self
+            .open
+            .iter()
+            .filter(|(_, o)| revoked.contains(&o.identity))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &ids {
+            self.remove(*id);
+        }
+        ids.len()
     }
 
     /// Ends every stream and refuses new ones (the instance is draining).

@@ -55,6 +55,11 @@ function connect(timeline, wants) {
   let stopped = false;
   let lastEventId = null;
   let backoff = BACKOFF_FIRST_MS;
+  // How long the stream may stay silent (set from `ready`'s heartbeatSeconds): past it the
+  // connection is dead even if the browser has not noticed (a laptop waking from sleep, a
+  // proxy that dropped it quietly), and a new one is opened.
+  let quietLimitMs = 0;
+  let watchdog = null;
 
   const button = h('button', { type: 'button', class: 'live-new', hidden: true });
   // A polite live region: the button appearing or its count changing is read out once the
@@ -87,8 +92,18 @@ function connect(timeline, wants) {
     if (first instanceof HTMLElement) first.focus();
   });
 
+  const heard = () => {
+    if (watchdog) clearTimeout(watchdog);
+    watchdog = null;
+    if (!quietLimitMs || stopped) return;
+    watchdog = setTimeout(() => {
+      watchdog = null;
+      retry();
+    }, quietLimitMs);
+  };
   const track = (event) => {
     if (event.lastEventId) lastEventId = event.lastEventId;
+    heard();
   };
   const parse = (event) => {
     try {
@@ -117,11 +132,17 @@ function connect(timeline, wants) {
     render();
   };
   const onReady = (event) => {
+    const ready = parse(event);
+    // Two heartbeats missed, and a little more for a slow network.
+    if (ready && Number.isFinite(ready.heartbeatSeconds)) {
+      quietLimitMs = (2 * ready.heartbeatSeconds + 5) * 1000;
+    }
     track(event);
     backoff = BACKOFF_FIRST_MS;
     bar.dataset.state = 'live';
   };
   const onReset = () => {
+    heard();
     // What was missed cannot be told apart from what is shown: only a fresh first page is
     // right, and the posts waiting are part of it.
     mustReload = true;
@@ -132,6 +153,8 @@ function connect(timeline, wants) {
   const close = () => {
     if (source) source.close();
     source = null;
+    if (watchdog) clearTimeout(watchdog);
+    watchdog = null;
   };
 
   const retry = () => {
@@ -165,6 +188,7 @@ function connect(timeline, wants) {
     es.addEventListener('delete', onDelete);
     es.addEventListener('ready', onReady);
     es.addEventListener('reset', onReset);
+    es.addEventListener('heartbeat', heard);
     es.addEventListener('error', () => {
       if (source !== es) return;
       // CONNECTING: the browser reconnects by itself, sending Last-Event-ID. CLOSED: it gave

@@ -23,6 +23,11 @@ pub struct StreamSettings {
     #[arg(long, env = "STREAM_HISTORY", value_name = "STREAM_HISTORY", default_value_t = 100_000,
         value_parser = clap::value_parser!(u64).range(100..=10_000_000), global = true)]
     pub stream_history: u64,
+    /// Seconds between checks of the open streams' credentials: a logout or a revoked API key
+    /// ends the streams opened with them within this.
+    #[arg(long, env = "STREAM_REVALIDATE_SECONDS", value_name = "STREAM_REVALIDATE_SECONDS", default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(1..=3_600), global = true)]
+    pub stream_revalidate_seconds: u64,
     /// Seconds between heartbeats on a quiet stream.
     #[arg(long, env = "STREAM_HEARTBEAT_SECONDS", value_name = "STREAM_HEARTBEAT_SECONDS", default_value_t = 15,
         value_parser = clap::value_parser!(u64).range(1..=3_600), global = true)]
@@ -49,6 +54,7 @@ impl StreamSettings {
                 max_per_user: size(self.stream_max_per_user, "STREAM_MAX_PER_USER")?,
                 buffer: size(self.stream_buffer, "STREAM_BUFFER")?,
                 heartbeat: Duration::from_secs(self.stream_heartbeat_seconds),
+                revalidate: Duration::from_secs(self.stream_revalidate_seconds),
                 // A resume never replays more than the log holds.
                 replay_max: history.min(StreamOptions::default().replay_max),
             },

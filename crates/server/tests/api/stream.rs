@@ -296,8 +296,8 @@ async fn a_quiet_stream_gets_heartbeats_and_outlives_the_idle_timeout() {
     assert_eq!(ready.json()["heartbeatSeconds"], 1);
     for _ in 0..4 {
         let f = sse.frame(WAIT).await.expect("a heartbeat");
-        assert!(f.is_comment(), "{f:?}");
-        assert_eq!(f.data, "heartbeat");
+        assert_eq!((f.event.as_str(), f.data.as_str()), ("heartbeat", "{}"));
+        assert_eq!(f.id, None, "a heartbeat moves no client's position");
     }
 }
 
@@ -406,4 +406,82 @@ async fn a_draining_instance_ends_its_streams_and_stops() {
     assert!(sse.ends(WAIT).await, "the stream outlived the drain");
     let stopped = tokio::time::timeout(WAIT, app.handle.take().unwrap()).await;
     assert!(stopped.is_ok(), "the server waited for the stream");
+}
+
+/// A stream outlives its credential's expiry but not its revocation: a logout ends the
+/// streams opened with the user's tokens and tickets, a revoked key those opened with it, and
+/// a stream opened after the logout stays.
+#[tokio::test]
+async fn a_logout_or_a_revoked_key_ends_the_streams_opened_with_them() {
+    let app = spawn_app_with(&["--stream-revalidate-seconds", "1"]).await;
+    let alice = app.signup("alice").await;
+    let t = ticket(&app, &alice).await;
+    let key: Value = app
+        .post_json(
+            "/users/me/api-keys",
+            json!({"name": "k"}),
+            Some(&alice.token),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let raw_key = key["key"].as_str().unwrap().to_owned();
+    let by_key = || {
+        app.request(Method::GET, "/stream")
+            .header("x-api-key", &raw_key)
+    };
+    let (mut token_stream, _, _) = Sse::open_ready(stream(&app, &alice.token)).await;
+    let path = format!("/stream?ticket={t}");
+    let (mut ticket_stream, _, _) = Sse::open_ready(app.request(Method::GET, &path)).await;
+    let (mut key_stream, _, _) = Sse::open_ready(by_key()).await;
+
+    let res = app
+        .post_json("/auth/logout", json!({}), Some(&alice.token))
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert!(
+        token_stream.ends(WAIT).await,
+        "the token's stream outlived the logout"
+    );
+    assert!(
+        ticket_stream.ends(WAIT).await,
+        "the ticket's stream outlived the logout"
+    );
+    let res = app
+        .post_json(
+            "/auth/login",
+            json!({"email": alice.email, "password": "password123"}),
+            None,
+        )
+        .await;
+    let token = res.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (mut after_logout, _, _) = Sse::open_ready(stream(&app, &token)).await;
+
+    let res = app
+        .request(
+            Method::DELETE,
+            &format!("/users/me/api-keys/{}", key["id"].as_str().unwrap()),
+        )
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert!(
+        key_stream.ends(WAIT).await,
+        "the key's stream outlived its revocation"
+    );
+    // Two more rounds of checks: the stream opened after the logout is still there.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let me = TestUser {
+        id: alice.id.clone(),
+        token: token.clone(),
+        email: alice.email.clone(),
+    };
+    let p = app.create_post(&me, "still streaming").await;
+    assert_eq!(next(&mut after_logout).await.json(), p);
 }

@@ -87,13 +87,13 @@ impl Sse {
         }
     }
 
-    /// The next event, skipping comments.
+    /// The next event, skipping comments and heartbeats.
     pub async fn event(&mut self, within: Duration) -> Option<Frame> {
         let deadline = tokio::time::Instant::now() + within;
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             let f = self.frame(left).await?;
-            if !f.is_comment() {
+            if !f.is_comment() && f.event != "heartbeat" {
                 return Some(f);
             }
         }

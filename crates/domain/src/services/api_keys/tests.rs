@@ -32,6 +32,7 @@ fn a_key_authenticates_its_owner_until_revoked_and_then_never_again() {
             user: alice.id,
             tier: Tier::Standard,
             via: Via::ApiKey(created.key.id),
+            issued_at: None,
         }
     );
     // Served from the cache now: revoking has to make it stale.

@@ -155,3 +155,30 @@ fn stream_tickets_authenticate_as_tickets_only_and_die_with_a_logout() {
     let fresh = block_on(s.auth.stream_ticket(alice.user.id)).unwrap();
     assert_eq!(by_ticket(&fresh).unwrap().user, alice.user.id);
 }
+
+/// What was opened with a credential learns of its revocation: a logout for tokens and
+/// tickets, a revocation for an API key; a credential issued after the logout stays good.
+#[test]
+fn still_valid_follows_logouts_and_key_revocations() {
+    let f = Fakes::new();
+    let s = f.services();
+    let alice = block_on(signup(&s, "alice")).unwrap();
+    let by_token = identity(&s, &alice.token).unwrap();
+    let ticket = block_on(s.auth.stream_ticket(alice.user.id)).unwrap();
+    let by_ticket = block_on(s.auth.authenticate(Presented::StreamTicket(&ticket))).unwrap();
+    let key = block_on(s.api_keys.create(alice.user.id, "k")).unwrap();
+    let by_key = block_on(s.auth.authenticate(Presented::ApiKey(&key.secret))).unwrap();
+    let valid = |i: &Identity| block_on(s.auth.still_valid(i)).unwrap();
+    assert!(valid(&by_token) && valid(&by_ticket) && valid(&by_key));
+
+    f.clock.advance(Duration::from_millis(5));
+    block_on(s.auth.logout(alice.user.id)).unwrap();
+    assert!(!valid(&by_token));
+    assert!(!valid(&by_ticket));
+    assert!(valid(&by_key), "a logout leaves API keys alone");
+    let fresh = identity(&s, &login(&s, "alice")).unwrap();
+    assert!(valid(&fresh));
+
+    block_on(s.api_keys.revoke(alice.user.id, key.key.id)).unwrap();
+    assert!(!valid(&by_key));
+}

@@ -8,6 +8,15 @@ fn user() -> UserId {
     UserId::from_uuid(Uuid::now_v7())
 }
 
+fn by_token(user: UserId) -> Identity {
+    Identity {
+        user,
+        tier: domain::model::Tier::Standard,
+        via: Via::Token,
+        issued_at: Some(domain::model::Timestamp::from_unix_millis(1)),
+    }
+}
+
 fn at(n: u64) -> LiveEventId {
     LiveEventId::new(1, n)
 }
@@ -27,7 +36,7 @@ fn open(
 ) -> (Registered, Receiver<Frame>) {
     let (tx, rx) = mpsc::channel(buffer);
     let reg = r
-        .register(who, follows.iter().copied().collect(), tx)
+        .register(by_token(who), follows.iter().copied().collect(), tx)
         .unwrap();
     (reg, rx)
 }
@@ -123,7 +132,10 @@ fn caps_per_user_and_per_instance_and_draining() {
     let (a1, _r1) = open(&mut r, alice, &[], 1);
     let (_a2, _r2) = open(&mut r, alice, &[], 1);
     let (tx, _rx) = mpsc::channel(1);
-    assert_eq!(r.register(alice, HashSet::new(), tx), Err(Refused::PerUser));
+    assert_eq!(
+        r.register(by_token(alice), HashSet::new(), tx),
+        Err(Refused::PerUser)
+    );
     let (_b, _r3) = open(&mut r, user(), &[], 1);
     assert_eq!(r.admits(user()), Err(Refused::Instance));
     r.remove(a1.id);
@@ -133,4 +145,27 @@ fn caps_per_user_and_per_instance_and_draining() {
     r.close();
     assert_eq!(r.len(), 0);
     assert_eq!(r.admits(user()), Err(Refused::Closed));
+}
+
+#[test]
+fn streams_opened_with_a_revoked_credential_are_closed_and_no_others() {
+    let mut r = Registry::new(10, 5);
+    let alice = user();
+    let old = by_token(alice);
+    let fresh = Identity {
+        issued_at: Some(domain::model::Timestamp::from_unix_millis(2)),
+        ..old
+    };
+    let (tx1, mut rx1) = mpsc::channel(1);
+    let (tx2, rx2) = mpsc::channel(1);
+    let (tx3, _rx3) = mpsc::channel(1);
+    r.register(old, HashSet::new(), tx1).unwrap();
+    r.register(old, HashSet::new(), tx2).unwrap();
+    r.register(fresh, HashSet::new(), tx3).unwrap();
+    assert_eq!(r.identities(), [old, fresh], "each credential once");
+    assert_eq!(r.close_opened_with(&[old]), 2);
+    assert_eq!(r.len(), 1);
+    assert!(rx1.try_recv().is_err() && rx1.is_closed());
+    assert!(rx2.is_closed());
+    assert_eq!(r.identities(), [fresh]);
 }

@@ -56,6 +56,9 @@ mod sse;
 #[path = "api/stream.rs"]
 mod stream;
 #[cfg(postgres_tests)]
+#[path = "api/stream_limits.rs"]
+mod stream_limits;
+#[cfg(postgres_tests)]
 #[path = "api/users.rs"]
 mod users;
 

@@ -22,5 +22,6 @@ mod shutdown;
 #[path = "../common/sse.rs"]
 mod sse;
 mod stream;
+mod stream_limits;
 mod users;
 mod web;

@@ -9,6 +9,7 @@
 #   cargo build --release -p server -p loadtest && scripts/bench-stream.sh   # about 5 minutes
 #   STREAMS=1000 scripts/bench-stream.sh
 #   BACKENDS=postgres KEEP_DB=1 scripts/bench-stream.sh
+#   CONNS=10000 BACKENDS=sqlite scripts/bench-stream.sh   # HTTP_/STREAM_MAX_CONNECTIONS
 #
 # The followers are seeded in bulk (`socialscale seed --users $STREAMS --follows 0 --posts 0`,
 # no argon2 per account); the tool signs up the author and makes each follower follow it
@@ -45,8 +46,9 @@ done
 # what HTTP_MAX_CONNECTIONS needs) and the tool run from this shell.
 ulimit -n "$(ulimit -Hn)"
 # 100 connections beyond the streams for the author, probes and setup; the server keeps 256
-# more descriptors for itself (crates/server/src/listener/fd_limit.rs).
-CONNS=$((STREAMS + 100))
+# more descriptors for itself (crates/server/src/listener/fd_limit.rs). CONNS=10000 is the
+# server's defaults for both caps.
+CONNS=${CONNS:-$((STREAMS + 100))}
 if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((CONNS + 256)) ]; then
   echo "the open-file hard limit $(ulimit -Hn) is below the $((CONNS + 256)) that $STREAMS streams need"
   exit 1

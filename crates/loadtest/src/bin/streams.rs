@@ -713,7 +713,7 @@ mod tests {
 
     #[test]
     fn chunks_split_anywhere_decode_to_the_frames() {
-        let body = b"1b\r\nid: 1-0\nevent: ready\ndata: {}\n\n\r\n5\r\n: hea\r\n9\r\nrtbeat\n\n\r\n0\r\n\r\n";
+        let body = b"1f\r\nid: 1-0\nevent: ready\ndata: {}\n\n\r\n5\r\n: hea\r\n8\r\nrtbeat\n\n\r\n0\r\n\r\n";
         for cut in 0..body.len() {
             let mut raw = body[..cut].to_vec();
             let mut out = Vec::new();

@@ -9,7 +9,7 @@
 #   cargo build --release -p server -p loadtest && scripts/bench-stream.sh   # about 5 minutes
 #   STREAMS=1000 scripts/bench-stream.sh
 #   BACKENDS=postgres KEEP_DB=1 scripts/bench-stream.sh
-#   CONNS=10000 BACKENDS=sqlite scripts/bench-stream.sh   # HTTP_/STREAM_MAX_CONNECTIONS
+#   CONNS=20000 scripts/bench-stream.sh                  # HTTP_MAX_CONNECTIONS
 #
 # The followers are seeded in bulk (`socialscale seed --users $STREAMS --follows 0 --posts 0`,
 # no argon2 per account); the tool signs up the author and makes each follower follow it
@@ -45,10 +45,10 @@ done
 # Both ends hold one descriptor per stream: the server (which raises its own soft limit to
 # what HTTP_MAX_CONNECTIONS needs) and the tool run from this shell.
 ulimit -n "$(ulimit -Hn)"
-# 100 connections beyond the streams for the author, probes and setup; the server keeps 256
-# more descriptors for itself (crates/server/src/listener/fd_limit.rs). CONNS=10000 is the
-# server's defaults for both caps.
-CONNS=${CONNS:-$((STREAMS + 100))}
+# The stream cap is the number of streams; the connection cap leaves 1,000 more for the author,
+# probes and setup (the server refuses a stream cap not below it), and the server keeps 256
+# more descriptors for itself (crates/server/src/listener/fd_limit.rs).
+CONNS=${CONNS:-$((STREAMS + 1000))}
 if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((CONNS + 256)) ]; then
   echo "the open-file hard limit $(ulimit -Hn) is below the $((CONNS + 256)) that $STREAMS streams need"
   exit 1
@@ -91,7 +91,7 @@ start_server() { # label database-url [redis-url]
   fi
   env PORT="$PORT" HOST=127.0.0.1 LOG_LEVEL=warn DATABASE_URL="$db" JWT_SECRET=$SECRET \
     ${redis:+REDIS_URL="$redis" REDIS_KEY_PREFIX="$PREFIX"} \
-    HTTP_MAX_CONNECTIONS=$CONNS STREAM_MAX_CONNECTIONS=$CONNS SHUTDOWN_GRACE_SECONDS=5 \
+    HTTP_MAX_CONNECTIONS=$CONNS STREAM_MAX_CONNECTIONS=$STREAMS SHUTDOWN_GRACE_SECONDS=5 \
     RATE_LIMIT_GENERAL=100000000/30s RATE_LIMIT_POST=100000000/30s \
     RATE_LIMIT_SIGNUP=100000000/60s "$BIN" >"$OUT/server-$label.log" 2>&1 &
   pid=$!

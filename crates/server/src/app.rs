@@ -45,6 +45,8 @@ impl App {
         let metrics = telemetry::metrics_handle();
         // Before anything is opened: a cap that cannot fit the open-file limit stops start-up.
         let connections = Connections::new(&config.http).map_err(anyhow::Error::msg)?;
+        let mut streams = config.stream.clone();
+        streams.fit(connections.cap()).map_err(anyhow::Error::msg)?;
         let bounds = RequestBounds::new(config.http.request_timeout, config.http.max_in_flight);
         let shutdown = CancellationToken::new();
         let database = Database::open(config).await?;
@@ -76,7 +78,7 @@ impl App {
             timelines,
         );
         let feed_reads = services.feed.stats();
-        let stream = StreamHub::new(live, services.clone(), config.stream.options.clone());
+        let stream = StreamHub::new(live, services.clone(), streams.options);
 
         let keys = services.idempotency.clone();
         let health = Health::new(

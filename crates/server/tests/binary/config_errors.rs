@@ -74,6 +74,17 @@ fn a_malformed_value_names_its_variable() {
     fails_naming(&[("FEED_FANOUT_LIMIT", "lots")], "FEED_FANOUT_LIMIT");
     fails_naming(&[("FEED_WORKERS", "257")], "FEED_WORKERS");
     fails_naming(&[("FEED_CLAIM_IDLE_MS", "0")], "FEED_CLAIM_IDLE_MS");
+    fails_naming(&[("STREAM_MAX_PER_USER", "0")], "STREAM_MAX_PER_USER");
+    fails_naming(&[("STREAM_BUFFER", "lots")], "STREAM_BUFFER");
+    fails_naming(&[("STREAM_HISTORY", "10")], "STREAM_HISTORY");
+    fails_naming(
+        &[("STREAM_HEARTBEAT_SECONDS", "0")],
+        "STREAM_HEARTBEAT_SECONDS",
+    );
+    fails_naming(
+        &[("STREAM_REVALIDATE_SECONDS", "-1")],
+        "STREAM_REVALIDATE_SECONDS",
+    );
 }
 
 #[test]
@@ -95,6 +106,15 @@ fn a_duration_that_overflows_names_its_variable() {
 
 #[test]
 fn a_value_that_parses_but_cannot_work_names_its_variable() {
+    // Streams are connections: a stream cap at the connection cap leaves requests no room.
+    let caps = [
+        ("HTTP_MAX_CONNECTIONS", "100"),
+        ("STREAM_MAX_CONNECTIONS", "100"),
+        // With a secret, start-up logs nothing before the check.
+        ("JWT_SECRET", "a-secret-of-at-least-thirty-two-bytes!!"),
+    ];
+    let line = fails_naming(&caps, "STREAM_MAX_CONNECTIONS");
+    assert!(line.contains("HTTP_MAX_CONNECTIONS"), "{line}");
     fails_naming(&[("DATABASE_URL", "mysql://x")], "DATABASE_URL");
     fails_naming(&[("DATABASE_URL", "postgres://h:port/db")], "DATABASE_URL");
     fails_naming(

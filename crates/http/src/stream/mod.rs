@@ -153,6 +153,7 @@ impl StreamHub {
         loop {
             tick.tick().await;
             let mut revoked = Vec::new();
+            let mut unknown = None;
             // Taken before the loop: the registry's lock is never held across an await.
             let open = self.registry().identities();
             for identity in open {
@@ -160,8 +161,12 @@ impl StreamHub {
                     Ok(true) => {}
                     Ok(false) => revoked.push(identity),
                     // Unknown is not revoked: the next round asks again.
-                    Err(e) => tracing::warn!(error = %e, "live stream: cannot check a credential"),
+                    Err(e) => unknown = Some(e),
                 }
+            }
+            if let Some(e) = unknown {
+                // Once a round, not once a stream: with the database away every check fails.
+                tracing::warn!(error = %e, "live stream: cannot check some credentials");
             }
             if !revoked.is_empty() {
                 let closed = self.registry().close_opened_with(&revoked);

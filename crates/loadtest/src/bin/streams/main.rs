@@ -16,25 +16,29 @@
 //! with the server, so its own scheduling delay is in the figures.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
 use clap::Parser;
 use futures::StreamExt;
 use hdrhistogram::Histogram;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use jsonwebtoken::EncodingKey;
 use loadtest::cli::check_url;
 use loadtest::report::Latency;
 use loadtest::stages::parse_duration;
 use loadtest::stats::histogram;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
+
+mod probes;
+mod report;
+mod sse;
+
+use probes::{heap_allocated, mint, raise_open_files, unix_millis, vm_rss_kib};
+use report::{table, Report};
 
 fn duration_arg(s: &str) -> Result<Duration, String> {
     parse_duration(s)
@@ -94,10 +98,6 @@ struct Args {
 
 /// How long one batch of streams may take to become ready.
 const BATCH_TIMEOUT: Duration = Duration::from_secs(60);
-/// How long a stream may take to connect and be answered.
-const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
-/// A response head larger than this is not the server's.
-const MAX_HEAD: usize = 16 * 1024;
 /// Distinct failure messages kept for the report.
 const MAX_FAILURE_KINDS: usize = 10;
 
@@ -112,35 +112,6 @@ enum Event {
     },
     /// The stream ended after it was ready: why.
     Closed(String),
-}
-
-#[derive(Serialize)]
-struct Report {
-    label: String,
-    streams_requested: usize,
-    streams_ready: usize,
-    open_failures: BTreeMap<String, usize>,
-    closed_early: BTreeMap<String, usize>,
-    open_seconds: f64,
-    server_rss_before_kib: u64,
-    server_rss_after_kib: u64,
-    bytes_per_stream: f64,
-    /// The server's jemalloc `allocated` bytes (`/metrics`), same two moments.
-    heap_allocated_before: u64,
-    heap_allocated_after: u64,
-    heap_bytes_per_stream: f64,
-    tool_rss_kib: u64,
-    posts: u32,
-    expected_deliveries: usize,
-    deliveries: usize,
-    missing: usize,
-    /// Deliveries whose event was read before the post's 201 (recorded as 0 ms).
-    early: usize,
-    /// Receive − 201 over every delivery, negatives as 0.
-    latency: Latency,
-    /// Per post, the latency of the last stream to receive it.
-    last_stream: Latency,
-    post_201_ms: Latency,
 }
 
 #[derive(Deserialize)]
@@ -304,7 +275,7 @@ async fn run(args: Args) -> anyhow::Result<bool> {
                 "GET /stream HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n\
                  Accept: text/event-stream\r\n\r\n"
             );
-            tokio::spawn(stream(addr, request, tx.clone()));
+            tokio::spawn(sse::stream(addr, request, tx.clone()));
         }
         let deadline = tokio::time::Instant::now() + BATCH_TIMEOUT;
         let mut answered = 0;
@@ -459,276 +430,4 @@ fn note(m: &mut BTreeMap<String, usize>, why: String) {
 fn record(h: &mut Histogram<u64>, d: Duration) {
     let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1);
     h.saturating_record(us);
-}
-
-fn table(r: &Report) -> String {
-    let l = &r.latency;
-    let s = &r.last_stream;
-    let p = &r.post_201_ms;
-    format!(
-        "== {label}\n\
-         streams: {ready} of {n} ready in {open:.1} s; open failures {fail:?}; ended early {closed:?}\n\
-         server RSS: {before} KiB before, {after} KiB with the streams open: {per:.0} bytes per \
-         stream (tool RSS {tool} KiB)\n\
-         server heap allocated: {hb} bytes before, {ha} after: {hper:.0} bytes per stream\n\
-         posts: {posts}, POST /posts 201 p50 {pp50:.2} ms, p99 {pp99:.2} ms\n\
-         deliveries: {got} of {exp} ({missing} missing), {early} read before the 201 (counted as 0)\n\
-         201 -> event, every delivery: p50 {p50:.2} ms, p90 {p90:.2} ms, p99 {p99:.2} ms, max {max:.2} ms\n\
-         201 -> event on the last stream, per post: p50 {s50:.2} ms, p99 {s99:.2} ms, max {smax:.2} ms\n",
-        label = if r.label.is_empty() { "streams" } else { &r.label },
-        ready = r.streams_ready,
-        n = r.streams_requested,
-        open = r.open_seconds,
-        fail = r.open_failures,
-        closed = r.closed_early,
-        before = r.server_rss_before_kib,
-        after = r.server_rss_after_kib,
-        per = r.bytes_per_stream,
-        tool = r.tool_rss_kib,
-        hb = r.heap_allocated_before,
-        ha = r.heap_allocated_after,
-        hper = r.heap_bytes_per_stream,
-        posts = r.posts,
-        pp50 = p.p50_ms,
-        pp99 = p.p99_ms,
-        got = r.deliveries,
-        exp = r.expected_deliveries,
-        missing = r.missing,
-        early = r.early,
-        p50 = l.p50_ms,
-        p90 = l.p90_ms,
-        p99 = l.p99_ms,
-        max = l.max_ms,
-        s50 = s.p50_ms,
-        s99 = s.p99_ms,
-        smax = s.max_ms,
-    )
-}
-
-fn unix_millis() -> u128 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis())
-}
-
-/// The token a login would return for `user`: HS256 over `sub`, `iat`, `exp`, `iat_ms`.
-fn mint(key: &EncodingKey, user: &str) -> anyhow::Result<String> {
-    let ms = unix_millis();
-    let iat = (ms / 1000) as u64;
-    let claims = Claims {
-        sub: user,
-        iat,
-        exp: iat + 86_400,
-        iat_ms: ms,
-    };
-    Ok(jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        &claims,
-        key,
-    )?)
-}
-
-/// Raises the soft open-file limit to the hard one; the limit now.
-fn raise_open_files() -> anyhow::Result<u64> {
-    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
-    let limit = getrlimit(Resource::Nofile);
-    if limit.current != limit.maximum {
-        setrlimit(
-            Resource::Nofile,
-            Rlimit {
-                current: limit.maximum,
-                maximum: limit.maximum,
-            },
-        )
-        .context("raising the open-file limit")?;
-    }
-    // `None` is no limit at all.
-    Ok(limit.maximum.unwrap_or(u64::MAX))
-}
-
-/// The server's live heap bytes: jemalloc's `allocated`, which `/metrics` reports as
-/// `process_heap_bytes{kind="allocated"}`; 0 when absent (another allocator).
-async fn heap_allocated(http: &reqwest::Client, url: &str) -> anyhow::Result<u64> {
-    let text = http.get(url).send().await?.text().await?;
-    Ok(text
-        .lines()
-        .find_map(|l| l.strip_prefix("process_heap_bytes{kind=\"allocated\"} "))
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .map_or(0, |v| v as u64))
-}
-
-/// The resident set of a process, from `/proc/<pid>/status`.
-fn vm_rss_kib(pid: u32) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .ok_or_else(|| anyhow!("no VmRSS line"))
-}
-
-/// One stream, until the server or the run ends it.
-async fn stream(addr: SocketAddr, request: String, tx: mpsc::UnboundedSender<Event>) {
-    let mut ready = false;
-    let why = match read_stream(addr, &request, &tx, &mut ready).await {
-        Ok(()) => "the server ended the stream".to_owned(),
-        Err(e) => e.to_string(),
-    };
-    // The run may be over already, and then nobody is listening.
-    let _ = tx.send(if ready {
-        Event::Closed(why)
-    } else {
-        Event::Failed(why)
-    });
-}
-
-async fn read_stream(
-    addr: SocketAddr,
-    request: &str,
-    tx: &mpsc::UnboundedSender<Event>,
-    ready: &mut bool,
-) -> anyhow::Result<()> {
-    let (mut socket, head, rest) = tokio::time::timeout(HEAD_TIMEOUT, async {
-        let mut socket = TcpStream::connect(addr).await.context("connect")?;
-        socket.set_nodelay(true)?;
-        socket.write_all(request.as_bytes()).await?;
-        let mut buf = Vec::with_capacity(1024);
-        let end = loop {
-            if let Some(end) = find(&buf, b"\r\n\r\n") {
-                break end;
-            }
-            if buf.len() > MAX_HEAD {
-                bail!("response head over {MAX_HEAD} bytes");
-            }
-            if socket.read_buf(&mut buf).await? == 0 {
-                bail!("closed before a response head");
-            }
-        };
-        let rest = buf.split_off(end + 4);
-        anyhow::Ok((socket, String::from_utf8_lossy(&buf).into_owned(), rest))
-    })
-    .await
-    .map_err(|_| anyhow!("no response head within {HEAD_TIMEOUT:?}"))??;
-    let status = head.split(' ').nth(1).unwrap_or("");
-    if status != "200" {
-        let mut rest = rest;
-        if rest.is_empty() {
-            // The error body may follow the head in a later segment; it names the cause.
-            let _ = tokio::time::timeout(Duration::from_secs(1), socket.read_buf(&mut rest)).await;
-        }
-        let body: String = String::from_utf8_lossy(&rest).chars().take(200).collect();
-        bail!("HTTP {status}: {body}");
-    }
-    let chunked = head.lines().any(|l| {
-        let l = l.to_ascii_lowercase();
-        l.starts_with("transfer-encoding:") && l.contains("chunked")
-    });
-    let mut raw = rest;
-    let mut sse = Vec::new();
-    let mut seen: Vec<String> = Vec::new();
-    let mut buf = [0u8; 4096];
-    let mut at = Instant::now();
-    loop {
-        let ended = if chunked {
-            dechunk(&mut raw, &mut sse)?
-        } else {
-            sse.append(&mut raw);
-            false
-        };
-        while let Some(end) = find(&sse, b"\n\n") {
-            let frame: Vec<u8> = sse.drain(..end + 2).collect();
-            let (kind, data) = parse_frame(&frame);
-            match kind {
-                Some("ready") if !*ready => {
-                    *ready = true;
-                    let _ = tx.send(Event::Ready);
-                }
-                Some("post") => {
-                    let post: Created =
-                        serde_json::from_str(data.unwrap_or("")).context("a post event's data")?;
-                    // An event may come twice (the API allows it); the first one counts.
-                    if !seen.contains(&post.id) {
-                        seen.push(post.id.clone());
-                        let _ = tx.send(Event::Delivered { post: post.id, at });
-                    }
-                }
-                _ => {}
-            }
-        }
-        if ended {
-            return Ok(());
-        }
-        let n = socket.read(&mut buf).await?;
-        at = Instant::now();
-        if n == 0 {
-            return Ok(());
-        }
-        raw.extend_from_slice(&buf[..n]);
-    }
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
-
-/// Moves the complete chunks of a chunked body from `raw` to `out`; `true` at the last chunk.
-fn dechunk(raw: &mut Vec<u8>, out: &mut Vec<u8>) -> anyhow::Result<bool> {
-    loop {
-        let Some(line_end) = find(raw, b"\r\n") else {
-            return Ok(false);
-        };
-        let line = std::str::from_utf8(&raw[..line_end]).context("a chunk size line")?;
-        let hex = line.split(';').next().unwrap_or("").trim();
-        let size = usize::from_str_radix(hex, 16).with_context(|| format!("chunk size {hex:?}"))?;
-        if size == 0 {
-            return Ok(true);
-        }
-        let start = line_end + 2;
-        if raw.len() < start + size + 2 {
-            return Ok(false);
-        }
-        out.extend_from_slice(&raw[start..start + size]);
-        raw.drain(..start + size + 2);
-    }
-}
-
-/// An SSE frame's `event:` and `data:` (one data line is all this server sends).
-fn parse_frame(frame: &[u8]) -> (Option<&str>, Option<&str>) {
-    let text = std::str::from_utf8(frame).unwrap_or("");
-    let mut kind = None;
-    let mut data = None;
-    for line in text.lines() {
-        if let Some(v) = line.strip_prefix("event:") {
-            kind = Some(v.trim());
-        } else if let Some(v) = line.strip_prefix("data:") {
-            data = Some(v.trim_start());
-        }
-    }
-    (kind, data)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn chunks_split_anywhere_decode_to_the_frames() {
-        let body = b"1f\r\nid: 1-0\nevent: ready\ndata: {}\n\n\r\n5\r\n: hea\r\n8\r\nrtbeat\n\n\r\n0\r\n\r\n";
-        for cut in 0..body.len() {
-            let mut raw = body[..cut].to_vec();
-            let mut out = Vec::new();
-            let mut ended = dechunk(&mut raw, &mut out).unwrap();
-            raw.extend_from_slice(&body[cut..]);
-            ended |= dechunk(&mut raw, &mut out).unwrap();
-            assert!(ended, "cut at {cut}");
-            assert_eq!(out, b"id: 1-0\nevent: ready\ndata: {}\n\n: heartbeat\n\n");
-        }
-    }
-
-    #[test]
-    fn frames_give_their_event_and_data() {
-        let (k, d) = parse_frame(b"id: 3-1\nevent: post\ndata: {\"id\":\"p\"}\n\n");
-        assert_eq!((k, d), (Some("post"), Some("{\"id\":\"p\"}")));
-        assert_eq!(parse_frame(b": heartbeat\n\n"), (None, None));
-    }
 }

@@ -115,11 +115,6 @@ impl StreamHub {
         &self.0.options
     }
 
-    /// Streams open now.
-    pub fn open_streams(&self) -> usize {
-        self.registry().len()
-    }
-
     fn registry(&self) -> MutexGuard<'_, Registry> {
         // Nothing under this lock can panic half-way through an update that matters: a
         // poisoned registry is still a consistent one.

@@ -78,6 +78,7 @@ impl Registry {
         self.cursor = self.cursor.max(head);
     }
 
+    #[cfg(test)]
     pub(super) fn len(&self) -> usize {
         self.open.len()
     }

@@ -23,6 +23,19 @@ pub(super) async fn ticket(app: &TestApp, user: &TestUser) -> String {
     body["ticket"].as_str().unwrap().to_owned()
 }
 
+/// A new API key of `user`'s: `{id, key, …}`.
+pub(super) async fn api_key(app: &TestApp, user: &TestUser) -> Value {
+    app.post_json(
+        "/users/me/api-keys",
+        json!({"name": "k"}),
+        Some(&user.token),
+    )
+    .await
+    .json()
+    .await
+    .unwrap()
+}
+
 /// The next `post` or `delete` event, skipping nothing else.
 pub(super) async fn next(sse: &mut Sse) -> Frame {
     let f = sse.event(WAIT).await.expect("an event");
@@ -81,16 +94,7 @@ async fn a_stream_needs_a_token_key_or_ticket_and_a_ticket_opens_nothing_else() 
     assert!(ready.id.is_some());
     assert_eq!(ready.json()["heartbeatSeconds"], 15);
     let (_s2, _, _) = Sse::open_ready(stream(&app, &alice.token)).await;
-    let key: Value = app
-        .post_json(
-            "/users/me/api-keys",
-            json!({"name": "k"}),
-            Some(&alice.token),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let key = api_key(&app, &alice).await;
     let by_key = app
         .request(Method::GET, "/stream")
         .header("x-api-key", key["key"].as_str().unwrap());

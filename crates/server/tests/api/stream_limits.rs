@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use super::helpers::{assert_error, spawn_app_with, TestUser};
 use super::sse::{Sse, WAIT};
-use super::stream::{id_of, next, stream, ticket};
+use super::stream::{api_key, id_of, next, stream, ticket};
 
 #[tokio::test]
 async fn streams_are_capped_per_user_and_per_instance() {
@@ -197,16 +197,7 @@ async fn a_logout_or_a_revoked_key_ends_the_streams_opened_with_them() {
     let app = spawn_app_with(&["--stream-revalidate-seconds", "1"]).await;
     let alice = app.signup("alice").await;
     let t = ticket(&app, &alice).await;
-    let key: Value = app
-        .post_json(
-            "/users/me/api-keys",
-            json!({"name": "k"}),
-            Some(&alice.token),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let key = api_key(&app, &alice).await;
     let raw_key = key["key"].as_str().unwrap().to_owned();
     let by_key = || {
         app.request(Method::GET, "/stream")

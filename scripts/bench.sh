@@ -11,7 +11,8 @@
 # minutes; every other row is also printed as a fraction of it. With `posts` among the endpoints
 # a second ceiling row answers a body as large as that page, for context. Only ever targets 127.0.0.1;
 # every wrk run is bounded by DURATION. Prints one table row per endpoint (requests/s, share of
-# the ceiling, p50, p99, non-2xx) and the server's RSS at the end.
+# the ceiling, p50, p99, non-2xx, and the server's CPU time per request) and the server's RSS
+# at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -69,23 +70,35 @@ run() { # name url [lua]
   local name=$1 url=$2 script=${3:-}
   local args=(-t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency)
   [ -n "$script" ] && args+=(-s "$script")
+  local cpu_before; cpu_before=$(cpu_ticks "$target_pid")
   local out; out=$(wrk "${args[@]}" "$url")
-  local rps p50 p99 errors share
+  local cpu_after; cpu_after=$(cpu_ticks "$target_pid")
+  local rps p50 p99 errors share requests cpu
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  requests=$(awk '/requests in/ {print $1}' <<<"$out")
+  # The server's own CPU time per request (user + system, all its threads): unlike req/s it
+  # does not depend on how the two cores were shared with wrk and everything else that minute.
+  cpu=$(awk -v t=$((cpu_after - cpu_before)) -v n="$requests" -v hz="$HZ" \
+    'BEGIN {printf "%.1f", (n > 0 ? 1e6 * t / hz / n : 0)}')
   p50=$(awk '$1=="50%" {print $2}' <<<"$out")
   p99=$(awk '$1=="99%" {print $2}' <<<"$out")
   errors=$(awk '/Non-2xx/ {print $5}' <<<"$out")
   [ -n "$ceiling_rps" ] || ceiling_rps=$rps
   share=$(awk -v r="$rps" -v c="$ceiling_rps" 'BEGIN {printf "%.0f%%", 100 * r / c}')
-  printf '| %-28s | %10s | %5s | %8s | %8s | %6s |\n' "$name" "$rps" "$share" "$p50" "$p99" "${errors:-0}"
+  printf '| %-28s | %10s | %5s | %8s | %8s | %6s | %6s |\n' "$name" "$rps" "$share" "$p50" "$p99" "${errors:-0}" "$cpu"
 }
+HZ=$(getconf CLK_TCK)
+# utime + stime of a process, in clock ticks (fields 14 and 15 of /proc/<pid>/stat; the name
+# in field 2 has no spaces here).
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 echo
-echo "| endpoint ($CONNECTIONS conns, ${DURATION}s) | req/s | of ceiling | p50 | p99 | non-2xx |"
-echo "| --- | ---: | ---: | ---: | ---: | ---: |"
+echo "| endpoint ($CONNECTIONS conns, ${DURATION}s) | req/s | of ceiling | p50 | p99 | non-2xx | server CPU µs/req |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
 # The ceiling first: the same wrk against a server that does no work of ours.
 "$CEILING_BIN" "127.0.0.1:$CEILING_PORT" &
 ceiling_pid=$!
+target_pid=$ceiling_pid
 for _ in $(seq 100); do curl -sf "127.0.0.1:$CEILING_PORT/" >/dev/null && break; sleep 0.1; done
 run "ceiling (bare axum, fixed JSON)" "http://127.0.0.1:$CEILING_PORT/"
 base="http://127.0.0.1:$PORT"
@@ -97,6 +110,7 @@ case " $ENDPOINTS " in
     run "ceiling, ${page_bytes}-byte body (= GET /posts)" "http://127.0.0.1:$CEILING_PORT/bytes/$page_bytes" ;;
 esac
 stop "$ceiling_pid"
+target_pid=$pid
 for e in $ENDPOINTS; do
   case $e in
     liveness) run "GET /health/liveness" "$base/health/liveness" ;;

@@ -3,12 +3,13 @@
 
 use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use std::borrow::Cow;
+
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use domain::model::{IdempotencyKey, PageRequest, PostId, UserId, ValidationErrors};
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
 
 use crate::client_ip::ClientKey;
 use crate::error::ApiError;
@@ -127,12 +128,6 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKeyHeader {
     }
 }
 
-#[derive(Deserialize)]
-struct RawPage {
-    limit: Option<String>,
-    cursor: Option<String>,
-}
-
 /// The caller's address as the rate limiter keys it (`ip:<address>`, IPv6 by its /64).
 pub struct ClientAddress(pub ClientKey);
 
@@ -157,15 +152,33 @@ pub struct PageQuery(pub PageRequest);
 impl<S: Send + Sync> FromRequestParts<S> for PageQuery {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let Query(raw) = Query::<RawPage>::from_request_parts(parts, state)
-            .await
-            .map_err(|_| ApiError::BadRequest("Malformed query string".into()))?;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let (limit, cursor) = page_params(parts.uri.query().unwrap_or_default())?;
         Ok(PageQuery(PageRequest::parse(
-            raw.limit.as_deref(),
-            raw.cursor.as_deref(),
+            limit.as_deref(),
+            cursor.as_deref(),
         )?))
     }
+}
+
+type Param<'a> = Option<Cow<'a, str>>;
+
+/// `limit` and `cursor` from a query string, borrowed unless percent-decoding changed them
+/// (read directly rather than through serde: this runs on every page read). Other keys are
+/// ignored; either key twice is a malformed query.
+fn page_params(query: &str) -> Result<(Param<'_>, Param<'_>), ApiError> {
+    let (mut limit, mut cursor) = (None, None);
+    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        let slot = match &*key {
+            "limit" => &mut limit,
+            "cursor" => &mut cursor,
+            _ => continue,
+        };
+        if slot.replace(value).is_some() {
+            return Err(ApiError::BadRequest("Malformed query string".into()));
+        }
+    }
+    Ok((limit, cursor))
 }
 
 /// A path id we could never have issued is an unknown user: 404, not 400.
@@ -177,4 +190,31 @@ pub fn user_id(raw: &str) -> Result<UserId, ApiError> {
 pub fn post_id(raw: &str) -> Result<PostId, ApiError> {
     raw.parse()
         .map_err(|_| ApiError::NotFound("Post not found"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::page_params;
+    use crate::error::ApiError;
+
+    #[test]
+    fn page_params_read_both_keys_decoded_and_ignore_others() {
+        let (limit, cursor) = page_params("x=1&limit=20&cursor=a%2Bb+c&y").unwrap();
+        assert_eq!(limit.as_deref(), Some("20"));
+        assert_eq!(cursor.as_deref(), Some("a+b c"));
+        let (limit, cursor) = page_params("").unwrap();
+        assert_eq!((limit, cursor), (None, None));
+        let (limit, _) = page_params("limit=").unwrap();
+        assert_eq!(limit.as_deref(), Some(""));
+    }
+
+    #[test]
+    fn a_key_given_twice_is_a_malformed_query() {
+        for query in ["limit=1&limit=2", "cursor=a&limit=3&cursor=a"] {
+            let Err(ApiError::BadRequest(why)) = page_params(query) else {
+                panic!("{query}: not a 400");
+            };
+            assert_eq!(why, "Malformed query string", "{query}");
+        }
+    }
 }

@@ -201,12 +201,20 @@ fn cors(options: &HttpOptions) -> CorsLayer {
         "retry-after",
     ]
     .map(HeaderName::from_static);
-    let origins = match &options.cors_origins {
-        None => AllowOrigin::from(AnyOrigin),
-        Some(list) => AllowOrigin::list(list.iter().cloned()),
+    // `Vary` names what a response depends on. With any origin allowed, every CORS header is
+    // the same whatever the request says (`*` for the origin and the headers, a fixed method
+    // list), so there is nothing to name; with a list, the allowed origin is the request's
+    // own. (tower-http's default names three headers and joins them anew for each response.)
+    let (origins, vary) = match &options.cors_origins {
+        None => (AllowOrigin::from(AnyOrigin), vec![]),
+        Some(list) => (
+            AllowOrigin::list(list.iter().cloned()),
+            vec![header::ORIGIN],
+        ),
     };
     CorsLayer::new()
         .allow_origin(origins)
+        .vary(vary)
         .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
         .allow_headers(AnyOrigin)
         .expose_headers(exposed)

@@ -1,8 +1,10 @@
 //! Bearer tokens: HS256 JWTs with `sub`, `iat`, `exp`, and `iat_ms` (the issue time to the
 //! millisecond, which a logout is compared against; `iat` stays the standard whole seconds).
 
+mod verified;
+
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use domain::model::{Timestamp, UserId};
 use domain::ports::{TokenClaims, TokenError, TokenIssuer, STREAM_TICKET_TTL};
@@ -37,6 +39,7 @@ pub struct JwtIssuer {
     validation: Validation,
     ticket_validation: Validation,
     ttl: Duration,
+    verified: verified::Verified,
 }
 
 impl JwtIssuer {
@@ -60,6 +63,7 @@ impl JwtIssuer {
             validation,
             ticket_validation,
             ttl,
+            verified: verified::Verified::new(),
         }
     }
 }
@@ -111,12 +115,19 @@ impl TokenIssuer for JwtIssuer {
     }
 
     fn verify(&self, token: &str) -> Result<TokenClaims, TokenError> {
+        let now = unix_now();
+        if let Some(known) = self.verified.get(token, now) {
+            return Ok(known);
+        }
         let c = self.check(token, &self.validation)?;
         if c.aud.is_some() {
             // A stream ticket (or anything else with an audience) is not a bearer token.
             return Err(TokenError::Invalid);
         }
-        claims(c)
+        let exp = c.exp;
+        let verified = claims(c)?;
+        self.verified.insert(token, verified, exp);
+        Ok(verified)
     }
 
     fn issue_ticket(&self, user: UserId, issued_at: Timestamp) -> Result<String, StoreError> {
@@ -126,6 +137,13 @@ impl TokenIssuer for JwtIssuer {
     fn verify_ticket(&self, ticket: &str) -> Result<TokenClaims, TokenError> {
         claims(self.check(ticket, &self.ticket_validation)?)
     }
+}
+
+/// The clock `jsonwebtoken` checks `exp` against.
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 fn claims(c: Claims) -> Result<TokenClaims, TokenError> {
@@ -148,12 +166,6 @@ mod tests {
 
     fn user() -> UserId {
         UserId::from_uuid(uuid::Uuid::now_v7())
-    }
-
-    fn unix_now() -> u64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs())
     }
 
     fn now_ms() -> Timestamp {
@@ -260,6 +272,35 @@ mod tests {
         let last = tampered.pop().unwrap();
         tampered.push(if last == 'A' { 'B' } else { 'A' });
         assert_eq!(issuer().verify(&tampered), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn a_remembered_token_vouches_for_itself_only() {
+        let (issuer, id, at) = (issuer(), user(), now_ms());
+        let token = issuer.issue(id, at).unwrap();
+        let first = issuer.verify(&token).unwrap();
+        assert_eq!(
+            issuer.verify(&token),
+            Ok(first),
+            "the remembered answer is the same"
+        );
+        assert_eq!(first.user, id);
+        // Same payload, another signature; and the signature on another payload.
+        let (head, sig) = token.rsplit_once('.').unwrap();
+        let flipped = if sig.starts_with('A') { 'B' } else { 'A' };
+        let tampered = format!("{head}.{flipped}{}", &sig[1..]);
+        assert_eq!(issuer.verify(&tampered), Err(TokenError::Invalid));
+        let other = issuer.issue(user(), at).unwrap();
+        let (other_head, _) = other.rsplit_once('.').unwrap();
+        assert_eq!(
+            issuer.verify(&format!("{other_head}.{sig}")),
+            Err(TokenError::Invalid)
+        );
+        // A ticket is checked as a ticket, never vouched for by the bearer memo.
+        let ticket = issuer.issue_ticket(id, at).unwrap();
+        assert_eq!(issuer.verify(&ticket), Err(TokenError::Invalid));
+        assert_eq!(issuer.verify(&ticket), Err(TokenError::Invalid));
+        assert!(issuer.verify_ticket(&ticket).is_ok());
     }
 
     #[test]

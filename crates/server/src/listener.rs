@@ -14,15 +14,19 @@
 mod fd_limit;
 mod watch;
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
+use axum::http::Request;
+use futures_util::future::Either;
 use http_adapter::HttpService;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -31,7 +35,8 @@ use metrics::Counter;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tower::ServiceExt;
+use tower::util::Oneshot;
+use tower::{Service, ServiceExt};
 
 use watch::{Clock, SendingBody, Timeouts, Watched};
 
@@ -199,12 +204,18 @@ impl Connection {
         } = self;
         let clock = Clock::new();
         let io = TokioIo::new(Watched::new(stream, clock.clone(), timeouts));
+        // One service per connection, called in place: hyper hands the closure `&self`, and
+        // cloning the whole stack per request (what `oneshot` on a clone does) was an
+        // allocation and a large move each time. HTTP/1.1 handles one request at a time on a
+        // connection, and `call` returns before the next can arrive, so the borrow never
+        // overlaps another.
+        let service = RefCell::new(service);
         let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
             let mut req = req.map(Body::new);
             // What `into_make_service_with_connect_info` did: handlers and limiters key by it.
             req.extensions_mut().insert(ConnectInfo(peer));
             let handling = clock.handling();
-            let response = service.clone().oneshot(req);
+            let response = call(&service, req);
             async move {
                 let response = response.await;
                 let sending = handling.answered();
@@ -224,6 +235,21 @@ impl Connection {
             // Timeouts, resets, malformed requests: the client's doing, not ours.
             tracing::debug!(error = %e, %peer, "connection ended with an error");
         }
+    }
+}
+
+/// The response to `req`. Every layer of [`HttpService`] is ready whenever the router is, and
+/// axum's router always is; should that ever change, the request waits for readiness on a clone
+/// instead (tower's contract: `call` only after `poll_ready` said ready).
+fn call(
+    service: &RefCell<HttpService>,
+    req: Request<Body>,
+) -> Either<<HttpService as Service<Request<Body>>>::Future, Oneshot<HttpService, Request<Body>>> {
+    let mut service = service.borrow_mut();
+    let mut cx = Context::from_waker(Waker::noop());
+    match Service::<Request<Body>>::poll_ready(&mut *service, &mut cx) {
+        Poll::Ready(Ok(())) => Either::Left(service.call(req)),
+        _ => Either::Right(service.clone().oneshot(req)),
     }
 }
 

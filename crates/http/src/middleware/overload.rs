@@ -145,7 +145,7 @@ where
         };
         BoundedFuture::Running {
             fut: self.inner.call(req),
-            deadline: tokio::time::sleep(self.bounds.timeout),
+            deadline: None,
             slot,
             bounds: self.bounds.clone(),
         }
@@ -158,8 +158,9 @@ pin_project! {
         Running {
             #[pin]
             fut: F,
-            #[pin]
-            deadline: Sleep,
+            // Armed when the handler first waits: most answers (probes, cached reads) are
+            // ready at their first poll and never pay for a timer.
+            deadline: Option<Pin<Box<Sleep>>>,
             slot: Option<Slot>,
             bounds: Arc<Shared>,
         },
@@ -185,7 +186,9 @@ where
                     slot.take();
                     return Poll::Ready(res);
                 }
-                if deadline.poll(cx).is_pending() {
+                let deadline =
+                    deadline.get_or_insert_with(|| Box::pin(tokio::time::sleep(bounds.timeout)));
+                if deadline.as_mut().poll(cx).is_pending() {
                     return Poll::Pending;
                 }
                 slot.take();

@@ -274,12 +274,22 @@ fn check<T>(this: &mut WatchedProj<'_, T>, cx: &mut Context<'_>) -> Poll<io::Err
     let Some((at, reason)) = this.clock.deadline(this.timeouts, cx.waker()) else {
         return Poll::Pending;
     };
-    if *this.armed != Some(at) {
+    // Re-armed only when the deadline moved earlier. Each response moves it later, and moving
+    // a registered timer is a trip through the runtime's timer wheel, once per request; a timer
+    // left at an earlier deadline instead fires early, now and then, and is moved on then.
+    if this.armed.is_none_or(|armed| at < armed) {
         this.timer.as_mut().reset(at);
         *this.armed = Some(at);
     }
     if this.timer.as_mut().poll(cx).is_pending() {
         return Poll::Pending;
+    }
+    if Instant::now() < at {
+        this.timer.as_mut().reset(at);
+        *this.armed = Some(at);
+        if this.timer.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
     }
     let what = match reason {
         Reason::Header => {

@@ -189,6 +189,8 @@ async fn cors_allows_configured_origins() {
         res.headers()["access-control-allow-origin"],
         "https://good.example"
     );
+    // The answer depends on the request's origin, so a cache must key by it.
+    assert_eq!(res.headers()["vary"], "origin");
     let res = strict
         .request(Method::GET, "/posts")
         .header("origin", "https://evil.example")
@@ -233,6 +235,11 @@ async fn default_cors_allows_any_origin_without_credentials() {
     assert!(!res
         .headers()
         .contains_key("access-control-allow-credentials"));
+    // `*` whatever the origin: nothing for a cache to vary by.
+    let vary = res.headers().get_all("vary").iter();
+    assert!(vary
+        .filter_map(|v| v.to_str().ok())
+        .all(|v| !v.contains("origin")));
     let preflight = app
         .request(Method::OPTIONS, "/posts")
         .header("origin", "https://example.org")

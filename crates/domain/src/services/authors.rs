@@ -21,7 +21,24 @@ impl Authors {
     }
 
     pub async fn get(&self, id: UserId) -> Result<Option<UserSummary>, StoreError> {
-        Ok(self.many(&[id]).await?.remove(&id))
+        Ok(self.summary(id).await?.map(|s| UserSummary::clone(&s)))
+    }
+
+    /// Whether `id` is a user: one cached read, nothing copied (an author page asks this on
+    /// every request).
+    pub async fn exists(&self, id: UserId) -> Result<bool, StoreError> {
+        Ok(self.summary(id).await?.is_some())
+    }
+
+    /// One summary, a miss loaded under the cache's guard against a concurrent invalidation,
+    /// which keeps a profile edit from being overwritten by a stale read.
+    async fn summary(&self, id: UserId) -> Result<Option<Arc<UserSummary>>, StoreError> {
+        let users = &self.users;
+        self.cache
+            .summary(id, || async move {
+                Ok(users.summaries(&[id]).await?.into_iter().next())
+            })
+            .await
     }
 
     /// The summaries of those of `ids` that exist.
@@ -42,18 +59,10 @@ impl Authors {
         }
         match missing.as_slice() {
             [] => {}
-            // One miss is loaded under the cache's guard against a concurrent invalidation,
-            // which keeps a profile edit from being overwritten by a stale read.
+            // One miss is loaded under the cache's guard (see `summary`).
             [id] => {
-                let (users, id) = (&self.users, *id);
-                let loaded = self
-                    .cache
-                    .summary(id, || async move {
-                        Ok(users.summaries(&[id]).await?.into_iter().next())
-                    })
-                    .await?;
-                if let Some(summary) = loaded {
-                    found.insert(id, UserSummary::clone(&summary));
+                if let Some(summary) = self.summary(*id).await? {
+                    found.insert(*id, UserSummary::clone(&summary));
                 }
             }
             // Several misses (a cold cache, or the cache switched off) are one query, not one

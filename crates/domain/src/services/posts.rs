@@ -179,7 +179,7 @@ impl PostService {
         author: UserId,
         page: PageRequest,
     ) -> Result<PostPage, PostError> {
-        if self.authors.get(author).await?.is_none() {
+        if !self.authors.exists(author).await? {
             return Err(PostError::UserNotFound);
         }
         if page.after.is_some() {

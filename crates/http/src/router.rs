@@ -1,6 +1,7 @@
 //! The route table, each route with its own layer, under the stack every request passes.
 //!
-//! The stack (the edge: request id, span and log line, panic guard; then CORS, compression, and
+//! The stack (the edge: request id, span and log line, panic guard; then CORS, compression (see
+//! `middleware::compress`), and
 //! the request timeout and load shedding)
 //! wraps the router as one tower service rather than through `Router::layer`, which would box
 //! and clone each layer per route and per request. Per-route concerns (metrics, drain, the route's rate-limit policy) are one
@@ -17,12 +18,12 @@ use axum::Router;
 use domain::ports::RatePolicy;
 use tower::ServiceBuilder;
 use tower_http::compression::predicate::{And, DefaultPredicate, Predicate, SizeAbove};
-use tower_http::compression::{Compression, CompressionLayer};
 use tower_http::cors::{AllowOrigin, Any as AnyOrigin, Cors, CorsLayer};
 use utoipa::OpenApi;
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::error::ApiError;
+use crate::middleware::compress::{Compress, CompressLayer};
 use crate::middleware::edge::{Edge, EdgeLayer};
 use crate::middleware::overload::Bounded;
 use crate::middleware::rate_limit::{register_metrics, KeyBy, Limit};
@@ -39,13 +40,13 @@ const COMPRESS_ABOVE: u16 = 1024;
 type CompressWhen = And<DefaultPredicate, SizeAbove>;
 
 /// The whole HTTP service: what the server's accept loop runs and tests call.
-pub type HttpService = Edge<Cors<Compression<Bounded<Router>, CompressWhen>>>;
+pub type HttpService = Edge<Cors<Compress<Bounded<Router>, CompressWhen>>>;
 
 pub fn router(state: AppState, options: &HttpOptions) -> HttpService {
     ServiceBuilder::new()
         .layer(EdgeLayer)
         .layer(cors(options))
-        .layer(CompressionLayer::new().compress_when(
+        .layer(CompressLayer::new(
             // The default already skips gRPC, images and event streams.
             DefaultPredicate::new().and(SizeAbove::new(COMPRESS_ABOVE)),
         ))

@@ -141,6 +141,28 @@ async fn a_kept_alive_connection_is_closed_after_the_idle_timeout() {
     assert!(rest.is_empty(), "{rest}");
 }
 
+/// The connection's timer is left at an earlier deadline when the deadline moves later (it is
+/// not moved on every response); when it fires early it must move on, not close.
+#[tokio::test]
+async fn a_timer_left_at_an_earlier_deadline_does_not_close_a_busy_connection() {
+    let app = spawn_app_with(&[
+        "--http-idle-timeout-ms",
+        "600000",
+        "--http-header-timeout-ms",
+        "200",
+    ])
+    .await;
+    let mut stream = TcpStream::connect(app.addr).await.unwrap();
+    // Silent for a moment, so the server's first read waits and arms the first head's deadline.
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let answer = exchange(&mut stream, LIVENESS).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    // Past the first head's deadline (armed when the connection opened), well within idle.
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    let answer = exchange(&mut stream, LIVENESS).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "still open: {answer}");
+}
+
 #[tokio::test]
 async fn a_kept_alive_connection_must_finish_a_head_it_began_within_the_header_timeout() {
     // The idle timeout far past the deadline: only the header timer can close it in time.

@@ -21,7 +21,8 @@ use serde::Serialize;
 
 use crate::error::StoreError;
 use crate::model::{
-    ApiKey, ApiKeyId, Post, PostId, PostRecord, User, UserId, UserSummary, Version, Versioned,
+    ApiKey, ApiKeyId, Post, PostId, PostRecord, Standing, User, UserId, UserSummary, Version,
+    Versioned,
 };
 use crate::ports::{Cache, IdGenerator, Loader};
 
@@ -89,7 +90,7 @@ impl Write {
                 Read::User(followee),
                 Read::FollowedPulled(follower),
             ],
-            Write::Credentials { user } => vec![Read::User(user)],
+            Write::Credentials { user } => vec![Read::User(user), Read::Standing(user)],
             Write::ApiKey { key } => vec![Read::ApiKey(key)],
         }
     }
@@ -194,6 +195,19 @@ impl ReadCache {
         Fut: Future<Output = Result<Option<User>, StoreError>> + Send,
     {
         Ok(self.get(Read::User(id), load).await?.map(|v| v.value))
+    }
+
+    /// What authenticating one user reads.
+    pub async fn standing<F, Fut>(
+        &self,
+        id: UserId,
+        load: F,
+    ) -> Result<Option<Arc<Standing>>, StoreError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<Option<Standing>, StoreError>> + Send,
+    {
+        Ok(self.get(Read::Standing(id), load).await?.map(|v| v.value))
     }
 
     /// One API key's record.

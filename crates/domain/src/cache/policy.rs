@@ -29,6 +29,9 @@ pub enum Read {
     /// One user with their counters (`GET /users/me`, `GET /users/:id`). Every write that
     /// moves a counter makes it stale, so counters stay exact once that write has returned.
     User(UserId),
+    /// What authenticating one user reads ([`crate::model::Standing`]): only a logout or a
+    /// tier change makes it stale, on every instance.
+    Standing(UserId),
     /// One API key's stored record (by id: the id is part of the key a client sends).
     /// Revocation makes it stale on every instance.
     ApiKey(ApiKeyId),
@@ -54,6 +57,8 @@ pub struct CachePolicy {
     /// Users change on every post, delete, follow, unfollow and profile edit that moves their
     /// counters or profile.
     pub user: Duration,
+    /// Standings change only by a logout or a tier change (which invalidate).
+    pub standing: Duration,
     /// Keys change only by revocation (which invalidates) and by the coarse `last_used_at`.
     pub api_key: Duration,
     /// Changes on the user's follows (which invalidate) and with the pulled set's version.
@@ -68,6 +73,7 @@ impl Default for CachePolicy {
             summary_unguarded: Duration::from_secs(1),
             head: Duration::from_secs(5),
             user: Duration::from_secs(60),
+            standing: Duration::from_secs(60),
             api_key: Duration::from_secs(60),
             followed_pulled: Duration::from_secs(60),
         }
@@ -90,6 +96,7 @@ impl CachePolicy {
             // v4: users carry their tier and tokens-valid-after since logout and tiers came;
             // a v3 user read from a shared tier would lack the revocation.
             Read::User(id) => keyed("v4:user:", id.as_uuid(), ""),
+            Read::Standing(id) => keyed("v4:user:", id.as_uuid(), ":standing"),
             Read::ApiKey(id) => keyed("v3:apikey:", id.as_uuid(), ""),
             Read::FollowedPulled(id) => keyed("v3:user:", id.as_uuid(), ":followed-pulled"),
         }
@@ -101,6 +108,7 @@ impl CachePolicy {
             Read::Post(_) => self.post,
             Read::Summary(_) => self.summary,
             Read::User(_) => self.user,
+            Read::Standing(_) => self.standing,
             Read::ApiKey(_) => self.api_key,
             Read::FollowedPulled(_) => self.followed_pulled,
         }
@@ -157,6 +165,7 @@ mod tests {
             (Read::Post(post), format!("v3:post:{u}")),
             (Read::Summary(user), format!("v3:user:{u}:summary")),
             (Read::User(user), format!("v4:user:{u}")),
+            (Read::Standing(user), format!("v4:user:{u}:standing")),
             (
                 Read::ApiKey(ApiKeyId::from_uuid(u)),
                 format!("v3:apikey:{u}"),
@@ -194,6 +203,7 @@ mod tests {
             CachePolicy::key(&Read::AuthorHead(id)),
             CachePolicy::key(&Read::Summary(id)),
             CachePolicy::key(&Read::User(id)),
+            CachePolicy::key(&Read::Standing(id)),
             CachePolicy::key(&Read::ApiKey(crate::model::ApiKeyId::from_uuid(
                 id.as_uuid(),
             ))),

@@ -8,6 +8,18 @@ use uuid::Uuid;
 use super::validation::ValidationErrors;
 use super::{ApiKeyId, Timestamp, UserId};
 
+/// What authenticating a user's credential reads about them: their tier and their last
+/// logout. Only a logout and a tier change move it, so it stays cached while its user posts
+/// and follows, which move the counters of [`super::User`] (and would make every request of an
+/// active writer load the user again).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Standing {
+    pub user: UserId,
+    pub tier: Tier,
+    /// As [`super::User::tokens_valid_after`].
+    pub tokens_valid_after: Option<Timestamp>,
+}
+
 /// How generous the rate limits are with a user; set by operators (`socialscale user set-tier`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

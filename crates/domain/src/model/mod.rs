@@ -14,7 +14,8 @@ mod user;
 mod validation;
 
 pub use account::{
-    ApiKey, ApiKeyName, ApiKeySecret, Identity, Tier, Via, API_KEY_PREFIX, MAX_API_KEYS_PER_USER,
+    ApiKey, ApiKeyName, ApiKeySecret, Identity, Standing, Tier, Via, API_KEY_PREFIX,
+    MAX_API_KEYS_PER_USER,
 };
 pub use feed::{FeedEvent, OutboxEntry, TimelineEntry};
 pub use follow::{Follow, FollowEdge, FollowRecord};

@@ -3,7 +3,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::validation::{first_error, plain_text, Text, ValidationErrors};
-use super::{Tier, Timestamp, UserId};
+use super::{Standing, Tier, Timestamp, UserId};
 
 fn too_long(max: usize) -> String {
     format!("must be at most {max} characters")
@@ -255,6 +255,14 @@ pub struct User {
 }
 
 impl User {
+    pub fn standing(&self) -> Standing {
+        Standing {
+            user: self.id,
+            tier: self.tier,
+            tokens_valid_after: self.tokens_valid_after,
+        }
+    }
+
     pub fn summary(&self) -> UserSummary {
         UserSummary {
             id: self.id,

@@ -5,7 +5,7 @@ use std::time::Duration;
 use crate::cache::{ReadCache, Write};
 use crate::error::{AuthError, CredentialError, StoreError};
 use crate::model::{
-    Email, Identity, Password, Tier, Timestamp, User, UserId, ValidationErrors, Via,
+    Email, Identity, Password, Standing, Tier, Timestamp, User, UserId, ValidationErrors, Via,
 };
 use crate::ports::{
     Clock, IdGenerator, PasswordHasher, RateDecision, RateLimiter, RatePolicy, TokenClaims,
@@ -155,7 +155,7 @@ impl AuthService {
             .await?;
         match stored {
             Some(stored) if ok => {
-                let issued_at = self.issue_time(&stored.user);
+                let issued_at = self.issue_time(stored.user.tokens_valid_after);
                 let token = self.tokens.issue(stored.user.id, issued_at)?;
                 Ok(Session {
                     user: stored.user,
@@ -181,18 +181,18 @@ impl AuthService {
     /// When a token issued to `user` now says it was issued: now, but always after their last
     /// logout (which reaches [`CLOCK_SKEW_ALLOWANCE`] into the future). So a login right after
     /// a logout, on any instance, gets a token that logout does not revoke.
-    fn issue_time(&self, user: &User) -> Timestamp {
+    fn issue_time(&self, tokens_valid_after: Option<Timestamp>) -> Timestamp {
         let now = self.clock.now();
-        match user.tokens_valid_after {
+        match tokens_valid_after {
             Some(after) if now <= after => Timestamp::from_unix_millis(after.unix_millis() + 1),
             _ => now,
         }
     }
 
     /// Who a credential proves the caller to be. A token must be genuine, unexpired and issued
-    /// after its user's last logout; a key must exist and its secret match. The user (tier,
-    /// last logout) and the key are read through the cache, which a logout, a tier change or a
-    /// revocation invalidates on every instance.
+    /// after its user's last logout; a key must exist and its secret match. The user's
+    /// [`Standing`] (tier, last logout) and the key are read through the cache, which a logout,
+    /// a tier change or a revocation invalidates on every instance.
     ///
     /// # Errors
     /// `Rejected` for any credential that is not accepted; `Store` when whether it is revoked
@@ -210,13 +210,13 @@ impl AuthService {
                 let key = self.keys.verify(raw).await?;
                 // Keys are deleted with their user, so a key without one is a key being
                 // deleted: not a credential any more.
-                let user = self
-                    .account(key.user)
+                let standing = self
+                    .standing(key.user)
                     .await?
                     .ok_or(CredentialError::Rejected)?;
                 Ok(Identity {
-                    user: user.id,
-                    tier: user.tier,
+                    user: standing.user,
+                    tier: standing.tier,
                     via: Via::ApiKey(key.id),
                     issued_at: None,
                 })
@@ -227,8 +227,8 @@ impl AuthService {
     /// A stream ticket for `user` (who authenticated already): see
     /// [`TokenIssuer::issue_ticket`]. Issued after their last logout, like a token.
     pub async fn stream_ticket(&self, user: UserId) -> Result<String, StoreError> {
-        let issued_at = match self.account(user).await? {
-            Some(account) => self.issue_time(&account),
+        let issued_at = match self.standing(user).await? {
+            Some(standing) => self.issue_time(standing.tokens_valid_after),
             None => self.clock.now(),
         };
         self.tokens.issue_ticket(user, issued_at)
@@ -240,7 +240,7 @@ impl AuthService {
         verified: Result<TokenClaims, TokenError>,
     ) -> Result<Identity, CredentialError> {
         let claims = verified.map_err(|_| CredentialError::Rejected)?;
-        let Some(user) = self.account(claims.user).await? else {
+        let Some(standing) = self.standing(claims.user).await? else {
             // Accounts are never deleted through the API: a genuine token for an id no
             // account has (a database restored from before its signup) stays a valid
             // credential, and handlers answer "User not found" as the contract says.
@@ -251,15 +251,15 @@ impl AuthService {
                 issued_at: Some(claims.issued_at),
             });
         };
-        if user
+        if standing
             .tokens_valid_after
             .is_some_and(|after| claims.issued_at <= after)
         {
             return Err(CredentialError::Rejected);
         }
         Ok(Identity {
-            user: user.id,
-            tier: user.tier,
+            user: standing.user,
+            tier: standing.tier,
             via: Via::Token,
             issued_at: Some(claims.issued_at),
         })
@@ -272,22 +272,26 @@ impl AuthService {
     pub async fn still_valid(&self, identity: &Identity) -> Result<bool, StoreError> {
         match identity.via {
             Via::Token => {
-                let Some(user) = self.account(identity.user).await? else {
+                let Some(standing) = self.standing(identity.user).await? else {
                     return Ok(true);
                 };
                 Ok(identity
                     .issued_at
-                    .zip(user.tokens_valid_after)
+                    .zip(standing.tokens_valid_after)
                     .is_none_or(|(issued, after)| issued > after))
             }
             Via::ApiKey(id) => self.keys.exists(id).await,
         }
     }
 
-    async fn account(&self, id: UserId) -> Result<Option<Arc<User>>, StoreError> {
+    /// Read through its own cache entry, not the user's: a post or a follow makes the user
+    /// (its counters) stale, and must not cost its author's next request a load.
+    async fn standing(&self, id: UserId) -> Result<Option<Arc<Standing>>, StoreError> {
         let users = &self.users;
         self.cache
-            .user(id, || async move { users.by_id(id).await })
+            .standing(id, || async move {
+                Ok(users.by_id(id).await?.map(|u| u.standing()))
+            })
             .await
     }
 

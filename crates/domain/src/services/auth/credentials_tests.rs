@@ -4,8 +4,9 @@ use std::time::Duration;
 
 use super::tests::who;
 use super::*;
-use crate::cache::CachePolicy;
+use crate::cache::{CachePolicy, Read};
 use crate::error::UserError;
+use crate::model::ProfileUpdate;
 use crate::services::{Services, TierService};
 use crate::testkit::fakes::{block_on, signup, Fakes, ManualClock, TEST_PASSWORD};
 
@@ -35,10 +36,10 @@ fn logout_revokes_every_token_and_a_login_right_after_works() {
     block_on(s.auth.logout(first.user.id)).unwrap();
     assert_eq!(who(&s.auth, &first.token), None);
     assert_eq!(who(&s.auth, &second), None);
-    assert!(f
-        .cache
-        .invalidated()
-        .contains(&CachePolicy::key(&crate::cache::Read::User(first.user.id)).into_owned()));
+    let invalidated = f.cache.invalidated();
+    for read in [Read::User(first.user.id), Read::Standing(first.user.id)] {
+        assert!(invalidated.contains(&CachePolicy::key(&read).into_owned()));
+    }
 
     // The clock has not moved: the new token is issued in the logout's own millisecond.
     let fresh = login(&s, "alice");
@@ -93,6 +94,36 @@ fn a_store_that_cannot_say_whether_a_token_is_revoked_refuses_it() {
     ));
     f.store.set_unavailable(false);
     assert!(identity(&s, &alice.token).is_ok());
+}
+
+/// An active user's writes move their counters, not what authenticating them reads: their
+/// next requests are answered from the cache, not each from a load of the user (here the store
+/// is down by then, so a load would refuse them).
+#[test]
+fn posts_follows_and_edits_leave_the_authors_standing_cached() {
+    let f = Fakes::new();
+    let s = f.services();
+    let alice = block_on(signup(&s, "alice")).unwrap();
+    let bob = block_on(signup(&s, "bob")).unwrap();
+    assert_eq!(who(&s.auth, &alice.token), Some(alice.user.id));
+
+    let post = block_on(s.posts.create(alice.user.id, "one")).unwrap();
+    block_on(s.posts.create(alice.user.id, "two")).unwrap();
+    block_on(s.posts.delete(alice.user.id, post.id)).unwrap();
+    block_on(s.users.follow(alice.user.id, bob.user.id)).unwrap();
+    block_on(s.users.follow(bob.user.id, alice.user.id)).unwrap();
+    let edit = ProfileUpdate {
+        name: None,
+        bio: Some(None),
+    };
+    block_on(s.users.update_profile(alice.user.id, edit)).unwrap();
+    // The counters did move: `GET /users/me` shows them.
+    let me = block_on(s.users.get(alice.user.id)).unwrap();
+    assert_eq!((me.posts_count, me.followers_count), (1, 1));
+
+    f.store.set_unavailable(true);
+    let id = identity(&s, &alice.token).unwrap();
+    assert_eq!((id.user, id.tier), (alice.user.id, Tier::Standard));
 }
 
 #[test]

@@ -128,7 +128,9 @@ impl AuthService {
             ..request
         }
         .to_user();
-        let token = self.tokens.issue(user.id, self.issue_time(&stored.user))?;
+        let token = self
+            .tokens
+            .issue(user.id, self.issue_time(stored.user.tokens_valid_after))?;
         Ok(Session { user, token })
     }
 }

@@ -10,6 +10,7 @@ use domain::model::Keyset;
 use domain::ports::{HealthProbe, PoolStats};
 use domain::StoreError;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::Connection;
 
 use crate::error::{is_unavailable, store_error, ResultExt};
 use crate::group::Writers;
@@ -106,6 +107,32 @@ pub(crate) enum Route {
 }
 
 /// The connect options of `url` with what every connection of ours sets.
+/// A pooled connection used within this long is handed out without a ping first. sqlx pings
+/// every connection on release and, by default, again before each acquire: three round trips
+/// for one query, and one more on the group-commit writer's path per batch (a quarter of the
+/// PostgreSQL write rate, docs/BENCHMARKS.md). A connection released (after its release ping)
+/// this recently is as good as pinged; one idle for longer is pinged as before, so a server
+/// that restarted meanwhile costs a reconnect, not a failed request. HikariCP skips its
+/// validation the same way for a connection used in the last 500 ms (`aliveBypassWindowMs`).
+const PING_IF_IDLE_FOR: Duration = Duration::from_millis(500);
+
+/// A pool of at most `max` connections, waiting `acquire_timeout` at most for one.
+fn pool_options(max: u32, acquire_timeout: Duration) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(acquire_timeout)
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for > PING_IF_IDLE_FOR {
+                    // An error closes the connection and the pool opens another.
+                    conn.ping().await?;
+                }
+                Ok(true)
+            })
+        })
+}
+
 fn with_session(url: &PgUrl, options: &PgOptions) -> PgConnectOptions {
     let ms = options.statement_timeout.as_millis().to_string();
     PgConnectOptions::clone(&url.options)
@@ -140,16 +167,12 @@ impl PgStore {
         options: PgOptions,
     ) -> Result<Self, StoreError> {
         let max = options.max_connections.max(1);
-        let primary = PgPoolOptions::new()
-            .max_connections(max)
-            .acquire_timeout(options.acquire_timeout)
+        let primary = pool_options(max, options.acquire_timeout)
             .connect_with(with_session(primary_url, &options))
             .await
             .map_err(store_error)?;
         let pools = replica_urls.iter().map(|url| {
-            PgPoolOptions::new()
-                .max_connections(max)
-                .acquire_timeout(options.replica_acquire_timeout)
+            pool_options(max, options.replica_acquire_timeout)
                 .connect_lazy_with(with_session(url, &options))
         });
         let replicas = Arc::new(Replicas::new(

@@ -106,13 +106,12 @@ pub(crate) enum Route {
     After(u64),
 }
 
-/// The connect options of `url` with what every connection of ours sets.
 /// A pooled connection used within this long is handed out without a ping first. sqlx pings
 /// every connection on release and, by default, again before each acquire: three round trips
-/// for one query, and one more on the group-commit writer's path per batch (a quarter of the
-/// PostgreSQL write rate, docs/BENCHMARKS.md). A connection released (after its release ping)
-/// this recently is as good as pinged; one idle for longer is pinged as before, so a server
-/// that restarted meanwhile costs a reconnect, not a failed request. HikariCP skips its
+/// for one query, one of them on the group-commit writer's path before every batch (16–28% of
+/// `POST /posts` on PostgreSQL, docs/BENCHMARKS.md). A connection released (after its release
+/// ping) this recently is as good as pinged; one idle for longer is pinged as before, so a
+/// server that restarted meanwhile costs a reconnect, not a failed request. HikariCP skips its
 /// validation the same way for a connection used in the last 500 ms (`aliveBypassWindowMs`).
 const PING_IF_IDLE_FOR: Duration = Duration::from_millis(500);
 
@@ -133,6 +132,7 @@ fn pool_options(max: u32, acquire_timeout: Duration) -> PgPoolOptions {
         })
 }
 
+/// The connect options of `url` with what every connection of ours sets.
 fn with_session(url: &PgUrl, options: &PgOptions) -> PgConnectOptions {
     let ms = options.statement_timeout.as_millis().to_string();
     PgConnectOptions::clone(&url.options)

@@ -3,7 +3,7 @@
 //!
 //! - [`Write`] → [`Read`]s: the domain rule (a post makes its author's list, the global list and
 //!   the author's counters stale; a profile edit every list embedding that author; a follow both
-//!   users' counters).
+//!   users' counters; only a logout or a tier change what authenticating the user reads).
 //! - [`CachePolicy`]: keys, lifetimes and encoding, in one place out of the use-case services.
 //! - [`ReadCache`]: reads through the byte store of [`crate::ports::Cache`] and hands out
 //!   [`Versioned`] values. The version is stored with the value, so freshness is a matter of

@@ -25,8 +25,9 @@ impl TierService {
         }
     }
 
-    /// Sets the tier of the user named `username` (ignoring case) and makes the cached user
-    /// stale; their id, or `NotFound`.
+    /// Sets the tier of the user named `username` (ignoring case) and makes what
+    /// authentication reads of them (their standing) and the cached user stale; their id, or
+    /// `NotFound`.
     pub async fn set_tier(&self, username: &str, tier: Tier) -> Result<UserId, UserError> {
         let username = Username::parse(username).map_err(|_| UserError::NotFound)?;
         let id = self
